@@ -1,0 +1,87 @@
+// CONTRACT §1: the *packed* tarball works from a plain install with require, import and
+// TypeScript — so a broken `exports` map or `files` list fails here, not for a user.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const root = path.resolve(__dirname, '..');
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+
+describe('packed package', () => {
+  let dir: string;
+
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mcp-front-consumer-'));
+    const out = execFileSync(npm, ['pack', '--json', '--pack-destination', dir], { cwd: root, encoding: 'utf8' });
+    const tarball = path.join(dir, JSON.parse(out)[0].filename);
+    fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
+    // Everything it needs is in npm's cache after `npm ci`: no network round trips.
+    execFileSync(npm, ['install', tarball, 'express@5', '@types/express@5', '@types/node@20', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts'], {
+      cwd: dir,
+      stdio: 'pipe',
+    });
+  }, 180_000);
+
+  afterAll(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const run = (file: string, source: string) => {
+    fs.writeFileSync(path.join(dir, file), source);
+    return execFileSync(process.execPath, [file], { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH } });
+  };
+
+  const config = JSON.stringify({
+    proxy: { auth: { kind: 'bearer_token', tokens: { dev: 'consumer-test-token-0123456789' } } },
+    mcpServers: { api: { url: 'http://127.0.0.1:9/mcp' } },
+  });
+
+  it('loads with require()', () => {
+    const out = run(
+      'cjs.js',
+      `const { mcpFront, loadConfig, ConfigError } = require('mcp-front');
+       const router = mcpFront(${config}, { logger: { info() {}, warn() {}, error() {}, debug() {} } });
+       let caught;
+       try { mcpFront({ proxy: {}, mcpServers: {} }); } catch (e) { caught = e; }
+       console.log(typeof router, typeof router.reload, typeof router.close, typeof loadConfig, caught instanceof ConfigError);
+       router.close().then(() => console.log('closed'));`,
+    );
+    expect(out).toBe('function function function function true\nclosed\n');
+  });
+
+  it('loads with import', () => {
+    const out = run(
+      'esm.mjs',
+      `import { mcpFront, loadConfig, ConfigError } from 'mcp-front';
+       const router = mcpFront(${config}, { logger: { info() {}, warn() {}, error() {}, debug() {} } });
+       console.log(typeof router, typeof loadConfig, typeof ConfigError);
+       await router.close();`,
+    );
+    expect(out).toBe('function function function\n');
+  });
+
+  it('ships type declarations', () => {
+    fs.writeFileSync(
+      path.join(dir, 'consumer.ts'),
+      `import { mcpFront, type McpFrontConfig, type Logger } from 'mcp-front';
+       const config: McpFrontConfig = ${config};
+       const logger: Logger = console;
+       const router = mcpFront(config, { logger });
+       const done: Promise<void> = router.reload(config);
+       void done;`,
+    );
+    fs.writeFileSync(
+      path.join(dir, 'tsconfig.json'),
+      JSON.stringify({ compilerOptions: { strict: true, module: 'node16', moduleResolution: 'node16', noEmit: true, skipLibCheck: true, types: ['node'] }, files: ['consumer.ts'] }),
+    );
+    // Throws (with the compiler's output) when the declarations are missing or wrong.
+    execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', dir], { cwd: dir, encoding: 'utf8' });
+    expect(fs.existsSync(path.join(dir, 'node_modules/mcp-front/dist/index.d.ts'))).toBe(true);
+  });
+
+  it('ships the command line', () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'node_modules/mcp-front/package.json'), 'utf8'));
+    expect(fs.existsSync(path.join(dir, 'node_modules/mcp-front', pkg.bin['mcp-front']))).toBe(true);
+  });
+});

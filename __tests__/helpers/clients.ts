@@ -1,0 +1,32 @@
+// The official SDK client over both HTTP transports, with a bearer token.
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+
+export type ClientTransportKind = 'sse' | 'streamable';
+
+export interface ConnectOptions {
+  capabilities?: ConstructorParameters<typeof Client>[1] extends infer O ? (O extends { capabilities?: infer C } ? C : never) : never;
+}
+
+/** Connects an SDK client to `${base}/${server}/sse` or `/mcp` with `Authorization: Bearer token`. */
+export async function connectClient(
+  base: string,
+  server: string,
+  kind: ClientTransportKind,
+  token: string,
+  options: ConnectOptions = {},
+): Promise<Client> {
+  const headers = { Authorization: `Bearer ${token}` };
+  const client = new Client({ name: 'mcp-front-test', version: '1.0.0' }, { capabilities: options.capabilities ?? {} });
+  const transport =
+    kind === 'sse'
+      ? new SSEClientTransport(new URL(`${base}/${server}/sse`), {
+          requestInit: { headers },
+          // The SDK's EventSource does not take requestInit headers: pass them through fetch.
+          eventSourceInit: { fetch: (url, init) => fetch(url, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers } }) },
+        })
+      : new StreamableHTTPClientTransport(new URL(`${base}/${server}/mcp`), { requestInit: { headers } });
+  await client.connect(transport);
+  return client;
+}

@@ -1,0 +1,159 @@
+// Real servers for tests: the reference MCP server in its HTTP modes, and mcp-front mounted in a
+// real Express app on port 0.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import express from 'express';
+import { mcpFront } from '../../lib';
+import type { LogFields, Logger, McpFrontConfig, McpFrontOptions, McpFrontRouter } from '../../lib/types';
+
+export const EVERYTHING = path.join(
+  path.dirname(require.resolve('@modelcontextprotocol/server-everything/package.json')),
+  'dist',
+  'index.js',
+);
+
+export async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const { port } = srv.address() as net.AddressInfo;
+  srv.close();
+  await once(srv, 'close');
+  return port;
+}
+
+export interface Upstream {
+  /** Base URL, e.g. http://127.0.0.1:1234 */
+  origin: string;
+  child: ChildProcess;
+  close(): Promise<void>;
+}
+
+/** Starts server-everything in `sse` or `streamableHttp` mode and waits for its "listening" line. */
+export async function startEverything(mode: 'sse' | 'streamableHttp'): Promise<Upstream> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [EVERYTHING, mode], {
+    env: { PATH: process.env.PATH ?? '', PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.resume();
+  await new Promise<void>((resolve, reject) => {
+    let seen = '';
+    const onData = (chunk: Buffer) => {
+      seen += chunk.toString();
+      if (/running on port|listening on port/i.test(seen)) {
+        child.stderr!.off('data', onData);
+        child.stderr!.resume();
+        resolve();
+      }
+    };
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`server-everything ${mode} exited (${code}): ${seen}`)));
+  });
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    child,
+    async close() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGKILL');
+      await once(child, 'exit');
+    },
+  };
+}
+
+export interface LogEntry {
+  level: 'info' | 'warn' | 'error' | 'debug';
+  message: string;
+  fields: LogFields;
+}
+
+/** A logger that records every call, to assert on log events. */
+export function captureLogger(): Logger & { entries: LogEntry[]; text(): string } {
+  const entries: LogEntry[] = [];
+  const at = (level: LogEntry['level']) => (message: string, fields: LogFields = {}) => {
+    entries.push({ level, message, fields });
+  };
+  return {
+    entries,
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    debug: at('debug'),
+    text: () => entries.map((e) => `${e.level} ${e.message} ${JSON.stringify(e.fields)}`).join('\n'),
+  };
+}
+
+export interface Front {
+  /** Base URL including the mount path, e.g. http://127.0.0.1:1234/gateway */
+  url: string;
+  origin: string;
+  app: express.Express;
+  router: McpFrontRouter;
+  server: http.Server;
+  close(): Promise<void>;
+}
+
+export interface FrontOptions extends McpFrontOptions {
+  /** Mount path; default '/'. */
+  mount?: string;
+  /** Put express.json() before the router, as many host apps do. */
+  json?: boolean;
+  /** Express app settings hook (e.g. trust proxy). */
+  configure?: (app: express.Express) => void;
+}
+
+/** mcp-front in a real Express app on 127.0.0.1:0. */
+export async function startFront(config: McpFrontConfig, options: FrontOptions = {}): Promise<Front> {
+  const { mount = '/', json = false, configure, ...frontOptions } = options;
+  const app = express();
+  configure?.(app);
+  if (json) app.use(express.json({ limit: '50mb' }));
+  const router = mcpFront(config, { logger: captureLogger(), ...frontOptions });
+  app.use(mount, router);
+  const server = http.createServer(app);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+  const origin = `http://127.0.0.1:${port}`;
+  return {
+    url: origin + (mount === '/' ? '' : mount),
+    origin,
+    app,
+    router,
+    server,
+    async close() {
+      await router.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A config with the given servers and two tokens, `dev` and `prod`. */
+export function configWith(mcpServers: McpFrontConfig['mcpServers'], extra: Partial<McpFrontConfig['proxy']> = {}): McpFrontConfig {
+  return {
+    version: '1.0',
+    proxy: {
+      name: 'Test Proxy',
+      auth: { kind: 'bearer_token', tokens: { dev: DEV_TOKEN, prod: PROD_TOKEN } },
+      ...extra,
+    },
+    mcpServers,
+  };
+}
+
+export const DEV_TOKEN = 'dev-token-0123456789abcdefghij';
+export const PROD_TOKEN = 'prod-token-9876543210zyxwvutsrq';
+
+/** Is a process (by pid) still alive? */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,78 @@
+// Bearer-token authentication (CONTRACT §5; RFC 6750 §2.1 for the header form).
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import { JsonRpcCode, sendJsonRpcError } from './errors';
+
+/** Why a request was refused; these words appear in `auth failed reason=…` log lines. */
+export type AuthFailure = 'missing_token' | 'malformed_header' | 'invalid_token';
+
+export type AuthResult = { ok: true; token: string } | { ok: false; reason: AuthFailure };
+
+// RFC 7230 visible characters; a longer header than this is no token of ours and is not hashed.
+const TOKEN_CHARS = /^[\x21-\x7e]+$/;
+const MAX_TOKEN_LENGTH = 4096;
+
+const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
+
+/**
+ * Matches presented tokens against the configured ones. Digests are computed once here; each
+ * check compares fixed-length digests with `timingSafeEqual` against *every* configured token, so
+ * neither the value nor which token matched can be learned from timing.
+ */
+export class TokenIndex {
+  private readonly entries: { name: string; digest: Buffer }[];
+
+  constructor(tokens: ReadonlyMap<string, string>) {
+    this.entries = [...tokens].map(([name, value]) => ({ name, digest: digest(value) }));
+  }
+
+  /** The name of the token with this value, or undefined. */
+  match(presented: string): string | undefined {
+    const candidate = digest(presented);
+    let found: string | undefined;
+    for (const entry of this.entries) {
+      // No early exit: every entry is compared whatever the outcome.
+      const equal = timingSafeEqual(candidate, entry.digest);
+      if (equal && found === undefined) found = entry.name;
+    }
+    return found;
+  }
+
+  /** Parses `Authorization` and resolves the token name. */
+  authenticate(header: string | undefined): AuthResult {
+    const parsed = parseAuthorization(header);
+    if ('reason' in parsed) return { ok: false, reason: parsed.reason };
+    const name = this.match(parsed.token);
+    return name === undefined ? { ok: false, reason: 'invalid_token' } : { ok: true, token: name };
+  }
+}
+
+/**
+ * `Bearer <token>`: the scheme is case-insensitive (RFC 7235 §2.1), exactly one space, then one
+ * token. Another scheme counts as no bearer token at all; a broken bearer header as malformed.
+ */
+export function parseAuthorization(header: string | undefined): { token: string } | { reason: AuthFailure } {
+  if (header === undefined || header === '') return { reason: 'missing_token' };
+  const space = header.indexOf(' ');
+  const scheme = space === -1 ? header : header.slice(0, space);
+  if (scheme.toLowerCase() !== 'bearer') return { reason: 'missing_token' };
+  const token = header.slice(space + 1);
+  if (space === -1 || token.length === 0 || token.length > MAX_TOKEN_LENGTH || !TOKEN_CHARS.test(token)) {
+    return { reason: 'malformed_header' };
+  }
+  return { token };
+}
+
+/** `401` with the challenge of RFC 6750 §3; `error="invalid_token"` only when a token was sent. */
+export function sendUnauthorized(res: ServerResponse, realm: string, reason: AuthFailure): void {
+  const quotedRealm = realm.replace(/["\\]/g, '\\$&');
+  const challenge =
+    reason === 'missing_token'
+      ? `Bearer realm="${quotedRealm}"`
+      : `Bearer realm="${quotedRealm}", error="invalid_token", error_description="${
+          reason === 'malformed_header' ? 'malformed Authorization header' : 'the token is not valid'
+        }"`;
+  sendJsonRpcError(res, 401, JsonRpcCode.ServerError, reason === 'missing_token' ? 'Unauthorized: a bearer token is required' : 'Unauthorized: invalid bearer token', {
+    headers: { 'WWW-Authenticate': challenge },
+  });
+}

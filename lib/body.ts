@@ -1,0 +1,106 @@
+// Request bodies: read once, bounded, whether or not the host app parsed them already.
+import type { IncomingMessage } from 'node:http';
+import { HttpError, JsonRpcCode } from './errors';
+
+type MaybeParsed = IncomingMessage & { body?: unknown };
+
+/**
+ * The raw body, at most `limit` bytes (CONTRACT §7: larger → `413`, decided before anything is
+ * forwarded). When a host app's body parser (`express.json()`) already consumed the stream, its
+ * result is re-serialized: the upstream must still receive a body (FIELD-NOTES, fixRequestBody).
+ */
+export function readBody(req: MaybeParsed, limit: number): Promise<Buffer> {
+  if (req.readableEnded || (req as { _body?: boolean })._body) {
+    const parsed = req.body;
+    let buf: Buffer;
+    if (Buffer.isBuffer(parsed)) buf = parsed;
+    else if (typeof parsed === 'string') buf = Buffer.from(parsed);
+    else if (parsed === undefined) buf = Buffer.alloc(0);
+    else buf = Buffer.from(JSON.stringify(parsed));
+    return buf.length > limit ? Promise.reject(tooLarge(limit)) : Promise.resolve(buf);
+  }
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) {
+    req.resume();
+    return Promise.reject(tooLarge(limit));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        cleanup();
+        // Discard the rest instead of buffering it; the 413 goes out with Connection: close.
+        req.resume();
+        reject(tooLarge(limit));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(err);
+    };
+    const onAborted = () => onError(new Error('request aborted'));
+    const cleanup = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('aborted', onAborted);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('aborted', onAborted);
+  });
+}
+
+function tooLarge(limit: number): HttpError {
+  return new HttpError(413, JsonRpcCode.InvalidRequest, `request body exceeds the limit of ${limit} bytes`, {
+    Connection: 'close',
+  });
+}
+
+export interface JsonRpcMessage {
+  jsonrpc: '2.0';
+  id?: string | number | null;
+  method?: string;
+  params?: { _meta?: Record<string, unknown>; [key: string]: unknown };
+  result?: unknown;
+  error?: unknown;
+}
+
+/**
+ * Parses a JSON-RPC message or batch. Malformed JSON → `400` with `-32700`; valid JSON that is not
+ * JSON-RPC → `400` with `-32600` (JSON-RPC 2.0 §5.1).
+ */
+export function parseJsonRpc(body: Buffer): JsonRpcMessage[] {
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new HttpError(400, JsonRpcCode.ParseError, 'Parse error: the body is not valid JSON');
+  }
+  const messages = Array.isArray(value) ? value : [value];
+  if (messages.length === 0 || !messages.every(isJsonRpcMessage)) {
+    throw new HttpError(400, JsonRpcCode.InvalidRequest, 'Invalid Request: expected a JSON-RPC 2.0 message');
+  }
+  return messages as JsonRpcMessage[];
+}
+
+function isJsonRpcMessage(value: unknown): value is JsonRpcMessage {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const m = value as Record<string, unknown>;
+  if (m.jsonrpc !== '2.0') return false;
+  if (typeof m.method === 'string') return true;
+  return 'id' in m && ('result' in m || 'error' in m);
+}
+
+export const isRequest = (m: JsonRpcMessage): boolean => typeof m.method === 'string' && m.id !== undefined && m.id !== null;
+export const isNotification = (m: JsonRpcMessage): boolean => typeof m.method === 'string' && (m.id === undefined || m.id === null);
+export const isResponse = (m: JsonRpcMessage): boolean => m.method === undefined;

@@ -1,0 +1,19 @@
+export { mcpFront } from './mcp-front';
+export { loadConfig } from './config';
+export { ConfigError } from './errors';
+export type {
+  BearerTokenAuthConfig,
+  ConfigProblem,
+  CorsConfig,
+  Duration,
+  EnvRef,
+  LogFields,
+  Logger,
+  McpFrontConfig,
+  McpFrontOptions,
+  McpFrontRouter,
+  ProxyConfig,
+  ServerConfig,
+  StringOrEnv,
+  TransportType,
+} from './types';

@@ -1,0 +1,175 @@
+// The factory. One path per request, front to back: CORS/Origin → authenticate → resolve server →
+// authorize → that server's transport (CONTRACT §5). Everything derivable from the config is
+// computed here or in reload(), never per request.
+import { Router, type NextFunction, type Request, type Response } from 'express';
+import { TokenIndex, sendUnauthorized } from './bearer-auth';
+import { resolveConfig, type ResolvedConfig, type ResolvedServer } from './config';
+import { JsonRpcCode, sendJsonRpcError } from './errors';
+import { createDefaultLogger, debug } from './logger';
+import { answerPreflight, originAllowed, setCorsHeaders } from './origin';
+import { createRemoteTransport } from './remote-proxy';
+import { SessionRegistry } from './sessions';
+import { createStdioTransport } from './stdio-bridge';
+import type { ProxySettings, ServerTransport, TransportDeps } from './transport';
+import type { McpFrontConfig, McpFrontOptions, McpFrontRouter } from './types';
+
+const log = debug.extend('router');
+
+/** `/:server/sse`, `/:server/message`, `/:server/mcp` — the only paths the router answers. */
+const ROUTE = /^\/([^/]+)\/(sse|message|mcp)\/?$/;
+const METHODS: Record<string, readonly string[]> = { sse: ['GET'], message: ['POST'], mcp: ['POST', 'GET', 'DELETE'] };
+const MAX_LOGGED_NAME = 64;
+
+/** Everything a request needs, swapped as one object by reload(). */
+interface State {
+  config: ResolvedConfig;
+  tokens: TokenIndex;
+  transports: Map<string, ServerTransport>;
+  proxy: ProxySettings;
+}
+
+/**
+ * Creates the mcp-front router. Validates the whole config first and throws `ConfigError`
+ * synchronously when anything is wrong.
+ */
+export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}): McpFrontRouter {
+  const env = options.env ?? process.env;
+  const logger = options.logger ?? createDefaultLogger();
+  const sessions = new SessionRegistry();
+  const deps: TransportDeps = { sessions, logger };
+  let state = buildState(resolveConfig(config, env), new Map(), deps);
+  let closed = false;
+  log('configured %s servers: %o', state.config.servers.size, [...state.config.servers.keys()]);
+
+  const router = Router() as McpFrontRouter;
+
+  router.get('/health', function health(_req: Request, res: Response) {
+    res.json({ status: 'ok', service: 'mcp-front', name: state.config.name, servers: state.config.servers.size });
+  });
+
+  router.use(function mcpFrontRequest(req: Request, res: Response, next: NextFunction) {
+    const match = ROUTE.exec(req.path);
+    if (!match) return next();
+    const current = state;
+    const [, encodedName, route] = match;
+
+    // Preflights carry no credentials (Fetch §4.8): answer them before authentication.
+    if (req.method === 'OPTIONS') {
+      if (!originAllowed(req, current.config.allowedOrigins)) return forbiddenOrigin(res);
+      return answerPreflight(req, res);
+    }
+    if (!originAllowed(req, current.config.allowedOrigins)) return forbiddenOrigin(res);
+    setCorsHeaders(req, res);
+
+    if (closed) {
+      return sendJsonRpcError(res, 503, JsonRpcCode.ServerError, 'mcp-front is shutting down', { headers: { 'Retry-After': '1' } });
+    }
+
+    const serverName = safeDecode(encodedName);
+    const auth = current.tokens.authenticate(req.headers.authorization);
+    if (!auth.ok) {
+      logger.warn('auth failed', { reason: auth.reason, client_ip: req.ip, server: logSafe(serverName) });
+      return sendUnauthorized(res, current.config.name, auth.reason);
+    }
+    const transport = serverName === undefined ? undefined : current.transports.get(serverName);
+    if (!transport) {
+      logger.warn('unknown server', { token: auth.token, client_ip: req.ip, server: logSafe(serverName) });
+      return sendJsonRpcError(res, 404, JsonRpcCode.ServerError, `Not Found: no server named "${logSafe(serverName)}"`);
+    }
+    if (!transport.server.authTokens.has(auth.token)) {
+      logger.warn('auth failed', { reason: 'forbidden', token: auth.token, client_ip: req.ip, server: transport.server.name });
+      return sendJsonRpcError(res, 403, JsonRpcCode.ServerError, `Forbidden: token "${auth.token}" may not use server "${transport.server.name}"`);
+    }
+    if (!METHODS[route].includes(req.method)) {
+      res.setHeader('Allow', METHODS[route].join(', '));
+      return sendJsonRpcError(res, 405, JsonRpcCode.ServerError, `Method Not Allowed: ${route} accepts ${METHODS[route].join(', ')}`);
+    }
+    logger.info('auth successful', { token: auth.token, client_ip: req.ip, server: transport.server.name });
+
+    const ctx = { token: auth.token, proxy: current.proxy };
+    if (route === 'sse') transport.handleSse(req, res, ctx);
+    else if (route === 'message') transport.handleMessage(req, res, ctx);
+    else transport.handleMcp(req, res, ctx);
+  });
+
+  router.reload = async function reload(next: McpFrontConfig): Promise<void> {
+    if (closed) throw new Error('mcp-front router is closed');
+    const resolved = resolveConfig(next, env);
+    const previous = state;
+    state = buildState(resolved, previous.transports, deps);
+
+    // Revocation is immediate (CONTRACT §2): sessions of a token that is gone, whose value
+    // changed, or that may no longer use its server are closed now, streams included.
+    const revoked = (s: { token: string; server: string }) =>
+      resolved.tokens.get(s.token) !== previous.config.tokens.get(s.token) ||
+      !(resolved.servers.get(s.server)?.authTokens.has(s.token) ?? false);
+    const retired = [...previous.transports.values()].filter((t) => state.transports.get(t.server.name) !== t);
+    await Promise.all([sessions.closeWhere(revoked, 'token revoked'), ...retired.map((t) => t.close())]);
+
+    logger.info('config reloaded', {
+      ...diffNames('tokens', previous.config.tokens, resolved.tokens),
+      ...diffNames('servers', previous.config.servers, resolved.servers),
+      servers_changed: retired.filter((t) => resolved.servers.has(t.server.name)).map((t) => t.server.name).join(',') || undefined,
+    });
+  };
+
+  router.close = async function close(): Promise<void> {
+    closed = true;
+    await Promise.all([...state.transports.values()].map((t) => t.close()));
+    await sessions.closeWhere(() => true, 'proxy closed');
+  };
+
+  return router;
+}
+
+/** Reuses the transport of every server whose settings did not change, so its sessions live on. */
+function buildState(config: ResolvedConfig, previous: Map<string, ServerTransport>, deps: TransportDeps): State {
+  const transports = new Map<string, ServerTransport>();
+  for (const [name, server] of config.servers) {
+    const old = previous.get(name);
+    transports.set(name, old && sameUpstream(old.server, server) ? old : createTransport(server, deps));
+  }
+  return {
+    config,
+    tokens: new TokenIndex(config.tokens),
+    transports,
+    proxy: { name: config.name, maxBodyBytes: config.maxBodyBytes, keepAliveMs: config.keepAliveMs },
+  };
+}
+
+function createTransport(server: ResolvedServer, deps: TransportDeps): ServerTransport {
+  return server.kind === 'stdio' ? createStdioTransport(server, deps) : createRemoteTransport(server, deps);
+}
+
+/**
+ * Two server settings that reach the same upstream the same way. `authTokens` is left out: a
+ * change of permissions is enforced per request and by revoking sessions, not by a new transport.
+ */
+function sameUpstream(a: ResolvedServer, b: ResolvedServer): boolean {
+  const comparable = (s: ResolvedServer) => JSON.stringify({ ...s, authTokens: undefined, url: 'url' in s ? s.url.href : undefined });
+  return comparable(a) === comparable(b);
+}
+
+function diffNames(label: string, before: ReadonlyMap<string, unknown>, after: ReadonlyMap<string, unknown>) {
+  const added = [...after.keys()].filter((k) => !before.has(k));
+  const removed = [...before.keys()].filter((k) => !after.has(k));
+  return { [`${label}_added`]: added.join(',') || undefined, [`${label}_removed`]: removed.join(',') || undefined };
+}
+
+function forbiddenOrigin(res: Response): void {
+  sendJsonRpcError(res, 403, JsonRpcCode.ServerError, 'Forbidden: origin not allowed');
+}
+
+function safeDecode(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Server names in logs come from the URL: bound their length (the logger quotes odd bytes). */
+function logSafe(name: string | undefined): string {
+  if (name === undefined) return '(undecodable)';
+  return name.length > MAX_LOGGED_NAME ? `${name.slice(0, MAX_LOGGED_NAME)}…` : name;
+}

@@ -1,0 +1,52 @@
+// The seam between the router and the servers: after authentication, server lookup and
+// authorization, each request is handed to its server's transport, which owns everything after.
+import type { Request, Response } from 'express';
+import type { ResolvedServer } from './config';
+import type { SessionRegistry } from './sessions';
+import type { Logger } from './types';
+
+/** Proxy-wide settings a transport needs per request (they may change on reload). */
+export interface ProxySettings {
+  name: string;
+  maxBodyBytes: number;
+  keepAliveMs: number;
+}
+
+export interface RequestContext {
+  /** Name of the authenticated token. */
+  token: string;
+  proxy: ProxySettings;
+}
+
+export interface TransportDeps {
+  sessions: SessionRegistry;
+  logger: Logger;
+}
+
+export interface ServerTransport {
+  readonly server: ResolvedServer;
+  /** `GET /:server/sse`: opens a legacy SSE session. */
+  handleSse(req: Request, res: Response, ctx: RequestContext): void;
+  /** `POST /:server/message?sessionId=…`: a message of a legacy SSE session. */
+  handleMessage(req: Request, res: Response, ctx: RequestContext): void;
+  /** `POST|GET|DELETE /:server/mcp`: Streamable HTTP. */
+  handleMcp(req: Request, res: Response, ctx: RequestContext): void;
+  /** Ends every session of this server and stops its processes; resolves when they are gone. */
+  close(): Promise<void>;
+}
+
+/**
+ * The message route a legacy SSE client is told to post to: this proxy's own, under the mount
+ * path (`req.baseUrl`), never the upstream's (CONTRACT §4).
+ */
+export function messageEndpoint(req: Request, serverName: string, sessionId: string): string {
+  return `${req.baseUrl}/${encodeURIComponent(serverName)}/message?sessionId=${encodeURIComponent(sessionId)}`;
+}
+
+/** The session id of a legacy message POST (`?sessionId=`), or undefined. */
+export function querySessionId(req: Request): string | undefined {
+  const url = req.originalUrl ?? req.url;
+  const q = url.indexOf('?');
+  if (q === -1) return undefined;
+  return new URLSearchParams(url.slice(q + 1)).get('sessionId') ?? undefined;
+}
