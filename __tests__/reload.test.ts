@@ -2,7 +2,7 @@
 import request from 'supertest';
 import { ConfigError } from '../lib';
 import type { McpFrontConfig } from '../lib/types';
-import { connectClient } from './helpers/clients';
+import { connectClient, openRawSse } from './helpers/clients';
 import { captureLogger, DEV_TOKEN, PROD_TOKEN, startEverything, startFront, type Front, type Upstream } from './helpers/servers';
 
 const NEW_TOKEN = 'rotated-token-abcdefghijklmnopqrstuv';
@@ -67,21 +67,32 @@ describe('reload()', () => {
     expect(logger.text()).not.toContain(PROD_TOKEN);
   });
 
+  const rawSse = (token: string, server = 'legacy') => openRawSse(`${front.url}/${server}/sse`, { Authorization: `Bearer ${token}` });
+
   it('closes the live SSE stream and Streamable HTTP session of a removed token, and only those', async () => {
-    const revokedSse = await connectClient(front.url, 'legacy', 'sse', PROD_TOKEN);
-    const revokedStreamable = await connectClient(front.url, 'modern', 'streamable', PROD_TOKEN);
+    const revokedSse = await rawSse(PROD_TOKEN);
+    expect(revokedSse.status).toBe(200);
+    await revokedSse.next('endpoint');
+    // A Streamable HTTP session opened by hand, so that this test owns its one GET stream.
+    const init = await request(front.url)
+      .post('/modern/mcp')
+      .set('Authorization', `Bearer ${PROD_TOKEN}`)
+      .set('Content-Type', 'application/json')
+      .set('Accept', 'application/json, text/event-stream')
+      .send({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } });
+    const sessionId = init.headers['mcp-session-id'];
+    expect(sessionId).toEqual(expect.any(String));
+    const revokedGet = await openRawSse(`${front.url}/modern/mcp`, { Authorization: `Bearer ${PROD_TOKEN}`, 'Mcp-Session-Id': sessionId });
+    expect(revokedGet.status).toBe(200);
     const survivor = await connectClient(front.url, 'legacy', 'sse', DEV_TOKEN);
-    const sessionId = (revokedStreamable.transport as { sessionId?: string }).sessionId;
-    expect(sessionId).toBeDefined();
     try {
-      const sseClosed = new Promise<void>((resolve) => (revokedSse.onclose = resolve));
       await front.router.reload(config({ dev: DEV_TOKEN }));
-      await sseClosed;
+      await Promise.all([revokedSse.ended, revokedGet.ended]);
       // The revoked Streamable HTTP session is gone: its id now answers 404.
       const res = await request(front.url)
         .post('/modern/mcp')
         .set('Authorization', `Bearer ${DEV_TOKEN}`)
-        .set('Mcp-Session-Id', sessionId!)
+        .set('Mcp-Session-Id', sessionId)
         .set('Content-Type', 'application/json')
         .set('Accept', 'application/json, text/event-stream')
         .send({ jsonrpc: '2.0', id: 2, method: 'tools/list' });
@@ -89,35 +100,37 @@ describe('reload()', () => {
       const echoed = await survivor.callTool({ name: 'echo', arguments: { message: 'still here' } });
       expect(JSON.stringify(echoed)).toContain('still here');
     } finally {
-      await Promise.allSettled([revokedSse.close(), revokedStreamable.close(), survivor.close()]);
+      revokedSse.close();
+      revokedGet.close();
+      await survivor.close();
     }
   });
 
   it('closes sessions of a token that is no longer allowed on the server', async () => {
-    const client = await connectClient(front.url, 'legacy', 'sse', PROD_TOKEN);
-    const closed = new Promise<void>((resolve) => (client.onclose = resolve));
+    const stream = await rawSse(PROD_TOKEN);
+    await stream.next('endpoint');
     await front.router.reload(
       config({ dev: DEV_TOKEN, prod: PROD_TOKEN }, { legacy: { url: `${sse.origin}/sse`, authTokens: ['dev'] }, modern: { url: `${streamable.origin}/mcp` } }),
     );
-    await closed;
+    await stream.ended;
     expect(await status('/modern/mcp', PROD_TOKEN)).toBe(200);
   });
 
   it('removing a server ends its sessions and answers 404', async () => {
-    const client = await connectClient(front.url, 'legacy', 'sse', DEV_TOKEN);
-    const closed = new Promise<void>((resolve) => (client.onclose = resolve));
+    const stream = await rawSse(DEV_TOKEN);
+    await stream.next('endpoint');
     await front.router.reload(config({ dev: DEV_TOKEN, prod: PROD_TOKEN }, { modern: { url: `${streamable.origin}/mcp` } }));
-    await closed;
+    await stream.ended;
     const res = await request(front.url).get('/legacy/sse').set('Authorization', `Bearer ${DEV_TOKEN}`);
     expect(res.status).toBe(404);
     expect(logger.entries).toContainEqual({ level: 'info', message: 'config reloaded', fields: expect.objectContaining({ servers_removed: 'legacy' }) });
   });
 
   it('close() ends every session and refuses new requests', async () => {
-    const client = await connectClient(front.url, 'legacy', 'sse', DEV_TOKEN);
-    const closed = new Promise<void>((resolve) => (client.onclose = resolve));
+    const stream = await rawSse(DEV_TOKEN);
+    await stream.next('endpoint');
     await front.router.close();
-    await closed;
+    await stream.ended;
     expect(await status('/modern/mcp', DEV_TOKEN)).toBe(503);
     await expect(front.router.reload(config({ dev: DEV_TOKEN }))).rejects.toThrow(/closed/);
   });

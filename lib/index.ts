@@ -2,6 +2,7 @@ export { mcpFront } from './mcp-front';
 export { loadConfig } from './config';
 export { ConfigError } from './errors';
 export type {
+  AuthThrottleConfig,
   BearerTokenAuthConfig,
   ConfigProblem,
   CorsConfig,

@@ -2,6 +2,7 @@
 // authorize → that server's transport (CONTRACT §5). Everything derivable from the config is
 // computed here or in reload(), never per request.
 import { Router, type NextFunction, type Request, type Response } from 'express';
+import { authThrottleFor, sendThrottled, type AuthThrottle } from './auth-throttle';
 import { TokenIndex, sendUnauthorized } from './bearer-auth';
 import { resolveConfig, type ResolvedConfig, type ResolvedServer } from './config';
 import { JsonRpcCode, sendJsonRpcError } from './errors';
@@ -26,6 +27,7 @@ interface State {
   tokens: TokenIndex;
   transports: Map<string, ServerTransport>;
   proxy: ProxySettings;
+  throttle: AuthThrottle | undefined;
 }
 
 /**
@@ -65,26 +67,36 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
       return sendJsonRpcError(res, 503, JsonRpcCode.ServerError, 'mcp-front is shutting down', { headers: { 'Retry-After': '1' } });
     }
 
+    // Before any token comparison, so a throttled client learns nothing more about the tokens.
+    const throttled = current.throttle?.check(req.ip);
+    if (throttled?.throttled) {
+      if (throttled.firstRefusal) logger.warn('auth throttled', { client_ip: req.ip, retry_after: throttled.retryAfterSeconds });
+      return sendThrottled(res, throttled.retryAfterSeconds);
+    }
     const serverName = safeDecode(encodedName);
     const auth = current.tokens.authenticate(req.headers.authorization);
     if (!auth.ok) {
       logger.warn('auth failed', { reason: auth.reason, client_ip: req.ip, server: logSafe(serverName) });
+      current.throttle?.recordFailure(req.ip);
       return sendUnauthorized(res, current.config.name, auth.reason);
     }
-    const transport = serverName === undefined ? undefined : current.transports.get(serverName);
-    if (!transport) {
+    // Permissions come from the current config, not the transport's: a transport outlives a
+    // reload that only changed authTokens.
+    const server = serverName === undefined ? undefined : current.config.servers.get(serverName);
+    const transport = server && current.transports.get(server.name);
+    if (!server || !transport) {
       logger.warn('unknown server', { token: auth.token, client_ip: req.ip, server: logSafe(serverName) });
       return sendJsonRpcError(res, 404, JsonRpcCode.ServerError, `Not Found: no server named "${logSafe(serverName)}"`);
     }
-    if (!transport.server.authTokens.has(auth.token)) {
-      logger.warn('auth failed', { reason: 'forbidden', token: auth.token, client_ip: req.ip, server: transport.server.name });
-      return sendJsonRpcError(res, 403, JsonRpcCode.ServerError, `Forbidden: token "${auth.token}" may not use server "${transport.server.name}"`);
+    if (!server.authTokens.has(auth.token)) {
+      logger.warn('auth failed', { reason: 'forbidden', token: auth.token, client_ip: req.ip, server: server.name });
+      return sendJsonRpcError(res, 403, JsonRpcCode.ServerError, `Forbidden: token "${auth.token}" may not use server "${server.name}"`);
     }
     if (!METHODS[route].includes(req.method)) {
       res.setHeader('Allow', METHODS[route].join(', '));
       return sendJsonRpcError(res, 405, JsonRpcCode.ServerError, `Method Not Allowed: ${route} accepts ${METHODS[route].join(', ')}`);
     }
-    logger.info('auth successful', { token: auth.token, client_ip: req.ip, server: transport.server.name });
+    logger.info('auth successful', { token: auth.token, client_ip: req.ip, server: server.name });
 
     const ctx = { token: auth.token, proxy: current.proxy };
     if (route === 'sse') transport.handleSse(req, res, ctx);
@@ -96,7 +108,7 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
     if (closed) throw new Error('mcp-front router is closed');
     const resolved = resolveConfig(next, env);
     const previous = state;
-    state = buildState(resolved, previous.transports, deps);
+    state = buildState(resolved, previous.transports, deps, previous.throttle);
 
     // Revocation is immediate (CONTRACT §2): sessions of a token that is gone, whose value
     // changed, or that may no longer use its server are closed now, streams included.
@@ -123,7 +135,7 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
 }
 
 /** Reuses the transport of every server whose settings did not change, so its sessions live on. */
-function buildState(config: ResolvedConfig, previous: Map<string, ServerTransport>, deps: TransportDeps): State {
+function buildState(config: ResolvedConfig, previous: Map<string, ServerTransport>, deps: TransportDeps, previousThrottle?: AuthThrottle): State {
   const transports = new Map<string, ServerTransport>();
   for (const [name, server] of config.servers) {
     const old = previous.get(name);
@@ -134,6 +146,7 @@ function buildState(config: ResolvedConfig, previous: Map<string, ServerTranspor
     tokens: new TokenIndex(config.tokens),
     transports,
     proxy: { name: config.name, maxBodyBytes: config.maxBodyBytes, keepAliveMs: config.keepAliveMs },
+    throttle: authThrottleFor(config.authThrottle, previousThrottle),
   };
 }
 

@@ -18,14 +18,14 @@ const ALLOW_HEADERS = [
 const EXPOSE_HEADERS = 'Mcp-Session-Id, MCP-Protocol-Version, WWW-Authenticate';
 
 /**
- * Is this request's `Origin` acceptable? No `Origin` (a non-browser client) always is. With no
- * list configured only the proxy's own origin is (honouring `trust proxy` through `req.protocol`).
+ * Is this request's `Origin` acceptable? No `Origin` (a non-browser client) always is, and so is
+ * the proxy's own origin (honouring `trust proxy` through `req.protocol`); others only if listed.
  */
 export function originAllowed(req: Request, allowed: AllowedOrigins): boolean {
   const origin = req.headers.origin;
-  if (origin === undefined) return true;
-  if (allowed === '*') return true;
-  if (allowed !== undefined) return allowed.has(origin);
+  if (origin === undefined || allowed === '*') return true;
+  if (allowed?.has(origin)) return true;
+  // The proxy's own origin is always allowed: a page it serves cannot be a rebinding attack.
   const host = req.headers.host;
   return host !== undefined && origin === `${req.protocol}://${host}`;
 }

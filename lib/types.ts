@@ -29,6 +29,18 @@ export interface CorsConfig {
   allowedOrigins: string[];
 }
 
+/**
+ * Failed-authentication throttling per client IP (`req.ip`, so it honours `trust proxy`). After
+ * `maxFailures` `401`s from one IP within `window`, that IP's requests get `429` with
+ * `Retry-After` until the window ends, before any token is compared.
+ */
+export interface AuthThrottleConfig {
+  /** Failed authentications (`401`s) from one IP that a window allows; a positive integer. Required, no default. */
+  maxFailures: number;
+  /** Length of the window, which starts at an IP's first failure. Required, no default. */
+  window: Duration;
+}
+
 export interface ProxyConfig {
   /** Shown in logs, `/health` and the `WWW-Authenticate` realm. Default: `"mcp-front"`. */
   name?: string;
@@ -41,6 +53,8 @@ export interface ProxyConfig {
   keepAlive?: Duration;
   /** Browser access. Default: same-origin only. */
   cors?: CorsConfig;
+  /** `429` for client IPs with too many failed authentications. Default: off. */
+  authThrottle?: AuthThrottleConfig;
 }
 
 export interface ServerConfig {

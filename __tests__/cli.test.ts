@@ -1,0 +1,418 @@
+// The standalone command (CONTRACT §8), run as users run it: `node dist/cli.js` in a child process
+// on a real port. Needs `npm run build` first (the `pretest` script does it).
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { promisify } from 'node:util';
+import { EVERYTHING, isAlive } from './helpers/servers';
+
+const ROOT = path.join(__dirname, '..');
+const CLI = path.join(ROOT, 'dist', 'cli.js');
+const FIXTURES = path.join(__dirname, 'fixtures');
+const WAIT_MS = 15_000;
+const execFileAsync = promisify(execFile);
+
+// Long, varied values: no token warning, and easy to spot if one ever leaks into output.
+const TOKEN_A = 'cli-token-A-Zq8rT2vX9wK4mN7pL3sB6yH1';
+const TOKEN_B = 'cli-token-B-Jd5fG0hW3eR8tY2uI7oP4aS9';
+const TOKEN_C = 'cli-token-C-Mx1cV6bN9qA3zS8dF2gH5jK0';
+const SECRETS = [TOKEN_A, TOKEN_B, TOKEN_C, 'literal-secret-value-0123456789'];
+
+function configWithTokens(tokens: Record<string, string>, addr = '127.0.0.1:0') {
+  return {
+    version: '1.0',
+    proxy: { name: 'CLI Test', addr, auth: { kind: 'bearer_token', tokens } },
+    mcpServers: { everything: { command: process.execPath, args: [EVERYTHING, 'stdio'] } as Record<string, unknown> },
+  };
+}
+
+/** Replaces the file the way editors and config tools do: a new file renamed over the old one. */
+function replaceFile(file: string, content: unknown): void {
+  fs.writeFileSync(`${file}.tmp`, JSON.stringify(content, null, 2));
+  fs.renameSync(`${file}.tmp`, file);
+}
+
+/** A running `mcp-front` with its log lines, and bounded waits for the next matching one. */
+class RunningCli {
+  readonly child: ChildProcess;
+  readonly lines: string[] = [];
+  stdout = '';
+  private waiters: { re: RegExp; from: number; resolve: (m: RegExpExecArray) => void }[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(args: string[], env: NodeJS.ProcessEnv = {}) {
+    this.child = spawn(process.execPath, [CLI, ...args], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child.stdout!.on('data', (c: Buffer) => (this.stdout += c.toString()));
+    readline.createInterface({ input: this.child.stderr! }).on('line', (line) => {
+      this.lines.push(line);
+      for (const w of [...this.waiters]) {
+        const m = w.re.exec(line);
+        if (m && this.lines.length - 1 >= w.from) {
+          this.waiters.splice(this.waiters.indexOf(w), 1);
+          w.resolve(m);
+        }
+      }
+    });
+    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  /** Position in the log: `waitFor(re, what, cli.mark())` waits only for lines logged after it. */
+  mark(): number {
+    return this.lines.length;
+  }
+
+  waitFor(re: RegExp, what: string, from = 0): Promise<RegExpExecArray> {
+    for (let i = from; i < this.lines.length; i++) {
+      const m = re.exec(this.lines[i]);
+      if (m) return Promise.resolve(m);
+    }
+    return new Promise((resolve, reject) => {
+      const waiter = { re, from, resolve };
+      this.waiters.push(waiter);
+      const timer = setTimeout(() => {
+        this.waiters.splice(this.waiters.indexOf(waiter), 1);
+        reject(new Error(`timed out after ${WAIT_MS} ms waiting for ${what}; log so far:\n${this.lines.join('\n')}`));
+      }, WAIT_MS);
+      this.exited.then(() => {
+        if (!this.waiters.includes(waiter)) return;
+        clearTimeout(timer);
+        this.waiters.splice(this.waiters.indexOf(waiter), 1);
+        reject(new Error(`mcp-front exited while waiting for ${what}; log:\n${this.lines.join('\n')}`));
+      });
+      const original = waiter.resolve;
+      waiter.resolve = (m) => {
+        clearTimeout(timer);
+        original(m);
+      };
+    });
+  }
+
+  async exit(what = 'mcp-front to exit'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${WAIT_MS} ms waiting for ${what}; log:\n${this.lines.join('\n')}`)), WAIT_MS);
+    });
+    try {
+      return await Promise.race([this.exited, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Waits for `listening … port=N` and returns the base URL. */
+  async base(): Promise<string> {
+    const m = await this.waitFor(/ INFO listening .*\bport=(\d+)/, 'the "listening" line');
+    return `http://127.0.0.1:${m[1]}`;
+  }
+
+  output(): string {
+    return `${this.stdout}\n${this.lines.join('\n')}`;
+  }
+}
+
+let tmp: string;
+const running: RunningCli[] = [];
+const outputs: string[] = [];
+
+beforeAll(() => {
+  if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
+});
+
+beforeEach(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mcp-front-cli-'));
+});
+
+afterEach(async () => {
+  for (const cli of running.splice(0)) {
+    outputs.push(cli.output());
+    if (cli.child.exitCode === null && cli.child.signalCode === null) {
+      cli.child.kill('SIGKILL');
+      await cli.exited;
+    }
+  }
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+afterAll(() => {
+  // CONTRACT §6: no token value, configured or presented, in any line the command wrote.
+  const leaked = SECRETS.filter((secret) => outputs.some((out) => out.includes(secret)));
+  expect(leaked).toEqual([]);
+});
+
+function start(args: string[], env: NodeJS.ProcessEnv = {}): RunningCli {
+  const cli = new RunningCli(args, env);
+  running.push(cli);
+  return cli;
+}
+
+async function runToEnd(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const cli = start(args, env);
+  const { code } = await cli.exit();
+  return { code, stdout: cli.stdout, stderr: cli.lines.join('\n') };
+}
+
+function writeConfig(content: unknown, name = 'config.json'): string {
+  const file = path.join(tmp, name);
+  fs.writeFileSync(file, JSON.stringify(content, null, 2));
+  return file;
+}
+
+async function initialize(base: string, token: string): Promise<{ status: number; session: string | null }> {
+  const res = await fetch(`${base}/everything/mcp`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'cli-test', version: '1.0.0' } },
+    }),
+  });
+  const body = await res.text();
+  if (res.status === 200) expect(body).toMatch(/"protocolVersion"/);
+  return { status: res.status, session: res.headers.get('mcp-session-id') };
+}
+
+/** Initializes and ends the session at once, so no stdio child is left idling. */
+async function statusFor(base: string, token: string): Promise<number> {
+  const { status, session } = await initialize(base, token);
+  if (session) {
+    await fetch(`${base}/everything/mcp`, { method: 'DELETE', headers: { Authorization: `Bearer ${token}`, 'Mcp-Session-Id': session } }).then((r) =>
+      r.text(),
+    );
+  }
+  return status;
+}
+
+function childPids(pid: number): number[] {
+  try {
+    return execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' })
+      .split('\n')
+      .map((s) => Number(s.trim()))
+      .filter((n) => n > 0);
+  } catch {
+    return []; // ps exits 1 when there is none
+  }
+}
+
+describe('command line', () => {
+  test('--help prints the usage on stdout', async () => {
+    const { code, stdout } = await runToEnd(['--help']);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^Usage:/);
+    expect(stdout).toContain('--config');
+    expect(stdout).toContain('generate-token');
+  });
+
+  test('--version prints the package version', async () => {
+    const { version } = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    const { code, stdout } = await runToEnd(['--version']);
+    expect({ code, stdout }).toEqual({ code: 0, stdout: `${version}\n` });
+  });
+
+  test.each([
+    ['no arguments', [], /--config <file> is required/],
+    ['an unknown flag', ['--config', 'x.json', '--verbose'], /Unknown option '--verbose'/],
+    ['--config without a value', ['--config'], /argument missing/],
+    ['an unknown command', ['serve'], /unknown command "serve"/],
+    ['generate-token with options', ['generate-token', '--config', 'x.json'], /generate-token takes no options/],
+  ])('%s is a usage error: exit 2, usage on stderr', async (_label, args, message) => {
+    const { code, stdout, stderr } = await runToEnd(args);
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr).toMatch(message);
+    expect(stderr).toContain('Usage:');
+  });
+
+  test('generate-token prints 32 random bytes as base64url, and nothing else', async () => {
+    const first = await execFileAsync(process.execPath, [CLI, 'generate-token']);
+    const second = await execFileAsync(process.execPath, [CLI, 'generate-token']);
+    expect(first.stdout).toMatch(/^[A-Za-z0-9_-]{43}\n$/);
+    expect(second.stdout).toMatch(/^[A-Za-z0-9_-]{43}\n$/);
+    expect(Buffer.from(first.stdout.trim(), 'base64url')).toHaveLength(32);
+    expect(first.stdout).not.toBe(second.stdout);
+    expect(first.stderr + second.stderr).toBe('');
+  });
+});
+
+describe('--check', () => {
+  test('a valid config: exit 0 and a summary on stdout', async () => {
+    const { code, stdout, stderr } = await runToEnd(['--check', '--config', path.join(FIXTURES, 'cli-valid.json')], {
+      CLI_DEV_TOKEN: TOKEN_A,
+      CLI_PROD_TOKEN: TOKEN_B,
+    });
+    expect({ code, stdout, stderr }).toEqual({ code: 0, stdout: 'config OK: 2 servers, 2 tokens\n', stderr: '' });
+  });
+
+  test('accepts --config=path and -c path', async () => {
+    const env = { CLI_DEV_TOKEN: TOKEN_A, CLI_PROD_TOKEN: TOKEN_B };
+    const file = path.join(FIXTURES, 'cli-valid.json');
+    expect((await runToEnd(['--check', `--config=${file}`], env)).code).toBe(0);
+    expect((await runToEnd(['-c', file, '--check'], env)).code).toBe(0);
+  });
+
+  test('an invalid config: exit 1 listing every problem with its path', async () => {
+    const { code, stdout, stderr } = await runToEnd(['--check', '--config', path.join(FIXTURES, 'cli-invalid.json')]);
+    expect(code).toBe(1);
+    expect(stdout).toBe('');
+    expect(stderr).toMatch(/4 problems/);
+    expect(stderr).toMatch(/^ {2}proxy\.addr: /m);
+    expect(stderr).toMatch(/^ {2}proxy\.auth\.tokens\.prod: .*CLI_UNSET_VARIABLE/m);
+    expect(stderr).toMatch(/^ {2}mcpServers\.database\.authTokens\[1\]: .*"stagng"/m);
+    expect(stderr).toMatch(/^ {2}mcpServers\.files\.authToken: .*authTokens/m);
+  });
+
+  test('weak tokens are warned about on stderr, but the check passes', async () => {
+    const { code, stdout, stderr } = await runToEnd(['--check', '--config', path.join(FIXTURES, 'cli-valid.json')], {
+      CLI_DEV_TOKEN: 'weak-Qz7',
+      CLI_PROD_TOKEN: TOKEN_B,
+    });
+    expect(code).toBe(0);
+    expect(stdout).toBe('config OK: 2 servers, 2 tokens\n');
+    expect(stderr).toMatch(/^warning: token "dev" is shorter than 20 characters/);
+    expect(stderr).not.toContain('weak-Qz7');
+  });
+
+  test('a file that is not JSON, or missing: exit 1 saying so', async () => {
+    const bad = await runToEnd(['--check', '--config', path.join(FIXTURES, 'cli-bad-json.json')]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/invalid JSON .*line 3/);
+    const missing = await runToEnd(['--check', '--config', path.join(tmp, 'nope.json')]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/ENOENT/);
+  });
+});
+
+describe('running', () => {
+  test('serves /health and authenticated MCP requests on the configured address', async () => {
+    const file = writeConfig(configWithTokens({ main: TOKEN_A }));
+    const cli = start(['--config', file]);
+    const base = await cli.base();
+    expect(cli.lines.some((l) => / INFO serving server=everything transport=stdio$/.test(l))).toBe(true);
+
+    const health = await fetch(`${base}/health`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ status: 'ok', service: 'mcp-front' });
+
+    expect(await statusFor(base, TOKEN_A)).toBe(200);
+    expect(await statusFor(base, TOKEN_B)).toBe(401);
+    await cli.waitFor(/ INFO auth successful token=main /, 'the "auth successful" line');
+  });
+
+  test('an invalid config at start: exit 1, every problem logged', async () => {
+    const file = writeConfig({ ...configWithTokens({ main: TOKEN_A }), mcpServers: { x: { command: 'node', authTokens: ['nobody'], colour: 'red' } } });
+    const cli = start(['--config', file]);
+    expect((await cli.exit()).code).toBe(1);
+    const log = cli.lines.join('\n');
+    expect(log).toMatch(/ ERROR config invalid .*problems=2/);
+    expect(log).toMatch(/ ERROR problem path=mcpServers\.x\.authTokens\[0\] /);
+    expect(log).toMatch(/ ERROR problem path=mcpServers\.x\.colour /);
+  });
+
+  test('a port in use: exit 1 with the reason', async () => {
+    const blocker = net.createServer().listen(0, '127.0.0.1');
+    await new Promise((resolve) => blocker.once('listening', resolve));
+    try {
+      const { port } = blocker.address() as net.AddressInfo;
+      const file = writeConfig(configWithTokens({ main: TOKEN_A }, `127.0.0.1:${port}`));
+      const cli = start(['--config', file]);
+      expect((await cli.exit()).code).toBe(1);
+      expect(cli.lines.join('\n')).toMatch(/ ERROR listen failed .*EADDRINUSE/);
+    } finally {
+      blocker.close();
+    }
+  });
+
+  test('SIGHUP reloads: a new token value works, the old one is refused', async () => {
+    // The config is a symlink into another directory: the watcher sees no change there, so only
+    // SIGHUP can bring the new value in.
+    const real = path.join(tmp, 'real');
+    fs.mkdirSync(real);
+    const target = path.join(real, 'config.json');
+    fs.writeFileSync(target, JSON.stringify(configWithTokens({ main: TOKEN_A })));
+    const link = path.join(tmp, 'config.json');
+    fs.symlinkSync(target, link);
+
+    const cli = start(['--config', link]);
+    const base = await cli.base();
+    expect(await statusFor(base, TOKEN_A)).toBe(200);
+
+    fs.writeFileSync(target, JSON.stringify(configWithTokens({ main: TOKEN_B })));
+    const mark = cli.mark();
+    cli.child.kill('SIGHUP');
+    await cli.waitFor(/ INFO config reloaded\b/, 'the "config reloaded" line after SIGHUP', mark);
+    expect(await statusFor(base, TOKEN_B)).toBe(200);
+    expect(await statusFor(base, TOKEN_A)).toBe(401);
+  });
+
+  test('a changed file reloads: the new token works, the removed one is refused', async () => {
+    const file = writeConfig(configWithTokens({ main: TOKEN_A }));
+    const cli = start(['--config', file]);
+    const base = await cli.base();
+    expect(await statusFor(base, TOKEN_A)).toBe(200);
+
+    let mark = cli.mark();
+    replaceFile(file, configWithTokens({ main: TOKEN_B }));
+    await cli.waitFor(/ INFO config reloaded\b/, 'the "config reloaded" line after renaming a new file over the config', mark);
+    expect(await statusFor(base, TOKEN_B)).toBe(200);
+    expect(await statusFor(base, TOKEN_A)).toBe(401);
+
+    // Written in place this time (editors that truncate and write), and again after the rename.
+    mark = cli.mark();
+    fs.writeFileSync(file, JSON.stringify(configWithTokens({ main: TOKEN_C })));
+    await cli.waitFor(/ INFO config reloaded\b/, 'the "config reloaded" line after writing the config in place', mark);
+    expect(await statusFor(base, TOKEN_C)).toBe(200);
+    expect(await statusFor(base, TOKEN_B)).toBe(401);
+  });
+
+  test('an invalid new file is refused and logged; the running config stays in force', async () => {
+    const file = writeConfig(configWithTokens({ main: TOKEN_A }));
+    const cli = start(['--config', file]);
+    const base = await cli.base();
+
+    const mark = cli.mark();
+    const broken = configWithTokens({ main: TOKEN_B });
+    broken.mcpServers.everything.authTokens = ['mian'];
+    broken.mcpServers.everything.timeOut = '5s';
+    replaceFile(file, broken);
+    const refused = await cli.waitFor(/ ERROR reload refused .*problems=(\d+)/, 'the "reload refused" line', mark);
+    expect(refused[1]).toBe('2');
+    await cli.waitFor(/ ERROR problem path=mcpServers\.everything\.authTokens\[0\] /, 'the authTokens problem', mark);
+    await cli.waitFor(/ ERROR problem path=mcpServers\.everything\.timeOut /, 'the timeOut problem', mark);
+
+    expect(await statusFor(base, TOKEN_A)).toBe(200);
+    expect(await statusFor(base, TOKEN_B)).toBe(401);
+    expect(cli.lines.slice(mark).some((l) => / config reloaded\b/.test(l))).toBe(false);
+
+    // Not JSON at all: refused the same way.
+    const mark2 = cli.mark();
+    fs.writeFileSync(file, '{ "proxy": ');
+    await cli.waitFor(/ ERROR reload refused .*problems=1/, 'the refusal of a truncated file', mark2);
+    await cli.waitFor(/ ERROR problem path="?\(file\)"? message=.*invalid JSON/, 'the JSON problem', mark2);
+    expect(await statusFor(base, TOKEN_A)).toBe(200);
+  });
+
+  test.each(['SIGTERM', 'SIGINT'] as const)('%s: exit 0, open sessions ended, no child left', async (signal) => {
+    const file = writeConfig(configWithTokens({ main: TOKEN_A }));
+    const cli = start(['--config', file]);
+    const base = await cli.base();
+
+    // An open session: its stdio server is a child of the command.
+    const { status, session } = await initialize(base, TOKEN_A);
+    expect(status).toBe(200);
+    expect(session).toBeTruthy();
+    const children = childPids(cli.child.pid!);
+    expect(children.length).toBeGreaterThan(0);
+
+    cli.child.kill(signal);
+    expect(await cli.exit(`mcp-front to exit on ${signal}`)).toEqual({ code: 0, signal: null });
+    expect(children.filter(isAlive)).toEqual([]);
+    expect(cli.lines.join('\n')).toMatch(new RegExp(` INFO shutting down signal=${signal}`));
+  });
+});

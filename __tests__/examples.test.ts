@@ -1,0 +1,205 @@
+// Every example must keep working: configs stay valid against the contract, and the runnable ones
+// run. The examples use the built package (dist/), so this suite runs after `npm run build`.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import readline from 'node:readline';
+import { loadConfig } from '../lib';
+import { resolveConfig } from '../lib/config';
+import { captureLogger } from './helpers/servers';
+
+const EXAMPLES = path.join(__dirname, '..', 'examples');
+const ROOT = path.join(__dirname, '..');
+const WAIT_MS = 20_000;
+
+/** Values for every `$env` the examples read; long and random enough to raise no token warning. */
+const ENV: Record<string, string> = Object.fromEntries(
+  ['GATEWAY_TOKEN', 'MCP_TOKEN', 'ADMIN_TOKEN', 'READONLY_TOKEN', 'FILES_TOKEN', 'CI_TOKEN', 'LAPTOP_TOKEN', 'EVERYTHING_API_KEY', 'REMOTE_API_KEY'].map(
+    (name, i) => [name, `${name.toLowerCase()}-${i}-Zq8rT2vX9wK4mN7pL3sB`],
+  ),
+);
+
+function exampleConfigs(): string[] {
+  const found: string[] = [];
+  for (const dir of fs.readdirSync(EXAMPLES)) {
+    const file = path.join(EXAMPLES, dir, 'config.json');
+    if (fs.existsSync(file)) found.push(file);
+  }
+  return found;
+}
+
+const children: ChildProcess[] = [];
+afterEach(() => {
+  for (const child of children.splice(0)) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+});
+
+function run(script: string, args: string[] = [], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, [script, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    output: () => ({ stdout, stderr }),
+    async exit(what: string): Promise<number | null> {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} did not exit within ${WAIT_MS} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`)), WAIT_MS);
+      });
+      try {
+        return await Promise.race([exited, timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
+}
+
+async function initialize(url: string, token: string): Promise<Response> {
+  return fetch(url, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'examples-test', version: '1.0.0' } },
+    }),
+  });
+}
+
+describe('example configs', () => {
+  const configs = exampleConfigs();
+
+  test('there is one per example that ships a config', () => {
+    expect(configs.map((f) => path.basename(path.dirname(f))).sort()).toEqual(['env-tokens', 'existing-app', 'multiple-servers', 'standalone']);
+  });
+
+  test.each(configs.map((f) => [path.relative(ROOT, f), f]))('%s is valid', (_name, file) => {
+    const config = loadConfig(file, ENV);
+    const resolved = resolveConfig(config, ENV);
+    expect(resolved.servers.size).toBeGreaterThan(0);
+    // Examples are copied into real setups: no token value written in them.
+    expect(resolved.literalTokens.size).toBe(0);
+  });
+
+  test.each(configs.map((f) => [path.relative(ROOT, f), f]))('%s names every variable it needs', (_name, file) => {
+    expect(() => loadConfig(file, {})).toThrow(/environment variable/);
+  });
+
+  test('the permission example gives each token the documented servers', () => {
+    const resolved = resolveConfig(loadConfig(path.join(EXAMPLES, 'multiple-servers', 'config.json'), ENV), ENV);
+    const allowed = Object.fromEntries([...resolved.servers].map(([name, s]) => [name, [...s.authTokens].sort()]));
+    expect(allowed).toEqual({
+      'db-read': ['admin', 'files', 'readonly'],
+      'db-write': ['admin'],
+      files: ['admin', 'files'],
+    });
+  });
+});
+
+describe('examples/existing-app', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { start } = require('../examples/existing-app/server.js') as {
+    start(port: number, options: object): Promise<{ url: string; close(): Promise<void> }>;
+  };
+  let app: { url: string; close(): Promise<void> } | undefined;
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+  });
+
+  test('keeps its own routes and serves mcp-front under /mcp-gateway', async () => {
+    app = await start(0, { env: ENV, logger: captureLogger() });
+
+    const home = await fetch(`${app.url}/`);
+    expect(home.status).toBe(200);
+    expect(await home.text()).toMatch(/existing app/);
+
+    const hello = await fetch(`${app.url}/api/hello`);
+    expect(await hello.json()).toEqual({ hello: 'world' });
+
+    const health = await fetch(`${app.url}/mcp-gateway/health`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ status: 'ok', service: 'mcp-front' });
+
+    const anonymous = await fetch(`${app.url}/mcp-gateway/everything/mcp`, { method: 'POST' });
+    expect(anonymous.status).toBe(401);
+    // The host app's routes need no token.
+    expect((await fetch(`${app.url}/api/hello`)).status).toBe(200);
+  });
+
+  test('an authenticated client reaches the stdio server behind /mcp-gateway', async () => {
+    app = await start(0, { env: ENV, logger: captureLogger() });
+    const res = await initialize(`${app.url}/mcp-gateway/everything/mcp`, ENV.GATEWAY_TOKEN);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toMatch(/"protocolVersion"/);
+  });
+});
+
+describe('examples/rotation', () => {
+  test.each([[[]], [['--sighup']]])('rotate.js %p walks the four steps and ends with the old token refused', async (args) => {
+    const script = run(path.join(EXAMPLES, 'rotation', 'rotate.js'), args);
+    const code = await script.exit('rotate.js');
+    const { stdout, stderr } = script.output();
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    for (const step of ['0. clients use', '1. add "ci-2025"', '2. both tokens work', '3. move every client', '4. remove "ci-2024"']) {
+      expect(stdout).toContain(step);
+    }
+    expect(stdout).toMatch(/ci-2024 +-> 401/);
+    expect(stdout).toContain('rotation complete');
+    // Generated tokens are 43 base64url characters: none may be printed.
+    expect(stdout).not.toMatch(/[A-Za-z0-9_-]{43}/);
+  });
+});
+
+describe('examples/multiple-servers', () => {
+  test('check.js finds exactly the configured permissions', async () => {
+    const script = run(path.join(EXAMPLES, 'multiple-servers', 'check.js'));
+    const code = await script.exit('check.js');
+    const { stdout } = script.output();
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^db-write +200 +403 +403 *$/m);
+    expect(stdout).not.toMatch(/[A-Za-z0-9_-]{43}/);
+  }, 60_000);
+});
+
+describe('examples/demo (npm start)', () => {
+  test('prints the endpoints and a token that works, and stops cleanly on SIGINT', async () => {
+    const demo = run(path.join(EXAMPLES, 'demo', 'start.js'), [], { PORT: '0' });
+    const banner = await new Promise<string>((resolve, reject) => {
+      let text = '';
+      const timer = setTimeout(() => reject(new Error(`no banner within ${WAIT_MS} ms:\n${text}\n${demo.output().stderr}`)), WAIT_MS);
+      readline.createInterface({ input: demo.child.stdout! }).on('line', (line) => {
+        text += line + '\n';
+        if (/Ctrl-C/.test(line)) {
+          clearTimeout(timer);
+          resolve(text);
+        }
+      });
+    });
+    const url = /Streamable HTTP +(\S+)/.exec(banner)?.[1];
+    const token = /Token +(\S+)/.exec(banner)?.[1];
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/everything\/mcp$/);
+    expect(banner).toMatch(/SSE +http:\/\/127\.0\.0\.1:\d+\/everything\/sse/);
+    expect(banner).toContain('curl');
+    expect(banner).toContain('npx @modelcontextprotocol/inspector');
+
+    const res = await initialize(url!, token!);
+    expect(res.status).toBe(200);
+    await res.text();
+    expect((await initialize(url!, 'wrong-token')).status).toBe(401);
+
+    demo.child.kill('SIGINT');
+    expect(await demo.exit('the demo')).toBe(0);
+  });
+});

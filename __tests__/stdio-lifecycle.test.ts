@@ -1,0 +1,181 @@
+// CONTRACT §2 close(), §3 idleTimeout/maxSessions: every way a stdio session ends stops its
+// process tree, and the per-server limit answers 503.
+import path from 'node:path';
+import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { McpFrontConfig } from '../lib/types';
+import { connectClient, type ClientTransportKind } from './helpers/clients';
+import { captureLogger, configWith, DEV_TOKEN, EVERYTHING, isAlive, startFront, type Front } from './helpers/servers';
+
+const FIXTURE = path.join(__dirname, 'fixtures', 'stdio-server.js');
+
+const INITIALIZE = {
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'initialize',
+  params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+};
+
+const textOf = (result: unknown): string =>
+  ((result as { content: { type: string; text: string }[] }).content.find((c) => c.type === 'text')?.text ?? '');
+
+/** Processes we did not spawn ourselves send no event when they die: a bounded poll is the only way. */
+async function gone(pid: number, withinMs = 10_000): Promise<boolean> {
+  const deadline = Date.now() + withinMs;
+  while (isAlive(pid)) {
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return true;
+}
+
+describe('stdio session lifecycle', () => {
+  let front: Front | undefined;
+  const logger = captureLogger();
+
+  const start = async (servers: McpFrontConfig['mcpServers']) => {
+    front = await startFront(configWith(servers), { logger });
+    return front;
+  };
+  /** The pid of the child of the session that started last (logged with each session start). */
+  const lastPid = (): number => {
+    const entry = logger.entries.filter((e) => e.message === 'stdio session started').at(-1);
+    return entry!.fields.pid as number;
+  };
+  /** Resolves when the logger receives `message` (subscribe before acting). */
+  const nextLog = (message: string) =>
+    new Promise<Record<string, unknown>>((resolve) => {
+      const original = logger.info;
+      logger.info = (m, fields) => {
+        original(m, fields);
+        if (m === message) {
+          logger.info = original;
+          resolve(fields ?? {});
+        }
+      };
+    });
+
+  afterEach(async () => {
+    await front?.close();
+    front = undefined;
+    logger.entries.splice(0);
+  });
+
+  it('stops the child when the SSE connection closes', async () => {
+    const f = await start({ everything: { command: process.execPath, args: [EVERYTHING, 'stdio'] } });
+    const client = await connectClient(f.url, 'everything', 'sse', DEV_TOKEN);
+    const pid = lastPid();
+    expect(isAlive(pid)).toBe(true);
+    const ended = nextLog('stdio session ended');
+    await client.close();
+    expect((await ended).reason).toBe('client disconnected');
+    expect(isAlive(pid)).toBe(false);
+  });
+
+  it('stops the child on DELETE and forgets the session id (404 afterwards)', async () => {
+    const f = await start({ everything: { command: process.execPath, args: [EVERYTHING, 'stdio'] } });
+    const client = await connectClient(f.url, 'everything', 'streamable', DEV_TOKEN);
+    const pid = lastPid();
+    const transport = client.transport as StreamableHTTPClientTransport;
+    const sessionId = transport.sessionId!;
+    const ended = nextLog('stdio session ended');
+    await transport.terminateSession();
+    expect((await ended).reason).toMatch(/DELETE/);
+    expect(isAlive(pid)).toBe(false);
+    const after = await fetch(`${f.url}/everything/mcp`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${DEV_TOKEN}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', 'Mcp-Session-Id': sessionId },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }),
+    });
+    expect(after.status).toBe(404);
+    await client.close();
+  });
+
+  it('stops the child of an idle Streamable session (clients that never send DELETE)', async () => {
+    const f = await start({ everything: { command: process.execPath, args: [EVERYTHING, 'stdio'], idleTimeout: '500ms' } });
+    const client = await connectClient(f.url, 'everything', 'streamable', DEV_TOKEN);
+    const pid = lastPid();
+    await client.listTools();
+    const ended = nextLog('stdio session ended');
+    // The SDK client's close() only drops its streams (FIELD-NOTES): the idle clock starts then.
+    await client.close();
+    expect((await ended).reason).toBe('idle timeout');
+    expect(isAlive(pid)).toBe(false);
+  });
+
+  it('keeps a session with an open stream alive past the idle timeout', async () => {
+    const f = await start({ everything: { command: process.execPath, args: [EVERYTHING, 'stdio'], idleTimeout: '300ms' } });
+    const client = await connectClient(f.url, 'everything', 'streamable', DEV_TOKEN);
+    // A request that takes longer than the idle timeout: its stream is open the whole time.
+    const result = await client.callTool({ name: 'trigger-long-running-operation', arguments: { duration: 1, steps: 2 } });
+    expect(textOf(result)).toMatch(/completed/i);
+    expect(logger.entries.some((e) => e.message === 'stdio session ended')).toBe(false);
+    await client.close();
+  });
+
+  it('router.close() resolves only when every child (and grandchild) is gone', async () => {
+    const f = await start({
+      everything: { command: process.execPath, args: [EVERYTHING, 'stdio'] },
+      tree: { command: process.execPath, args: [FIXTURE, '--grandchild'] },
+    });
+    const clients = await Promise.all((['sse', 'streamable'] as const).map((kind) => connectClient(f.url, 'everything', kind, DEV_TOKEN)));
+    const pids = logger.entries.filter((e) => e.message === 'stdio session started').map((e) => e.fields.pid as number);
+    const tree = await connectClient(f.url, 'tree', 'sse', DEV_TOKEN);
+    const family = JSON.parse(textOf(await tree.callTool({ name: 'pid', arguments: {} }))) as { pid: number; grandchild: number };
+    expect(isAlive(family.grandchild)).toBe(true);
+
+    await f.router.close();
+    for (const pid of [...pids, family.pid]) expect(isAlive(pid)).toBe(false);
+    // Left behind by its parent, like `npx`'s node: reached through the process group.
+    expect(isAlive(family.grandchild)).toBe(false);
+    await Promise.all([...clients, tree].map((c) => c.close()));
+  });
+
+  it('kills a child that ignores the end of stdin and SIGTERM', async () => {
+    const f = await start({ stubborn: { command: process.execPath, args: [FIXTURE, '--ignore-sigterm'] } });
+    const client = await connectClient(f.url, 'stubborn', 'streamable', DEV_TOKEN);
+    const { pid } = JSON.parse(textOf(await client.callTool({ name: 'pid', arguments: {} }))) as { pid: number };
+    expect(pid).toBe(lastPid());
+    await f.router.close();
+    expect(isAlive(pid)).toBe(false);
+    await client.close();
+  });
+
+  it('ends a session and kills its tree when reload() revokes its token', async () => {
+    const config = configWith({ tree: { command: process.execPath, args: [FIXTURE, '--grandchild'] } });
+    const f = await start(config.mcpServers);
+    const client = await connectClient(f.url, 'tree', 'streamable', DEV_TOKEN);
+    const family = JSON.parse(textOf(await client.callTool({ name: 'pid', arguments: {} }))) as { pid: number; grandchild: number };
+    const ended = nextLog('stdio session ended');
+    await f.router.reload({ ...config, proxy: { ...config.proxy, auth: { kind: 'bearer_token', tokens: { prod: 'another-token-value-123456789' } } } });
+    expect((await ended).reason).toBe('token revoked');
+    expect(isAlive(family.pid)).toBe(false);
+    expect(await gone(family.grandchild)).toBe(true);
+    await client.close();
+  });
+
+  describe.each<ClientTransportKind>(['sse', 'streamable'])('maxSessions over %s', (kind) => {
+    it('answers 503 with Retry-After beyond the limit, and accepts again once a session ended', async () => {
+      const f = await start({ one: { command: process.execPath, args: [FIXTURE], maxSessions: 1 } });
+      const first = await connectClient(f.url, 'one', kind, DEV_TOKEN);
+      const res =
+        kind === 'sse'
+          ? await fetch(`${f.url}/one/sse`, { headers: { Authorization: `Bearer ${DEV_TOKEN}`, Accept: 'text/event-stream' } })
+          : await fetch(`${f.url}/one/mcp`, {
+              method: 'POST',
+              headers: { Authorization: `Bearer ${DEV_TOKEN}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
+              body: JSON.stringify(INITIALIZE),
+            });
+      expect(res.status).toBe(503);
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(await res.json()).toMatchObject({ jsonrpc: '2.0', error: { code: -32000, message: expect.stringMatching(/maximum of 1 session/) } });
+
+      const ended = nextLog('stdio session ended');
+      if (kind === 'streamable') await (first.transport as StreamableHTTPClientTransport).terminateSession();
+      await first.close();
+      await ended;
+      const second = await connectClient(f.url, 'one', kind, DEV_TOKEN);
+      expect(textOf(await second.callTool({ name: 'echo', arguments: { message: 'again' } }))).toBe('again');
+      await second.close();
+    });
+  });
+});

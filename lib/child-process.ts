@@ -1,0 +1,251 @@
+// The operating-system side of stdio servers: spawning with a minimal environment, draining
+// stderr, and stopping the whole process tree (CONTRACT §2 close(), §5 environment).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { debug } from './logger';
+
+/**
+ * Time a child gets after stdin is closed, and again after SIGTERM, before the next step
+ * (the same ladder and value as the SDK's `StdioClientTransport`).
+ */
+export const DEFAULT_GRACE_MS = 2000;
+
+/**
+ * How long to wait, once the child has exited, for its stdout to be read to the end: its last
+ * answers are still in the pipe when 'exit' fires, but a grandchild that inherited the pipe may
+ * keep it open forever.
+ */
+const STDIO_DRAIN_MS = 500;
+
+/** Interval of the poll on a process group whose members are not our children (no 'exit' event). */
+const GROUP_POLL_MS = 25;
+
+/** Longest stderr line kept while waiting for its end; longer ones are logged in pieces. */
+const MAX_STDERR_LINE = 64 * 1024;
+
+const IS_WINDOWS = process.platform === 'win32';
+
+export interface SpawnOptions {
+  /** Server name, for the `mcp-front:stdio:<name>` debug namespace. */
+  name: string;
+  command: string;
+  args: readonly string[];
+  /** Configured variables only: added to the allowlist, never to the proxy's whole environment. */
+  env: Record<string, string>;
+  cwd?: string;
+}
+
+export interface ExitInfo {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** Every child that may still have a live process group, for the exit hook. */
+const live = new Set<StdioChild>();
+let exitHookInstalled = false;
+
+/**
+ * A single hook for the whole module, not one per child (a listener per child would trip Node's
+ * MaxListeners warning at 11 sessions). It must be synchronous: 'exit' handlers cannot wait.
+ */
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', function killStdioChildren() {
+    for (const child of live) child.signal('SIGKILL');
+  });
+}
+
+/**
+ * The environment of a spawned server: the SDK's allowlist (HOME, LOGNAME, PATH, SHELL, TERM,
+ * USER) plus the configured variables. The proxy's own environment holds token values (`$env`),
+ * so it is never inherited (CONTRACT §5).
+ */
+export function childEnvironment(configured: Record<string, string>): Record<string, string> {
+  return { ...getDefaultEnvironment(), ...configured };
+}
+
+/** A spawned stdio server: its process, its stdio, and the way to stop its whole tree. */
+export class StdioChild {
+  readonly process: ChildProcess;
+  /** Resolves once the process runs; rejects with the spawn error (ENOENT, EACCES, bad cwd). */
+  readonly started: Promise<void>;
+  /** Resolves when the process has exited, or at once when it never started. */
+  readonly exited: Promise<ExitInfo>;
+  /**
+   * Resolves when the process has exited *and* its stdout was read to the end (bounded), so that
+   * answers written just before exiting are still relayed.
+   */
+  readonly finished: Promise<ExitInfo>;
+  private stopping: Promise<void> | undefined;
+  private exitInfo: ExitInfo | undefined;
+
+  constructor(options: SpawnOptions) {
+    const stderrLog = debug.extend('stdio').extend(options.name);
+    // No shell: arguments reach the program as given, nothing is interpreted. `detached` makes the
+    // child lead its own process group so that a wrapper's children (npx → node) can be signalled
+    // together with `kill(-pid)`; otherwise they survive their parent.
+    this.process = spawn(options.command, options.args, {
+      cwd: options.cwd,
+      env: childEnvironment(options.env),
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true,
+      shell: false,
+      windowsHide: true,
+    });
+    const child = this.process;
+
+    this.started = new Promise<void>((resolve, reject) => {
+      child.once('spawn', resolve);
+      child.once('error', reject);
+    });
+    // Nobody may await `started` (the session ended first): an unhandled rejection would kill the host.
+    this.started.catch(() => undefined);
+
+    this.exited = new Promise<ExitInfo>((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.exitInfo = { code, signal };
+        resolve(this.exitInfo);
+      });
+      // A spawn failure emits 'error' and 'close' but never 'exit'.
+      child.once('error', () => {
+        if (child.pid === undefined) {
+          this.exitInfo = { code: null, signal: null };
+          resolve(this.exitInfo);
+        }
+      });
+    });
+
+    this.finished = new Promise<ExitInfo>((resolve) => {
+      child.once('close', (code: number | null, signal: NodeJS.Signals | null) => resolve(this.exitInfo ?? { code, signal }));
+      void this.exited.then((info) => {
+        const timer = setTimeout(() => resolve(info), STDIO_DRAIN_MS);
+        timer.unref();
+      });
+    });
+
+    // EPIPE when the child is gone: the session notices through 'exit'; unhandled, it would crash the host.
+    child.stdin!.on('error', (err) => stderrLog('stdin: %s', err.message));
+    child.stdout!.on('error', (err) => stderrLog('stdout: %s', err.message));
+
+    // stderr is always read: a pipe nobody drains fills up (64 KiB) and blocks a chatty child
+    // in its next write (FIELD-NOTES, StdioClientTransport).
+    let partial = '';
+    child.stderr!.on('data', (chunk: Buffer) => {
+      if (!stderrLog.enabled) return;
+      const lines = (partial + chunk.toString('utf8')).split('\n');
+      partial = lines.pop() ?? '';
+      if (partial.length > MAX_STDERR_LINE) {
+        lines.push(partial);
+        partial = '';
+      }
+      for (const line of lines) if (line) stderrLog('%s', line.replace(/\r$/, ''));
+    });
+    child.stderr!.on('end', () => {
+      if (partial && stderrLog.enabled) stderrLog('%s', partial);
+    });
+    child.stderr!.on('error', () => undefined);
+
+    if (child.pid !== undefined) {
+      installExitHook();
+      live.add(this);
+    }
+    void this.exited.then(() => {
+      if (!this.groupAlive()) live.delete(this);
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.process.pid;
+  }
+
+  get hasExited(): boolean {
+    return this.exitInfo !== undefined;
+  }
+
+  /**
+   * Stops the whole tree: stdin closed (the polite stop the MCP stdio transport defines), then
+   * SIGTERM to the group, then SIGKILL to the group, `graceMs` apart. Resolves when the child
+   * has exited and its group is gone (or, for group members we cannot reap, after a bounded wait).
+   * Idempotent.
+   */
+  stop(graceMs = DEFAULT_GRACE_MS): Promise<void> {
+    this.stopping ??= this.reap(graceMs);
+    return this.stopping;
+  }
+
+  private async reap(graceMs: number): Promise<void> {
+    if (this.process.pid === undefined) {
+      await this.exited;
+      return;
+    }
+    if (!this.hasExited) {
+      this.process.stdin!.end();
+      if (!(await this.exitWithin(graceMs))) {
+        this.signal('SIGTERM');
+        if (!(await this.exitWithin(graceMs))) {
+          this.signal('SIGKILL');
+          await this.exited;
+        }
+      }
+    }
+    // The leader is gone; members of its group (a wrapper's children) may not be. They are not our
+    // children, so no 'exit' event tells us: poll, bounded.
+    if (this.groupAlive()) {
+      this.signal('SIGTERM');
+      if (!(await this.groupGoneWithin(graceMs))) {
+        this.signal('SIGKILL');
+        await this.groupGoneWithin(graceMs);
+      }
+    }
+    live.delete(this);
+  }
+
+  /** Signals the whole process group (the tree), or the process alone on Windows. Never throws. */
+  signal(sig: NodeJS.Signals): void {
+    const pid = this.process.pid;
+    if (pid === undefined) return;
+    try {
+      if (IS_WINDOWS) this.process.kill(sig);
+      else process.kill(-pid, sig);
+    } catch {
+      // ESRCH: the group is already gone.
+    }
+  }
+
+  private groupAlive(): boolean {
+    const pid = this.process.pid;
+    if (pid === undefined || IS_WINDOWS) return false;
+    try {
+      process.kill(-pid, 0);
+      return true;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'EPERM';
+    }
+  }
+
+  private exitWithin(ms: number): Promise<boolean> {
+    if (this.hasExited) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms);
+      void this.exited.then(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  private async groupGoneWithin(ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    while (this.groupAlive()) {
+      if (Date.now() >= deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, GROUP_POLL_MS));
+    }
+    return true;
+  }
+}
+
+/** Spawns a stdio server. Await `started` before talking to it. */
+export function spawnStdioChild(options: SpawnOptions): StdioChild {
+  return new StdioChild(options);
+}

@@ -1,0 +1,352 @@
+#!/usr/bin/env node
+// The standalone command (CONTRACT §8). The only file in lib/ that writes to stdout: the output of
+// `--check`, `generate-token`, `--help` and `--version` is the product here. Everything else is a
+// log line on stderr through the default logger.
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { loadConfig, resolveConfig, type ResolvedConfig } from './config';
+import { ConfigError } from './errors';
+import { createDefaultLogger } from './logger';
+import { mcpFront } from './mcp-front';
+import { tokenWarnings } from './token-warnings';
+import type { ConfigProblem, Logger, McpFrontConfig, McpFrontRouter } from './types';
+
+const USAGE = `Usage:
+  mcp-front --config <file>            run the proxy on proxy.addr
+  mcp-front --check --config <file>    validate the config, then exit
+  mcp-front generate-token             print a new random token (32 bytes, base64url)
+  mcp-front --help | --version
+
+Options:
+  -c, --config <file>   the JSON configuration
+      --check           validate only: exit 0 when valid, 1 listing every problem
+  -h, --help            show this help
+  -v, --version         print the version
+
+While running, SIGHUP or saving the file reloads the config (an invalid file is
+logged and refused); SIGTERM or SIGINT stops gracefully. {"$env": "NAME"} values
+are read from the environment. Logs go to stderr; DEBUG=mcp-front* adds detail.
+`;
+
+/** Exit codes: 1 = the config or the runtime failed, 2 = the command line itself is wrong. */
+const EXIT_FAILURE = 1;
+const EXIT_USAGE = 2;
+
+/** Editors and config tools write a file in several steps; one reload after they settle. */
+const RELOAD_DEBOUNCE_MS = 200;
+/** A shutdown that has not finished by then is stuck (a child ignoring SIGKILL, a hung socket). */
+const SHUTDOWN_TIMEOUT_MS = 10_000;
+
+export type Command =
+  | { kind: 'run'; config: string }
+  | { kind: 'check'; config: string }
+  | { kind: 'generate-token' }
+  | { kind: 'help' }
+  | { kind: 'version' };
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export function parseCommandLine(argv: string[]): Command {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        check: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+    });
+  } catch (err) {
+    // node:util's messages carry advice about `--` that does not apply here: keep the first sentence.
+    throw new UsageError((err as Error).message.split('. ')[0]);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return { kind: 'help' };
+  if (values.version) return { kind: 'version' };
+
+  if (positionals.length > 0) {
+    if (positionals[0] !== 'generate-token') throw new UsageError(`unknown command "${positionals[0]}"`);
+    if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
+    if (values.config !== undefined || values.check) throw new UsageError('generate-token takes no options');
+    return { kind: 'generate-token' };
+  }
+  if (values.config === undefined || values.config === '') throw new UsageError('--config <file> is required');
+  return { kind: values.check ? 'check' : 'run', config: values.config };
+}
+
+/** `":8080"` (every interface), `"127.0.0.1:8080"`, `"[::1]:8080"`, `"localhost:0"`, or a bare port. */
+export function parseAddr(addr: string): { host?: string; port: number } {
+  const match = /^(?:(\[[0-9A-Fa-f:.]+(?:%[\w.-]+)?\]|[^:[\]]*):)?(\d{1,5})$/.exec(addr.trim());
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || port > 65535) {
+    throw new Error(`"${addr}" is not a listen address; write ":8080", "127.0.0.1:8080" or "[::1]:8080"`);
+  }
+  const host = match[1]?.replace(/^\[(.*)\]$/, '$1');
+  return { host: host || undefined, port };
+}
+
+function formatAddress(address: AddressInfo): string {
+  return address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
+}
+
+/** Resolved relative to this file, so it works from the repository and from an installed package. */
+function packageVersion(): string {
+  const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** Loads, validates and resolves; the listen address is part of the config for this command. */
+function readConfig(file: string, env: NodeJS.ProcessEnv): { config: McpFrontConfig; resolved: ResolvedConfig; listen: ReturnType<typeof parseAddr> } {
+  const config = loadConfig(file, env);
+  const resolved = resolveConfig(config, env);
+  let listen;
+  try {
+    listen = parseAddr(resolved.addr);
+  } catch (err) {
+    throw new ConfigError([{ path: 'proxy.addr', message: (err as Error).message }]);
+  }
+  return { config, resolved, listen };
+}
+
+function problemsOf(err: unknown): ConfigProblem[] | undefined {
+  return err instanceof ConfigError ? err.problems : undefined;
+}
+
+/** One `problem` line per problem, so `grep problem` shows them all (CONTRACT §6). */
+function logRefusal(logger: Logger, message: string, file: string, err: unknown, fields: Record<string, string> = {}): void {
+  const problems = problemsOf(err);
+  if (!problems) {
+    logger.error(message, { config: file, ...fields, error: (err as Error).message });
+    return;
+  }
+  logger.error(message, { config: file, ...fields, problems: problems.length });
+  for (const problem of problems) logger.error('problem', { path: problem.path || '(root)', message: problem.message });
+}
+
+function check(file: string): number {
+  let result;
+  try {
+    result = readConfig(file, process.env);
+  } catch (err) {
+    const problems = problemsOf(err);
+    const lines = problems
+      ? [`${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}`, ...problems.map((p) => `  ${p.path || '(root)'}: ${p.message}`)]
+      : [`${file}: ${(err as Error).message}`];
+    process.stderr.write(lines.join('\n') + '\n');
+    return EXIT_FAILURE;
+  }
+  const { resolved } = result;
+  // Warnings do not fail the check: a weak development token is a choice, not an error.
+  for (const warning of tokenWarnings(resolved, process.env)) process.stderr.write(`warning: ${warning.message}\n`);
+  const servers = resolved.servers.size;
+  const tokens = resolved.tokens.size;
+  process.stdout.write(`config OK: ${servers} server${servers === 1 ? '' : 's'}, ${tokens} token${tokens === 1 ? '' : 's'}\n`);
+  return 0;
+}
+
+async function run(file: string): Promise<void> {
+  const logger = createDefaultLogger();
+  const env = process.env;
+  const configPath = path.resolve(file);
+
+  // Reloads run one at a time; triggers that arrive meanwhile fold into one more reload. Until
+  // the proxy is up, a trigger is kept for then.
+  let router: McpFrontRouter | undefined;
+  let lastContent: string | undefined;
+  let reloading = false;
+  let queued: string | undefined;
+  let stopping = false;
+
+  async function reloadOnce(proxy: McpFrontRouter, trigger: string): Promise<void> {
+    const content = readQuietly(configPath);
+    // An unchanged file is no reason to reload (editors touch, rename and chmod); SIGHUP always is.
+    if (trigger === 'file' && content !== undefined && content === lastContent) return;
+    lastContent = content;
+    try {
+      const next = readConfig(configPath, env);
+      if (stopping) return;
+      await proxy.reload(next.config);
+      if (next.resolved.addr !== started?.initial.resolved.addr) {
+        logger.warn('proxy.addr changed; restart to listen on it', { addr: next.resolved.addr });
+      }
+    } catch (err) {
+      logRefusal(logger, 'reload refused', configPath, err, { trigger });
+    }
+  }
+
+  function requestReload(trigger: string): void {
+    if (stopping) return;
+    if (reloading || !router) {
+      queued = trigger === 'SIGHUP' || queued === 'SIGHUP' ? 'SIGHUP' : trigger;
+      return;
+    }
+    const proxy = router;
+    reloading = true;
+    void (async () => {
+      let next: string | undefined = trigger;
+      while (next && !stopping) {
+        queued = undefined;
+        await reloadOnce(proxy, next);
+        next = queued;
+      }
+      reloading = false;
+    })();
+  }
+
+  // Watch before the first read, so a change made while starting is not lost. The directory, not
+  // the file: editors and config tools replace the file by renaming a new one over it, and a
+  // watch on the old inode would never fire again.
+  let debounce: NodeJS.Timeout | undefined;
+  const base = path.basename(configPath);
+  let watcher: fs.FSWatcher | undefined;
+  try {
+    watcher = fs.watch(path.dirname(configPath), { persistent: false }, (_event, name) => {
+      // No name: the platform could not say which file changed. `..data`: Kubernetes swaps a
+      // symlinked directory to update a mounted ConfigMap. The content check filters the rest.
+      const changed = name === null || name === undefined ? undefined : String(name);
+      if (changed !== undefined && changed !== base && !changed.startsWith('..')) return;
+      clearTimeout(debounce);
+      debounce = setTimeout(() => requestReload('file'), RELOAD_DEBOUNCE_MS);
+    });
+    watcher.on('error', (err) => logger.warn('config watch stopped; reload with SIGHUP', { error: err.message }));
+  } catch (err) {
+    logger.warn('cannot watch the config; reload with SIGHUP', { error: (err as Error).message });
+  }
+  process.on('SIGHUP', () => requestReload('SIGHUP'));
+
+  lastContent = readQuietly(configPath);
+  let started: { initial: ReturnType<typeof readConfig>; router: McpFrontRouter } | undefined;
+  try {
+    const initial = readConfig(configPath, env);
+    started = { initial, router: mcpFront(initial.config, { env, logger }) };
+  } catch (err) {
+    logRefusal(logger, 'config invalid', configPath, err);
+    watcher?.close();
+    process.exitCode = EXIT_FAILURE;
+    return;
+  }
+  const { initial } = started;
+  const front = started.router;
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(front);
+  // Express's default handler prints stack traces: keep the one-line-per-event log format.
+  app.use(function jsonError(err: Error, req: Request, res: Response, next: NextFunction) {
+    if (res.headersSent) return next(err);
+    logger.error('request failed', { error: err.message, path: req.path });
+    res.status(500).json({ error: 'internal error' });
+  });
+  const server = http.createServer(app);
+
+  async function shutdown(signal: NodeJS.Signals): Promise<void> {
+    if (stopping) {
+      // A second Ctrl-C means "now".
+      logger.warn('forced exit', { signal });
+      process.exit(EXIT_FAILURE);
+    }
+    stopping = true;
+    logger.info('shutting down', { signal });
+    const force = setTimeout(() => {
+      logger.error('shutdown timed out', { after_ms: SHUTDOWN_TIMEOUT_MS });
+      process.exit(EXIT_FAILURE);
+    }, SHUTDOWN_TIMEOUT_MS);
+    clearTimeout(debounce);
+    watcher?.close();
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    try {
+      // Ends SSE streams and sessions and reaps children; only then can the server finish closing.
+      await front.close();
+    } catch (err) {
+      logger.error('close failed', { error: (err as Error).message });
+      process.exit(EXIT_FAILURE);
+    }
+    server.closeAllConnections();
+    await closed;
+    clearTimeout(force);
+    logger.info('stopped');
+    process.exit(0);
+  }
+  process.on('SIGTERM', (signal) => void shutdown(signal));
+  process.on('SIGINT', (signal) => void shutdown(signal));
+
+  try {
+    server.listen({ port: initial.listen.port, host: initial.listen.host });
+    await once(server, 'listening');
+  } catch (err) {
+    logger.error('listen failed', { addr: initial.resolved.addr, error: (err as Error).message });
+    watcher?.close();
+    await front.close();
+    process.exit(EXIT_FAILURE);
+  }
+  if (stopping) return;
+
+  // Before `listening`, so a reader that waits for `listening` has seen every server.
+  for (const [name, s] of initial.resolved.servers) logger.info('serving', { server: name, transport: s.transport });
+  const address = server.address() as AddressInfo;
+  logger.info('listening', { name: initial.resolved.name, addr: formatAddress(address), port: address.port });
+
+  router = front;
+  if (queued) {
+    const trigger = queued;
+    queued = undefined;
+    requestReload(trigger);
+  }
+}
+
+function readQuietly(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+export async function main(argv: string[]): Promise<void> {
+  let command: Command;
+  try {
+    command = parseCommandLine(argv);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`mcp-front: ${err.message}\n\n${USAGE}`);
+    process.exitCode = EXIT_USAGE;
+    return;
+  }
+  switch (command.kind) {
+    case 'help':
+      process.stdout.write(USAGE);
+      return;
+    case 'version':
+      process.stdout.write(`${packageVersion()}\n`);
+      return;
+    case 'generate-token':
+      // 256 bits, URL- and header-safe without quoting.
+      process.stdout.write(`${randomBytes(32).toString('base64url')}\n`);
+      return;
+    case 'check':
+      process.exitCode = check(command.config);
+      return;
+    case 'run':
+      await run(command.config);
+      return;
+  }
+}
+
+if (require.main === module) {
+  void main(process.argv.slice(2));
+}

@@ -1,0 +1,382 @@
+// Remote Streamable HTTP upstreams: `POST|GET|DELETE /:server/mcp` passed through
+// http-proxy-middleware, with each upstream session bound to the token that opened it
+// (CONTRACT §4, §5). Legacy SSE upstreams are handled by remote-sse.ts.
+import http, { type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Request, Response } from 'express';
+import { createProxyMiddleware, type RequestHandler } from 'http-proxy-middleware';
+import { readBody } from './body';
+import { DEFAULTS, type RemoteServer } from './config';
+import { HttpError, JsonRpcCode, sendHttpError, sendJsonRpcError } from './errors';
+import { debug } from './logger';
+import { createRemoteSseTransport } from './remote-sse';
+import type { Session } from './sessions';
+import type { RequestContext, ServerTransport, TransportDeps } from './transport';
+import { agentFor, clientResponseHeaders, headerOf, isEventStream, isForwardedRequestHeader } from './upstream-agent';
+import { UpstreamTimeoutError, jsonRpcIdOf, sendNotBridged, sendUpstreamError } from './upstream-errors';
+
+const log = debug.extend('remote');
+
+/** Closing a session tells the upstream with a DELETE; it must not hold up reload() or close(). */
+const DELETE_TIMEOUT_MS = 5_000;
+const SESSION_GONE = 'Not Found: unknown or ended session; initialize a new one';
+/**
+ * SDK clients never send DELETE on close() (FIELD-NOTES): a session with no open stream and no
+ * request for this long is closed (and DELETEd upstream), or sessions would pile up here and
+ * upstream. Same default as a stdio server's `idleTimeout`.
+ */
+const IDLE_SESSION_MS = DEFAULTS.idleTimeoutMs;
+
+/** A remote server's transport: Streamable HTTP passthrough, or the legacy SSE relay. */
+export function createRemoteTransport(server: RemoteServer, deps: TransportDeps): ServerTransport {
+  return server.transport === 'sse' ? createRemoteSseTransport(server, deps) : new StreamableProxy(server, deps);
+}
+
+/** One client request on its way through the proxy. */
+interface Exchange {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly body: Buffer;
+  /** Name of the authenticated token. */
+  readonly token: string;
+  /** `Mcp-Session-Id` the client presented. */
+  readonly sessionId: string | undefined;
+  session: StreamableSession | undefined;
+  proxyReq?: ClientRequest;
+  proxyRes?: IncomingMessage;
+  timer?: NodeJS.Timeout;
+  /** Answered by the proxy itself (error, timeout, session closed) or the client is gone. */
+  done: boolean;
+}
+
+class StreamableSession implements Session {
+  readonly kind = 'streamable' as const;
+  readonly server: string;
+  /** Live requests and streams of this session, ended when it closes. */
+  readonly exchanges = new Set<Exchange>();
+  /** Sent along with the closing DELETE (MCP 2025-06-18 §Transports: required after init). */
+  protocolVersion: string | undefined;
+  /** When its last exchange started or ended (Date.now()). */
+  lastActive = Date.now();
+  ended = false;
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    readonly id: string,
+    readonly token: string,
+    private readonly owner: StreamableProxy,
+  ) {
+    this.server = owner.server.name;
+  }
+
+  /** Ends the session here and upstream (`DELETE`); idempotent. */
+  close(reason: string): Promise<void> {
+    this.closing ??= this.owner.closeSession(this, reason);
+    return this.closing;
+  }
+}
+
+class StreamableProxy implements ServerTransport {
+  private readonly proxy: RequestHandler;
+  private readonly exchanges = new WeakMap<IncomingMessage, Exchange>();
+  /** Every exchange in flight, with or without a session, so close() can end them. */
+  private readonly live = new Set<Exchange>();
+  /** Upstream session id → session; also answers "does this id exist for any token?". */
+  private readonly sessions = new Map<string, StreamableSession>();
+  private closed = false;
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(
+    readonly server: RemoteServer,
+    private readonly deps: TransportDeps,
+  ) {
+    this.sweeper = setInterval(() => this.closeIdleSessions(), Math.min(60_000, IDLE_SESSION_MS));
+    this.sweeper.unref();
+    // Built once per server (helmet style: precompute in the factory, not per request).
+    this.proxy = createProxyMiddleware<IncomingMessage, ServerResponse>({
+      target: server.url.href,
+      // The client's `/:server/mcp` is the configured URL itself, path and query included.
+      ignorePath: true,
+      changeOrigin: true,
+      agent: agentFor(server.url),
+      // Headers are rewritten and SSE flushed by hand; a proxyTimeout would also cut healthy
+      // streams (FIELD-NOTES), so the "start answering" timeout is our own timer.
+      selfHandleResponse: true,
+      on: {
+        proxyReq: (proxyReq, req) => this.onProxyReq(proxyReq, req),
+        proxyRes: (proxyRes, req, res) => this.onProxyRes(proxyRes, req, res),
+        // Replaces hpm's default handler (which maps refusals to 504): every path ends `res`.
+        error: (err, req, res) => this.onProxyError(err, req, res),
+      },
+    });
+    log('%s: streamable-http proxy to %s', server.name, server.url.origin);
+  }
+
+  handleSse(_req: Request, res: Response): void {
+    sendNotBridged(res, this.server.name, 'streamable-http', 'sse');
+  }
+
+  handleMessage(_req: Request, res: Response): void {
+    sendNotBridged(res, this.server.name, 'streamable-http', 'sse');
+  }
+
+  handleMcp(req: Request, res: Response, ctx: RequestContext): void {
+    this.forward(req, res, ctx).catch((err: unknown) => {
+      this.deps.logger.error('proxy failure', { server: this.server.name, error: err instanceof Error ? err.message : String(err) });
+      sendJsonRpcError(res, 500, JsonRpcCode.InternalError, 'Internal error');
+    });
+  }
+
+  private async forward(req: Request, res: Response, ctx: RequestContext): Promise<void> {
+    if (this.closed) return this.shuttingDown(res);
+    const sessionId = headerOf(req.headers, 'mcp-session-id');
+    let session: StreamableSession | undefined;
+    if (sessionId !== undefined) {
+      session = this.findSession(sessionId, ctx.token);
+      if (!session) return sendSessionNotFound(res, req);
+    }
+
+    // Whole body first: an oversized one is refused before anything reaches the upstream, and
+    // the buffer is what gets sent, whether or not express.json() consumed the stream.
+    let body: Buffer;
+    try {
+      body = await readBody(req, ctx.proxy.maxBodyBytes);
+    } catch (err) {
+      if (err instanceof HttpError) return sendHttpError(res, err);
+      res.destroy();
+      return;
+    }
+    if (this.closed) return this.shuttingDown(res);
+    if (session?.ended) return sendSessionNotFound(res);
+    if (res.destroyed) return;
+
+    const ex: Exchange = { req, res, body, token: ctx.token, sessionId, session, done: false };
+    if (session) {
+      session.exchanges.add(ex);
+      session.lastActive = Date.now();
+      session.protocolVersion = headerOf(req.headers, 'mcp-protocol-version') ?? session.protocolVersion;
+    }
+    this.live.add(ex);
+    this.exchanges.set(req, ex);
+    res.once('close', () => this.onClientClose(ex));
+    ex.timer = setTimeout(() => this.fail(ex, new UpstreamTimeoutError(this.server.timeoutMs)), this.server.timeoutMs);
+    ex.timer.unref();
+    // http-proxy emits `proxyReq` only when the outgoing request has no `Expect` header; the body
+    // is already read, so there is nothing left to expect.
+    delete req.headers.expect;
+
+    await this.proxy(req, res, (err?: unknown) => this.fail(ex, err ?? new Error('proxy refused the request')));
+  }
+
+  private findSession(id: string, token: string): StreamableSession | undefined {
+    const found = this.deps.sessions.find(this.server.name, 'streamable', id, token);
+    const mine = this.sessions.get(id);
+    return found !== undefined && found === mine && !mine.ended ? mine : undefined;
+  }
+
+  private onProxyReq(proxyReq: ClientRequest, req: IncomingMessage): void {
+    const ex = this.exchanges.get(req);
+    if (!ex || ex.done) {
+      proxyReq.destroy();
+      return;
+    }
+    ex.proxyReq = proxyReq;
+    try {
+      for (const name of proxyReq.getHeaderNames()) {
+        if (name !== 'host' && !isForwardedRequestHeader(name)) proxyReq.removeHeader(name);
+      }
+      for (const [name, value] of Object.entries(this.server.headers)) proxyReq.setHeader(name, value);
+      if (ex.body.length > 0 || req.method === 'POST') proxyReq.setHeader('Content-Length', ex.body.length);
+      // The client's stream is already consumed (by readBody or express.json()): http-proxy's pipe
+      // would send nothing, so the buffered body goes out here (FIELD-NOTES, fixRequestBody).
+      proxyReq.end(ex.body);
+    } catch (err) {
+      // This runs in a socket event: a throw (e.g. an invalid header value) would crash the process.
+      proxyReq.destroy(err as Error);
+    }
+  }
+
+  private onProxyRes(proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse): void {
+    const ex = this.exchanges.get(req);
+    if (!ex || ex.done) {
+      proxyRes.destroy();
+      return;
+    }
+    clearTimeout(ex.timer);
+    ex.proxyRes = proxyRes;
+    const status = proxyRes.statusCode ?? 502;
+    this.trackSession(ex, status, headerOf(proxyRes.headers, 'mcp-session-id'));
+
+    const stream = isEventStream(proxyRes.headers);
+    const headers = clientResponseHeaders(proxyRes.headers);
+    if (stream) headers['x-accel-buffering'] = 'no';
+    res.writeHead(status, proxyRes.statusMessage, headers);
+    if (stream) {
+      // Headers out now (a GET stream may stay silent for minutes), small events out at once.
+      res.flushHeaders();
+      res.socket?.setNoDelay(true);
+    }
+    proxyRes.on('close', () => {
+      // An upstream that dies mid-response must not look like a complete answer to the client.
+      if (!proxyRes.complete && !ex.done && !res.writableEnded) res.destroy();
+    });
+    proxyRes.pipe(res);
+  }
+
+  /** Session bookkeeping, decided from the upstream's answer (MCP Streamable HTTP §Session Management). */
+  private trackSession(ex: Exchange, status: number, upstreamId: string | undefined): void {
+    const session = ex.session;
+    if (session) {
+      // DELETE ends the session at the proxy whatever the upstream says (SDK clients forget it
+      // too, even on 405); a 404 means the upstream already forgot it.
+      if (ex.req.method === 'DELETE' || status === 404) this.forgetSession(session, ex, ex.req.method === 'DELETE' ? 'deleted' : 'upstream 404');
+      return;
+    }
+    if (ex.sessionId !== undefined || upstreamId === undefined || status >= 300) return;
+    const existing = this.sessions.get(upstreamId);
+    if (existing) {
+      if (existing.token !== ex.token) {
+        // An upstream that hands out an id already bound to another token: never rebind it.
+        this.deps.logger.warn('upstream reused a session id', { server: this.server.name });
+      }
+      return;
+    }
+    const created = new StreamableSession(upstreamId, ex.token, this);
+    created.protocolVersion = headerOf(ex.req.headers, 'mcp-protocol-version');
+    this.sessions.set(upstreamId, created);
+    this.deps.sessions.add(created);
+    created.exchanges.add(ex);
+    ex.session = created;
+    log('%s: session opened by token %s', this.server.name, created.token);
+  }
+
+  private onProxyError(err: Error, req: IncomingMessage, res: ServerResponse | import('node:net').Socket): void {
+    const ex = this.exchanges.get(req);
+    if (ex) return this.fail(ex, err);
+    if ('writeHead' in res) sendUpstreamError(res, err, { server: this.server.name, logger: this.deps.logger });
+    else res.destroy();
+  }
+
+  /** Answers an exchange with an upstream error (once) and drops its upstream request. */
+  private fail(ex: Exchange, err: unknown): void {
+    if (ex.done) return;
+    ex.done = true;
+    clearTimeout(ex.timer);
+    ex.proxyReq?.destroy();
+    ex.proxyRes?.unpipe(ex.res);
+    if (ex.res.destroyed) return;
+    sendUpstreamError(ex.res, err, { server: this.server.name, logger: this.deps.logger, id: jsonRpcIdOf(ex.body) });
+  }
+
+  private onClientClose(ex: Exchange): void {
+    clearTimeout(ex.timer);
+    this.live.delete(ex);
+    if (ex.session) {
+      ex.session.exchanges.delete(ex);
+      ex.session.lastActive = Date.now();
+    }
+    if (ex.res.writableFinished) return;
+    // The client went away mid-request or mid-stream: release the upstream request and socket.
+    ex.done = true;
+    ex.proxyReq?.destroy();
+    ex.proxyRes?.destroy();
+  }
+
+  /** Ends an exchange from the proxy's side: stream ended, or an error if nothing was sent yet. */
+  private endExchange(ex: Exchange, status: number, message: string): void {
+    if (ex.done && ex.res.writableEnded) return;
+    ex.done = true;
+    clearTimeout(ex.timer);
+    ex.proxyRes?.unpipe(ex.res);
+    ex.proxyReq?.destroy();
+    if (ex.res.headersSent) ex.res.end();
+    else sendJsonRpcError(ex.res, status, JsonRpcCode.ServerError, message, { id: jsonRpcIdOf(ex.body) });
+  }
+
+  /** The session is over (DELETE, upstream 404): no upstream call, its other streams end. */
+  private forgetSession(session: StreamableSession, except: Exchange, reason: string): void {
+    if (session.ended) return;
+    session.ended = true;
+    this.unregister(session);
+    for (const ex of session.exchanges) if (ex !== except) this.endExchange(ex, 404, SESSION_GONE);
+    log('%s: session forgotten (%s)', this.server.name, reason);
+  }
+
+  private unregister(session: StreamableSession): void {
+    if (this.sessions.get(session.id) === session) this.sessions.delete(session.id);
+    this.deps.sessions.remove(session);
+  }
+
+  /** Session.close(): streams ended now, then the upstream told (best effort, bounded). */
+  async closeSession(session: StreamableSession, reason: string): Promise<void> {
+    const wasLive = !session.ended;
+    session.ended = true;
+    this.unregister(session);
+    for (const ex of session.exchanges) this.endExchange(ex, 404, SESSION_GONE);
+    session.exchanges.clear();
+    if (!wasLive) return;
+    log('%s: closing session of token %s (%s)', this.server.name, session.token, reason);
+    await this.deleteUpstream(session);
+  }
+
+  private deleteUpstream(session: StreamableSession): Promise<void> {
+    const headers: Record<string, string> = { ...this.server.headers, 'Mcp-Session-Id': session.id };
+    if (session.protocolVersion) headers['MCP-Protocol-Version'] = session.protocolVersion;
+    const timeoutMs = Math.min(DELETE_TIMEOUT_MS, this.server.timeoutMs);
+    return new Promise<void>((resolve) => {
+      let request: ClientRequest;
+      try {
+        request = http.request(this.server.url, { method: 'DELETE', agent: agentFor(this.server.url), headers });
+      } catch (err) {
+        log('%s: DELETE not sent: %s', this.server.name, (err as Error).message);
+        return resolve();
+      }
+      const timer = setTimeout(() => request.destroy(new UpstreamTimeoutError(timeoutMs)), timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      request.on('response', (answer) => {
+        log('%s: upstream answered DELETE with %d', this.server.name, answer.statusCode);
+        answer.resume();
+        answer.on('end', done);
+        answer.on('close', done);
+      });
+      request.on('error', (err) => {
+        log('%s: DELETE failed: %s', this.server.name, (err as { code?: string }).code ?? err.message);
+        done();
+      });
+      request.end();
+    });
+  }
+
+  private shuttingDown(res: ServerResponse): void {
+    sendJsonRpcError(res, 503, JsonRpcCode.ServerError, `Service Unavailable: server "${this.server.name}" is shutting down`, {
+      headers: { 'Retry-After': '1' },
+    });
+  }
+
+  private closeIdleSessions(): void {
+    const cutoff = Date.now() - IDLE_SESSION_MS;
+    for (const session of this.sessions.values()) {
+      if (session.exchanges.size === 0 && session.lastActive < cutoff) void session.close('idle');
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.sweeper);
+    const sessions = [...this.sessions.values()];
+    const closing = Promise.allSettled(sessions.map((s) => s.close('server closed')));
+    // Requests outside any session end now, not after the sessions' DELETEs.
+    for (const ex of [...this.live]) this.endExchange(ex, 503, `Service Unavailable: server "${this.server.name}" is shutting down`);
+    await closing;
+  }
+}
+
+function sendSessionNotFound(res: ServerResponse, req?: IncomingMessage): void {
+  // Drain an unread body so the answer neither waits on it nor is cut by it.
+  if (req && !req.readableEnded) req.resume();
+  // 404 tells MCP clients to initialize again (Streamable HTTP §Session Management, item 4). Same
+  // text as the stdio bridge: clients cannot tell the server kinds apart.
+  sendJsonRpcError(res, 404, JsonRpcCode.ServerError, SESSION_GONE);
+}

@@ -1,0 +1,313 @@
+// Remote legacy HTTP+SSE upstreams (MCP 2024-11-05 transport): `GET /:server/sse` relays the
+// upstream's event stream, `POST /:server/message?sessionId=` forwards to the upstream's message
+// URL. The client only ever sees our own session id and message route (CONTRACT §4, §5).
+import { randomBytes } from 'node:crypto';
+import http, { type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { StringDecoder } from 'node:string_decoder';
+import type { Request, Response } from 'express';
+import { readBody } from './body';
+import type { RemoteServer } from './config';
+import { HttpError, JsonRpcCode, sendHttpError, sendJsonRpcError } from './errors';
+import { debug } from './logger';
+import type { Session } from './sessions';
+import { openSseStream, SseParser, type SseEvent, type SseStream } from './sse';
+import { messageEndpoint, querySessionId, type RequestContext, type ServerTransport, type TransportDeps } from './transport';
+import { agentFor, clientResponseHeaders, forwardedRequestHeaders, isEventStream } from './upstream-agent';
+import { UpstreamTimeoutError, jsonRpcIdOf, sendBadUpstreamAnswer, sendNotBridged, sendUpstreamError } from './upstream-errors';
+
+const log = debug.extend('remote');
+
+export function createRemoteSseTransport(server: RemoteServer, deps: TransportDeps): ServerTransport {
+  return new SseRelayTransport(server, deps);
+}
+
+/** One `GET /:server/sse` and its upstream stream; becomes a session at the `endpoint` event. */
+interface Relay {
+  readonly token: string;
+  readonly upstreamReq: ClientRequest;
+  upstreamRes?: IncomingMessage;
+  stream?: SseStream;
+  session?: SseSession;
+  timer?: NodeJS.Timeout;
+  ended: boolean;
+}
+
+/** A message POST in flight to the upstream. */
+interface Post {
+  readonly upstreamReq: ClientRequest;
+  readonly res: ServerResponse;
+  /** Ended by the proxy (session closed, client gone): no upstream error to report. */
+  aborted: boolean;
+}
+
+class SseSession implements Session {
+  readonly kind = 'sse' as const;
+  readonly posts = new Set<Post>();
+
+  constructor(
+    readonly id: string,
+    readonly server: string,
+    readonly token: string,
+    /** The upstream's message URL, from its `endpoint` event; never shown to the client. */
+    public messageUrl: URL,
+    private readonly end: (reason: string) => void,
+  ) {}
+
+  ended = false;
+
+  close(reason: string): Promise<void> {
+    this.end(reason);
+    return Promise.resolve();
+  }
+}
+
+class SseRelayTransport implements ServerTransport {
+  private readonly relays = new Set<Relay>();
+  private readonly sessions = new Map<string, SseSession>();
+  private readonly agent: http.Agent;
+  private closed = false;
+
+  constructor(
+    readonly server: RemoteServer,
+    private readonly deps: TransportDeps,
+  ) {
+    this.agent = agentFor(server.url);
+    log('%s: legacy SSE relay to %s', server.name, server.url.origin);
+  }
+
+  handleMcp(_req: Request, res: Response): void {
+    sendNotBridged(res, this.server.name, 'sse', 'streamable-http');
+  }
+
+  handleSse(req: Request, res: Response, ctx: RequestContext): void {
+    if (this.closed) return this.shuttingDown(res);
+    const headers: Record<string, string | string[]> = {
+      ...forwardedRequestHeaders(req.headers),
+      accept: 'text/event-stream',
+      'cache-control': 'no-cache',
+      ...this.server.headers,
+    };
+    delete headers['content-type'];
+    const upstreamReq = this.request(this.server.url, 'GET', headers, res);
+    if (!upstreamReq) return;
+    const relay: Relay = { token: ctx.token, upstreamReq, ended: false };
+    this.relays.add(relay);
+
+    relay.timer = setTimeout(() => upstreamReq.destroy(new UpstreamTimeoutError(this.server.timeoutMs)), this.server.timeoutMs);
+    relay.timer.unref();
+    res.once('close', () => this.endRelay(relay, 'client disconnected'));
+    upstreamReq.on('error', (err) => {
+      if (relay.ended) return;
+      if (relay.stream) return this.endRelay(relay, 'upstream error');
+      this.endRelay(relay, 'upstream unavailable');
+      sendUpstreamError(res, err, { server: this.server.name, logger: this.deps.logger });
+    });
+    upstreamReq.on('response', (upstreamRes) => this.onStreamResponse(relay, upstreamRes, req, res, ctx));
+    upstreamReq.end();
+  }
+
+  private onStreamResponse(relay: Relay, upstreamRes: IncomingMessage, req: Request, res: ServerResponse, ctx: RequestContext): void {
+    clearTimeout(relay.timer);
+    relay.upstreamRes = upstreamRes;
+    if (relay.ended) {
+      upstreamRes.destroy();
+      return;
+    }
+    const status = upstreamRes.statusCode ?? 0;
+    if (status < 200 || status >= 300 || !isEventStream(upstreamRes.headers)) {
+      this.endRelay(relay, 'upstream refused the stream');
+      sendBadUpstreamAnswer(res, status, status < 300 ? 'without an event stream' : 'to the SSE request', {
+        server: this.server.name,
+        logger: this.deps.logger,
+      });
+      return;
+    }
+
+    relay.stream = openSseStream(res, ctx.proxy.keepAliveMs);
+    // A multi-byte character may straddle two chunks: decode across them before parsing.
+    const decoder = new StringDecoder('utf8');
+    const parser = new SseParser((event) => this.onUpstreamEvent(relay, event, req));
+    upstreamRes.on('data', (chunk: Buffer) => {
+      parser.push(decoder.write(chunk));
+      // A slow client must slow the upstream down, not fill the proxy's memory.
+      if (res.writableNeedDrain && !upstreamRes.isPaused()) {
+        upstreamRes.pause();
+        res.once('drain', () => upstreamRes.resume());
+      }
+    });
+    upstreamRes.on('end', () => this.endRelay(relay, 'upstream ended the stream'));
+    upstreamRes.on('close', () => this.endRelay(relay, 'upstream closed the stream'));
+    upstreamRes.on('error', () => this.endRelay(relay, 'upstream stream failed'));
+  }
+
+  private onUpstreamEvent(relay: Relay, event: SseEvent, req: Request): void {
+    if (relay.ended || !relay.stream) return;
+    if (event.event !== 'endpoint') {
+      relay.stream.writeRaw(event.raw);
+      return;
+    }
+    const target = this.resolveEndpoint(event.data);
+    if (!target) {
+      this.deps.logger.warn('upstream sent an unusable endpoint', { server: this.server.name });
+      this.endRelay(relay, 'unusable endpoint');
+      return;
+    }
+    if (relay.session) {
+      relay.session.messageUrl = target;
+      return;
+    }
+    // Our own id, not the upstream's: unguessable whatever the upstream uses, and the upstream
+    // URL never reaches the client.
+    const id = randomBytes(32).toString('base64url');
+    const session = new SseSession(id, this.server.name, relay.token, target, (reason) => this.endRelay(relay, reason));
+    relay.session = session;
+    this.sessions.set(id, session);
+    this.deps.sessions.add(session);
+    relay.stream.send('endpoint', messageEndpoint(req, this.server.name, id));
+    log('%s: SSE session opened by token %s', this.server.name, relay.token);
+  }
+
+  /**
+   * The upstream's endpoint may be relative (`/message?sessionId=…`, `/messages/?session_id=…`) or
+   * absolute. Another origin is refused, as SDK clients do: the proxy would otherwise send the
+   * server's configured headers (API keys) wherever an upstream points it.
+   */
+  private resolveEndpoint(data: string): URL | undefined {
+    try {
+      const url = new URL(data.trim(), this.server.url);
+      return url.origin === this.server.url.origin ? url : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Ends both sides of a relay and its session; every path out of a relay goes through here. */
+  private endRelay(relay: Relay, reason: string): void {
+    if (relay.ended) return;
+    relay.ended = true;
+    clearTimeout(relay.timer);
+    this.relays.delete(relay);
+    relay.upstreamReq.destroy();
+    relay.upstreamRes?.destroy();
+    relay.stream?.end();
+    const session = relay.session;
+    if (session) {
+      session.ended = true;
+      if (this.sessions.get(session.id) === session) this.sessions.delete(session.id);
+      this.deps.sessions.remove(session);
+      for (const post of session.posts) this.abortPost(post);
+      log('%s: SSE session of token %s ended (%s)', this.server.name, session.token, reason);
+    }
+  }
+
+  handleMessage(req: Request, res: Response, ctx: RequestContext): void {
+    this.forwardMessage(req, res, ctx).catch((err: unknown) => {
+      this.deps.logger.error('proxy failure', { server: this.server.name, error: err instanceof Error ? err.message : String(err) });
+      sendJsonRpcError(res, 500, JsonRpcCode.InternalError, 'Internal error');
+    });
+  }
+
+  private async forwardMessage(req: Request, res: Response, ctx: RequestContext): Promise<void> {
+    if (this.closed) return this.shuttingDown(res);
+    const id = querySessionId(req);
+    if (id === undefined) return sendJsonRpcError(res, 400, JsonRpcCode.InvalidRequest, 'Bad Request: missing sessionId');
+    let session = this.findSession(id, ctx.token);
+    if (!session) return sendSessionNotFound(res, req);
+
+    let body: Buffer;
+    try {
+      body = await readBody(req, ctx.proxy.maxBodyBytes);
+    } catch (err) {
+      if (err instanceof HttpError) return sendHttpError(res, err);
+      res.destroy();
+      return;
+    }
+    session = this.findSession(id, ctx.token);
+    if (!session) return sendSessionNotFound(res);
+    if (res.destroyed) return;
+
+    const headers = {
+      ...forwardedRequestHeaders(req.headers),
+      'content-type': req.headers['content-type'] ?? 'application/json',
+      'content-length': String(body.length),
+      ...this.server.headers,
+    };
+    const upstreamReq = this.request(session.messageUrl, 'POST', headers, res, jsonRpcIdOf(body));
+    if (!upstreamReq) return;
+    const post: Post = { upstreamReq, res, aborted: false };
+    const owner = session;
+    owner.posts.add(post);
+    const timer = setTimeout(() => upstreamReq.destroy(new UpstreamTimeoutError(this.server.timeoutMs)), this.server.timeoutMs);
+    timer.unref();
+    res.once('close', () => {
+      clearTimeout(timer);
+      owner.posts.delete(post);
+      if (!res.writableFinished) {
+        post.aborted = true;
+        upstreamReq.destroy();
+      }
+    });
+    upstreamReq.on('error', (err) => {
+      clearTimeout(timer);
+      if (post.aborted) return;
+      post.aborted = true;
+      sendUpstreamError(res, err, { server: this.server.name, logger: this.deps.logger, id: jsonRpcIdOf(body) });
+    });
+    upstreamReq.on('response', (answer) => {
+      clearTimeout(timer);
+      if (post.aborted) {
+        answer.destroy();
+        return;
+      }
+      // Status and headers pass back as they are (the reference server answers 202 Accepted).
+      res.writeHead(answer.statusCode ?? 502, answer.statusMessage, clientResponseHeaders(answer.headers));
+      answer.on('close', () => {
+        if (!answer.complete && !res.writableEnded) res.destroy();
+      });
+      answer.pipe(res);
+    });
+    upstreamReq.end(body);
+  }
+
+  /** http.request throws synchronously on an invalid header value: answer instead of throwing. */
+  private request(url: URL, method: string, headers: http.OutgoingHttpHeaders, res: ServerResponse, id?: unknown): ClientRequest | undefined {
+    try {
+      return http.request(url, { method, agent: this.agent, headers });
+    } catch (err) {
+      sendUpstreamError(res, err, { server: this.server.name, logger: this.deps.logger, id });
+      return undefined;
+    }
+  }
+
+  private findSession(id: string, token: string): SseSession | undefined {
+    const found = this.deps.sessions.find(this.server.name, 'sse', id, token);
+    const mine = this.sessions.get(id);
+    return found !== undefined && found === mine && !mine.ended ? mine : undefined;
+  }
+
+  private abortPost(post: Post): void {
+    if (post.aborted) return;
+    post.aborted = true;
+    post.upstreamReq.destroy();
+    if (post.res.headersSent) post.res.end();
+    else sendSessionNotFound(post.res);
+  }
+
+  private shuttingDown(res: ServerResponse): void {
+    sendJsonRpcError(res, 503, JsonRpcCode.ServerError, `Service Unavailable: server "${this.server.name}" is shutting down`, {
+      headers: { 'Retry-After': '1' },
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const relay of [...this.relays]) this.endRelay(relay, 'server closed');
+  }
+}
+
+function sendSessionNotFound(res: ServerResponse, req?: IncomingMessage): void {
+  // Drain an unread body so the answer neither waits on it nor is cut by it.
+  if (req && !req.readableEnded) req.resume();
+  // 404 tells MCP clients to open a new session (CONTRACT §5). Same text as the stdio bridge.
+  sendJsonRpcError(res, 404, JsonRpcCode.ServerError, 'Not Found: unknown or ended session; initialize a new one');
+}

@@ -1,0 +1,89 @@
+// The one place that turns an upstream failure into a status and a sanitized JSON-RPC error
+// (CONTRACT §7: refused/unreachable → 502, too slow → 504). Nothing else looks at errno codes.
+// Bodies name the server, never its URL, address or the system error text.
+import type { ServerResponse } from 'node:http';
+import { JsonRpcCode, sendJsonRpcError } from './errors';
+import type { Logger } from './types';
+
+/** The upstream did not start answering (response headers) within the server's `timeout`. */
+export class UpstreamTimeoutError extends Error {
+  readonly code = 'UPSTREAM_TIMEOUT';
+  constructor(readonly timeoutMs: number) {
+    super(`upstream did not answer within ${timeoutMs} ms`);
+    this.name = 'UpstreamTimeoutError';
+  }
+}
+
+export interface UpstreamFailure {
+  status: 502 | 504;
+  /** For logs: the errno code, or `UPSTREAM_TIMEOUT`. */
+  code: string;
+  message: string;
+}
+
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'EHOSTDOWN', 'ENETDOWN']);
+const DROPPED = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+const SLOW = new Set(['ETIMEDOUT', 'ESOCKETTIMEDOUT']);
+
+export function classifyUpstreamError(err: unknown, server: string): UpstreamFailure {
+  const code = typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : 'UNKNOWN';
+  if (err instanceof UpstreamTimeoutError) {
+    return { status: 504, code, message: `Gateway Timeout: upstream "${server}" did not start answering within ${err.timeoutMs} ms` };
+  }
+  if (SLOW.has(code)) return { status: 504, code, message: `Gateway Timeout: upstream "${server}" timed out` };
+  if (UNREACHABLE.has(code)) return { status: 502, code, message: `Bad Gateway: upstream "${server}" is unreachable` };
+  if (DROPPED.has(code)) return { status: 502, code, message: `Bad Gateway: upstream "${server}" closed the connection` };
+  return { status: 502, code, message: `Bad Gateway: upstream "${server}" failed` };
+}
+
+export interface UpstreamErrorContext {
+  server: string;
+  logger: Logger;
+  /** JSON-RPC id of the request, when known (see `jsonRpcIdOf`). */
+  id?: unknown;
+}
+
+/**
+ * Logs and answers an upstream failure. When a stream is already open the status cannot change:
+ * the response is just ended (sendJsonRpcError does that).
+ */
+export function sendUpstreamError(res: ServerResponse, err: unknown, ctx: UpstreamErrorContext): void {
+  const failure = classifyUpstreamError(err, ctx.server);
+  ctx.logger.warn('upstream error', { server: ctx.server, code: failure.code, status: res.headersSent ? undefined : failure.status });
+  sendJsonRpcError(res, failure.status, JsonRpcCode.ServerError, failure.message, { id: ctx.id });
+}
+
+/** The upstream answered, but not what the transport needs (e.g. no event stream on `GET /sse`). */
+export function sendBadUpstreamAnswer(res: ServerResponse, status: number, what: string, ctx: UpstreamErrorContext): void {
+  ctx.logger.warn('upstream error', { server: ctx.server, code: `HTTP_${status}`, status: 502 });
+  sendJsonRpcError(res, 502, JsonRpcCode.ServerError, `Bad Gateway: upstream "${ctx.server}" answered HTTP ${status} ${what}`, { id: ctx.id });
+}
+
+/**
+ * A route whose client transport differs from the upstream's: bridging SSE ↔ Streamable HTTP is
+ * not built yet, and silently failing would look like an upstream fault.
+ */
+export function sendNotBridged(res: ServerResponse, server: string, upstream: 'sse' | 'streamable-http', asked: 'sse' | 'streamable-http'): void {
+  const label = (t: string) => (t === 'sse' ? 'legacy SSE (/sse, /message)' : 'Streamable HTTP (/mcp)');
+  sendJsonRpcError(
+    res,
+    501,
+    JsonRpcCode.ServerError,
+    `Not Implemented: server "${server}" speaks ${label(upstream)} upstream; bridging it to ${label(asked)} is not supported yet`,
+  );
+}
+
+/** The id of a single JSON-RPC request body, so an error answer can carry it; else undefined. */
+export function jsonRpcIdOf(body: Buffer | undefined): unknown {
+  if (!body || body.length === 0) return undefined;
+  try {
+    const msg = JSON.parse(body.toString('utf8')) as unknown;
+    if (msg && typeof msg === 'object' && !Array.isArray(msg)) {
+      const id = (msg as { id?: unknown }).id;
+      if (typeof id === 'string' || typeof id === 'number') return id;
+    }
+  } catch {
+    // Not JSON: the upstream would have said so; the error answer just has no id.
+  }
+  return undefined;
+}
