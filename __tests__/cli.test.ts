@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { promisify } from 'node:util';
+import { parseAddr } from '../lib/cli';
 import { EVERYTHING, isAlive } from './helpers/servers';
 
 const ROOT = path.join(__dirname, '..');
@@ -238,6 +239,22 @@ describe('command line', () => {
     expect(Buffer.from(first.stdout.trim(), 'base64url')).toHaveLength(32);
     expect(first.stdout).not.toBe(second.stdout);
     expect(first.stderr + second.stderr).toBe('');
+  });
+});
+
+describe('parseAddr (proxy.addr)', () => {
+  test.each([
+    [':8080', { host: undefined, port: 8080 }],
+    ['127.0.0.1:8080', { host: '127.0.0.1', port: 8080 }],
+    ['localhost:0', { host: 'localhost', port: 0 }],
+    ['[::1]:8080', { host: '::1', port: 8080 }],
+    ['[::]:443', { host: '::', port: 443 }],
+  ])('%s', (addr, expected) => {
+    expect(parseAddr(addr)).toEqual(expected);
+  });
+
+  test.each(['localhost', ':99999', '::1:8080', 'host:port'])('%s is refused', (addr) => {
+    expect(() => parseAddr(addr)).toThrow(/not a listen address/);
   });
 });
 

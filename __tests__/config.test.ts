@@ -626,6 +626,60 @@ describe('proxy.cors.allowedOrigins', () => {
   });
 });
 
+describe('proxy.authThrottle', () => {
+  function throttle(value: unknown): ResolvedConfig['authThrottle'] {
+    const raw = base();
+    raw.proxy.authThrottle = value;
+    return resolveConfig(raw, ENV).authThrottle;
+  }
+  function throttleProblems(value: unknown): ConfigProblem[] {
+    const raw = base();
+    raw.proxy.authThrottle = value;
+    return problems(raw);
+  }
+
+  test('is off by default', () => {
+    expect(resolveConfig(base(), ENV).authThrottle).toBeUndefined();
+    expect('authThrottle' in resolveConfig(base(), ENV)).toBe(false);
+    expect(throttle(undefined)).toBeUndefined();
+  });
+
+  test('resolves maxFailures and the window in ms', () => {
+    expect(throttle({ maxFailures: 10, window: '1m' })).toEqual({ maxFailures: 10, windowMs: 60_000 });
+    expect(throttle({ maxFailures: 1, window: 1500 })).toEqual({ maxFailures: 1, windowMs: 1500 });
+  });
+
+  test('both keys are required, and nothing else is allowed', () => {
+    expect(throttleProblems({})).toEqual([
+      { path: 'proxy.authThrottle.maxFailures', message: 'is required' },
+      { path: 'proxy.authThrottle.window', message: 'is required' },
+    ]);
+    expect(throttleProblems({ maxFailures: 5, window: '1m', windw: '2m' })).toEqual([
+      { path: 'proxy.authThrottle.windw', message: 'unknown key "windw"; did you mean "window"?' },
+    ]);
+    expect(throttleProblems(true)).toEqual([{ path: 'proxy.authThrottle', message: 'must be an object' }]);
+    const raw = base();
+    raw.proxy.authThrotle = { maxFailures: 5, window: '1m' };
+    expectOnly(raw, 'proxy.authThrotle', 'unknown key "authThrotle"; did you mean "authThrottle"?');
+  });
+
+  test.each([0, -1, 2.5, '10', 2 ** 60])('maxFailures %p is rejected', (maxFailures) => {
+    expect(throttleProblems({ maxFailures, window: '1m' })).toEqual([
+      { path: 'proxy.authThrottle.maxFailures', message: expect.stringMatching(/^must be (a positive integer|an integer|at most \d+)$/) },
+    ]);
+  });
+
+  test('window is a positive duration', () => {
+    expect(throttleProblems({ maxFailures: 5, window: '0s' })).toEqual([{ path: 'proxy.authThrottle.window', message: 'must be greater than 0' }]);
+    expect(throttleProblems({ maxFailures: 5, window: 'a minute' })).toEqual([
+      { path: 'proxy.authThrottle.window', message: expect.stringMatching(/^must be a duration/) },
+    ]);
+    expect(throttleProblems({ maxFailures: 5, window: '600h' })).toEqual([
+      { path: 'proxy.authThrottle.window', message: expect.stringMatching(/^must be at most 2147483647 ms/) },
+    ]);
+  });
+});
+
 describe('server names', () => {
   test.each(['db', 'a.b', 'A_b-9', '...x'])('%p is accepted', (name) => {
     const c = resolveConfig({ ...base(), mcpServers: { [name]: { command: 'x' } } }, ENV);
@@ -765,6 +819,26 @@ describe('servers', () => {
       ]);
     });
 
+    test('an unknown entry that may be a secret is not quoted', () => {
+      const generated = 'Hk3v9QxZr2mW8bTn4yLp6sDf1gJc7aUe0oXiVqRwYtS'; // the shape of generate-token
+      const pasted = (authTokens: string[], env: Record<string, string | undefined> = ENV) => {
+        const raw = base();
+        raw.mcpServers = { s: { command: 'x', authTokens } };
+        return problems(raw, env);
+      };
+      // Can never be a token name, or too long to be one: possibly a token whose variable is unset here.
+      for (const entry of [generated, 'abc def', 'tok\n', 'tökén']) {
+        const ps = pasted([entry]);
+        expect(ps).toEqual([{ path: 'mcpServers.s.authTokens[0]', message: expect.stringMatching(/^unknown token name \(not shown: it may be a secret\); /) }]);
+        expectNoSecret(failure({ ...base(), mcpServers: { s: { command: 'x', authTokens: [entry] } } }), [entry, JSON.stringify(entry).slice(1, -1)]);
+      }
+      // Inside a value of the environment (here with the trailing newline a shell adds) or the config.
+      expect(pasted(['short-secret'], { ...ENV, OTHER: 'short-secret\n' })[0].message).toMatch(/not shown/);
+      const raw = base();
+      raw.mcpServers = { s: { command: 'x', args: ['--key=k-123'], authTokens: ['k-123'] } };
+      expect(problems(raw)[0].message).toMatch(/not shown/);
+    });
+
     test('duplicates are errors', () => {
       expect(serverProblems({ command: 'x', authTokens: ['dev', 'prod', 'dev'] })).toEqual([
         { path: 'mcpServers.s.authTokens[2]', message: 'duplicate token name "dev"' },
@@ -880,6 +954,18 @@ describe('parseDuration', () => {
       expect(parseDuration(input)).toBeUndefined();
     },
   );
+});
+
+describe('hostile documents', () => {
+  test('values nested far deeper than the schema are reported, not a stack overflow', () => {
+    let deep: Json = 'leaf';
+    for (let i = 0; i < 100_000; i++) deep = { k: deep };
+    const raw = base();
+    raw.extra = deep;
+    raw.mcpServers.local.authTokens = ['nope'];
+    raw.mcpServers.local.env = { A: deep };
+    expect(problems(raw).map((p) => p.path)).toEqual(['mcpServers.local.authTokens[0]', 'mcpServers.local.env.A', 'mcpServers.local.env.A.k', 'extra']);
+  });
 });
 
 describe('the schema', () => {

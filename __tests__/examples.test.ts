@@ -108,7 +108,7 @@ describe('example configs', () => {
 });
 
 describe('examples/existing-app', () => {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  // Plain CommonJS, as users write it: required, not imported through ts-jest.
   const { start } = require('../examples/existing-app/server.js') as {
     start(port: number, options: object): Promise<{ url: string; close(): Promise<void> }>;
   };

@@ -1,6 +1,6 @@
 // CONTRACT §2: reload() validates first, swaps at once, and revokes removed tokens' sessions.
 import request from 'supertest';
-import { ConfigError } from '../lib';
+import { ConfigError, mcpFront } from '../lib';
 import type { McpFrontConfig } from '../lib/types';
 import { connectClient, openRawSse } from './helpers/clients';
 import { captureLogger, DEV_TOKEN, PROD_TOKEN, startEverything, startFront, type Front, type Upstream } from './helpers/servers';
@@ -133,5 +133,27 @@ describe('reload()', () => {
     await stream.ended;
     expect(await status('/modern/mcp', DEV_TOKEN)).toBe(503);
     await expect(front.router.reload(config({ dev: DEV_TOKEN }))).rejects.toThrow(/closed/);
+  });
+});
+
+describe('token warnings', () => {
+  it('are logged once at start and once more on reload only when new, without values', async () => {
+    const logger = captureLogger();
+    const weak = 'dev-token-123';
+    const base = (tokens: Record<string, string>): McpFrontConfig => ({
+      proxy: { auth: { kind: 'bearer_token', tokens } },
+      mcpServers: {},
+    });
+    const router = mcpFront(base({ dev: weak, prod: PROD_TOKEN }), { logger, env: {} });
+    try {
+      const codes = () => logger.entries.filter((e) => e.level === 'warn').map((e) => `${e.fields.code}:${e.fields.token}`);
+      expect(codes()).toEqual(['token_too_short:dev']);
+      await router.reload(base({ dev: weak, prod: PROD_TOKEN, ci: 'x'.repeat(30) }));
+      expect(codes()).toEqual(['token_too_short:dev', 'token_low_variety:ci']);
+      expect(logger.text()).not.toContain(weak);
+      expect(logger.text()).not.toContain('x'.repeat(30));
+    } finally {
+      await router.close();
+    }
   });
 });

@@ -90,7 +90,8 @@ describe('tokenWarnings', () => {
     try {
       expect(tokenWarnings(config({ lit: STRONG_A }, ['lit'])).map((w) => w.code)).toEqual(['token_literal_in_production']);
     } finally {
-      process.env.NODE_ENV = saved;
+      if (saved === undefined) delete process.env.NODE_ENV;
+      else process.env.NODE_ENV = saved;
     }
   });
 });

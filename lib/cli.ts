@@ -167,6 +167,7 @@ async function run(file: string): Promise<void> {
   // Reloads run one at a time; triggers that arrive meanwhile fold into one more reload. Until
   // the proxy is up, a trigger is kept for then.
   let router: McpFrontRouter | undefined;
+  let listenAddr: string | undefined;
   let lastContent: string | undefined;
   let reloading = false;
   let queued: string | undefined;
@@ -181,7 +182,7 @@ async function run(file: string): Promise<void> {
       const next = readConfig(configPath, env);
       if (stopping) return;
       await proxy.reload(next.config);
-      if (next.resolved.addr !== started?.initial.resolved.addr) {
+      if (next.resolved.addr !== listenAddr) {
         logger.warn('proxy.addr changed; restart to listen on it', { addr: next.resolved.addr });
       }
     } catch (err) {
@@ -242,6 +243,7 @@ async function run(file: string): Promise<void> {
   }
   const { initial } = started;
   const front = started.router;
+  listenAddr = initial.resolved.addr;
 
   const app = express();
   app.disable('x-powered-by');

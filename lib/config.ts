@@ -221,9 +221,10 @@ function closest(word: string, candidates: Iterable<string>): string | undefined
   for (const c of candidates) {
     const n = norm(c);
     let score = editDistance(w, n);
-    // `type` for `transportType`, `servers` for `mcpServers`: a fragment of the real name.
-    if (score > 0 && Math.min(w.length, n.length) >= 4 && (n.includes(w) || w.includes(n))) score = 1;
-    if (score <= Math.max(1, Math.floor(n.length / 3)) && score < bestScore) {
+    // `type` for `transportType`, `servers` for `mcpServers`: a fragment of the real name. It
+    // ranks behind a true one-edit typo, or `authThrotle` would suggest `auth` (its prefix).
+    if (score > 1 && Math.min(w.length, n.length) >= 4 && (n.includes(w) || w.includes(n))) score = 1.5;
+    if (score <= Math.max(1.5, Math.floor(n.length / 3)) && score < bestScore) {
       best = c;
       bestScore = score;
     }
@@ -302,11 +303,16 @@ function fromAjv(e: ErrorObject, data: unknown): Problem {
   }
 }
 
+const MAX_ORDER_DEPTH = 16;
+
 /** Sorts problems into the order their paths appear in the document, so a report reads top-down. */
 function inDocumentOrder(problems: Problem[], data: unknown): Problem[] {
   const order = new Map<string, number>();
   const walk = (value: unknown, at: Segment[]) => {
     order.set(formatPath(at), order.size);
+    // Problems sit no deeper than the schema reaches; without a bound, a hostile document nested
+    // thousands of levels deep would overflow the stack (a RangeError instead of a ConfigError).
+    if (at.length >= MAX_ORDER_DEPTH) return;
     if (Array.isArray(value)) value.forEach((v, i) => walk(v, [...at, i]));
     else if (isObject(value)) for (const [k, v] of Object.entries(value)) walk(v, [...at, k]);
   };
@@ -383,6 +389,7 @@ const RESERVED_HEADERS = new Set([
 // Token names go into log lines (CONTRACT §6) and server names into URL paths (§3).
 const NAME = /^[A-Za-z0-9._-]+$/;
 const NAME_RULE = 'use only letters, digits, ".", "_" and "-"';
+const MAX_QUOTED_NAME = 32;
 // A bearer token travels as `Authorization: Bearer <token>`; anything outside visible ASCII is
 // either cut by the one-space rule (§5) or re-encoded by clients, so it could never match.
 const TOKEN_VALUE = /^[\x21-\x7e]+$/;
@@ -399,7 +406,36 @@ interface Resolved {
 class Resolver {
   readonly problems: Problem[] = [];
 
-  constructor(private readonly env: Env) {}
+  private values: string[] | undefined;
+
+  constructor(
+    private readonly env: Env,
+    private readonly raw: unknown,
+  ) {}
+
+  /**
+   * Does `s` occur inside a string value of the document (outside `authTokens`) or of the
+   * environment? Then it may be a secret, or part of one (`--api-key=…`, a variable with a
+   * trailing newline), and a message must not quote it. Collected on first use: only a config
+   * that is already wrong needs it.
+   */
+  occursInValues(s: string): boolean {
+    if (this.values === undefined) {
+      const values: string[] = [];
+      for (const v of Object.values(this.env)) if (typeof v === 'string') values.push(v);
+      // A loop, not recursion: the document may be nested deeper than the stack.
+      const pending: [unknown, string | undefined][] = [[this.raw, undefined]];
+      for (let item = pending.pop(); item !== undefined; item = pending.pop()) {
+        const [node, key] = item;
+        if (typeof node === 'string') values.push(node);
+        else if (Array.isArray(node)) {
+          if (key !== 'authTokens') for (const n of node) pending.push([n, undefined]);
+        } else if (isObject(node)) for (const [k, v] of Object.entries(node)) pending.push([v, k]);
+      }
+      this.values = values;
+    }
+    return this.values.some((v) => v.includes(s));
+  }
 
   add(at: Segment[], message: string): void {
     this.problems.push({ at, message });
@@ -688,11 +724,21 @@ function resolveAuthTokens(raw: unknown, at: Segment[], proxy: ResolvedProxy, r:
       r.add([...at, i], 'is a token value, not a token name; use its name from proxy.auth.tokens');
     } else if (known.size > 0 && !known.has(name)) {
       const hint = didYouMean(name, known) || `; defined tokens: ${[...known].map((k) => `"${k}"`).join(', ')}`;
-      r.add([...at, i], `unknown token name ${JSON.stringify(name)}${hint}`);
+      r.add([...at, i], `unknown token name ${quotableName(name, r) ? JSON.stringify(name) : '(not shown: it may be a secret)'}${hint}`);
     }
     out.add(name);
   });
   return out;
+}
+
+/**
+ * May an unknown `authTokens` entry be quoted? Quoting makes a typo ("stagng") obvious, but the
+ * entry may be a pasted token value whose variable is not set where the config is checked (CI).
+ * So only what can be a token name, is no longer than names usually are (generated tokens are
+ * 43 characters), and occurs in no value of the config or the environment.
+ */
+function quotableName(name: string, r: Resolver): boolean {
+  return NAME.test(name) && name.length <= MAX_QUOTED_NAME && !r.occursInValues(name);
 }
 
 function resolveHeaders(raw: unknown, at: Segment[], r: Resolver): Record<string, string> {
@@ -745,7 +791,7 @@ export function resolveConfig(raw: unknown, env: Record<string, string | undefin
     for (const e of validateShape.errors ?? []) problems.push(fromAjv(e, raw));
   }
 
-  const r = new Resolver(env);
+  const r = new Resolver(env, raw);
   const root = isObject(raw) ? raw : {};
   const proxy = resolveProxy(root.proxy, r);
   const servers = new Map<string, ResolvedServer>();

@@ -4,6 +4,7 @@
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import { authThrottleFor, sendThrottled, type AuthThrottle } from './auth-throttle';
 import { TokenIndex, sendUnauthorized } from './bearer-auth';
+import { tokenWarnings } from './token-warnings';
 import { resolveConfig, type ResolvedConfig, type ResolvedServer } from './config';
 import { JsonRpcCode, sendJsonRpcError } from './errors';
 import { createDefaultLogger, debug } from './logger';
@@ -41,6 +42,17 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
   const deps: TransportDeps = { sessions, logger };
   let state = buildState(resolveConfig(config, env), new Map(), deps);
   let closed = false;
+  // Soft problems are logged once each: at start, and on reload only when new.
+  const warned = new Set<string>();
+  const warnTokens = (c: ResolvedConfig) => {
+    for (const w of tokenWarnings(c, env)) {
+      const key = `${w.code}:${w.token ?? ''}`;
+      if (warned.has(key)) continue;
+      warned.add(key);
+      logger.warn(w.message, { code: w.code, token: w.token });
+    }
+  };
+  warnTokens(state.config);
   log('configured %s servers: %o', state.config.servers.size, [...state.config.servers.keys()]);
 
   const router = Router() as McpFrontRouter;
@@ -118,6 +130,7 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
     const retired = [...previous.transports.values()].filter((t) => state.transports.get(t.server.name) !== t);
     await Promise.all([sessions.closeWhere(revoked, 'token revoked'), ...retired.map((t) => t.close())]);
 
+    warnTokens(resolved);
     logger.info('config reloaded', {
       ...diffNames('tokens', previous.config.tokens, resolved.tokens),
       ...diffNames('servers', previous.config.servers, resolved.servers),
