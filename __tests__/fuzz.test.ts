@@ -294,9 +294,14 @@ describe('server-name routing (fuzz, real HTTP)', () => {
         const path = '/' + pieces.join('/');
         const before = totalHits();
         const status = await send('POST', path, token);
-        expect(status).toBeLessThan(500);
-        const m = /^\/([^/?#]+)\/mcp\/?(?:\?[^#]*)?(?:#.*)?$/.exec(path);
-        const target = token !== undefined && m ? intended(m[1]) : undefined;
+        const m = /^\/([^/?#]+)\/(mcp|sse|message)\/?(?:\?[^#]*)?(?:#.*)?$/.exec(path);
+        const named = token !== undefined && m ? intended(m[1]) : undefined;
+        // `/sse` takes GET only (405). The one documented 5xx: a remote Streamable HTTP server is
+        // not bridged to the legacy SSE routes yet (README, Routes).
+        if (named !== undefined && m![2] === 'sse') expect(status).toBe(405);
+        else if (named !== undefined && m![2] === 'message') expect(status).toBe(501);
+        else expect(status).toBeLessThan(500);
+        const target = m?.[2] === 'mcp' ? named : undefined;
         for (const [name, count] of totalHits()) expect({ name, hits: count - before.get(name)! }).toEqual({ name, hits: name === target ? 1 : 0 });
       }),
       { numRuns: 150 },

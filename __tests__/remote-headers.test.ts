@@ -22,8 +22,11 @@ beforeAll(async () => {
     {
       cap: { url: `${cap.origin}/upstream/mcp?tenant=t1`, headers: { 'X-API-Key': API_KEY } },
       capsse: { url: `${cap.origin}/legacy/sse`, headers: { 'X-API-Key': API_KEY } },
+      abssse: { url: `${cap.origin}/absolute/sse` },
       slow: { url: `${cap.origin}/hang/mcp`, timeout: '300ms' },
       slowsse: { url: `${cap.origin}/hang/sse`, timeout: '300ms' },
+      locked: { url: `${cap.origin}/locked/mcp` },
+      lockedsse: { url: `${cap.origin}/locked/sse` },
       brokensse: { url: `${cap.origin}/broken/sse` },
       evilsse: { url: `${cap.origin}/evil/sse` },
       hanging: { url: `${cap.origin}/hang/long/mcp`, timeout: '30s' },
@@ -171,6 +174,40 @@ test('legacy SSE: upstream sees no client credentials, client sees only our endp
   }
 });
 
+test('Streamable HTTP: an upstream 404 for a session makes the proxy forget it', async () => {
+  const init = await fetch(`${raw.url}/cap/mcp`, { method: 'POST', headers: jsonHeaders(), body: JSON.stringify(initialize()) });
+  const id = init.headers.get('mcp-session-id')!;
+  await init.text();
+  const headers = { ...jsonHeaders(), 'Mcp-Session-Id': id };
+  const expired = await fetch(`${raw.url}/cap/mcp`, { method: 'POST', headers, body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'test/expire' }) });
+  expect(expired.status).toBe(404);
+  await expired.text();
+  const before = cap.requests().length;
+  const next = await fetch(`${raw.url}/cap/mcp`, { method: 'POST', headers, body: JSON.stringify(toolCall()) });
+  expect(next.status).toBe(404);
+  await next.text();
+  expect(cap.requests().length).toBe(before);
+});
+
+test('legacy SSE: an absolute same-origin endpoint works, and an upstream that ends its stream ends the session', async () => {
+  const stream = await openEventStream(`${raw.url}/abssse/sse`, { headers: auth() });
+  try {
+    const endpoint = await stream.next();
+    expect(endpoint.data).toMatch(/^\/abssse\/message\?sessionId=/);
+    const body = { jsonrpc: '2.0', id: `hangup-${++marker}`, method: 'test/hangup' };
+    const res = await fetch(raw.origin + endpoint.data, { method: 'POST', headers: jsonHeaders(), body: JSON.stringify(body) });
+    expect(res.status).toBe(202);
+    await res.text();
+    expect((await cap.waitFor(sent(body))).url).toMatch(/^\/absolute\/messages\/\?session_id=upstream-\d+$/);
+    await stream.ended;
+    const late = await fetch(raw.origin + endpoint.data, { method: 'POST', headers: jsonHeaders(), body: JSON.stringify(toolCall()) });
+    expect(late.status).toBe(404);
+    await late.text();
+  } finally {
+    stream.close();
+  }
+});
+
 describe('a client that leaves releases the upstream request', () => {
   test('Streamable HTTP, mid-stream', async () => {
     const init = await fetch(`${raw.url}/cap/mcp`, { method: 'POST', headers: jsonHeaders(), body: JSON.stringify(initialize()) });
@@ -254,6 +291,16 @@ describe('upstream faults become JSON-RPC errors', () => {
     });
     expect(res.status).toBe(504);
     expect((await errorBody(res)).error).toEqual({ code: -32000, message: expect.stringContaining('300 ms') });
+  });
+
+  test.each([
+    ['Streamable HTTP', 'locked', 'POST', '/mcp'],
+    ['legacy SSE', 'lockedsse', 'GET', '/sse'],
+  ])("%s upstream refusing the proxy's credentials (401) → 502, its challenge not passed on", async (_kind, server, method, route) => {
+    const res = await fetch(`${raw.url}/${server}${route}`, { method, headers: jsonHeaders(), body: method === 'POST' ? JSON.stringify(toolCall()) : undefined });
+    expect(res.status).toBe(502);
+    expect(res.headers.get('www-authenticate')).toBeNull();
+    expect((await errorBody(res)).error.message).toContain('HTTP 401');
   });
 
   test('legacy SSE upstream answering something else than an event stream → 502', async () => {

@@ -131,3 +131,9 @@ test('a legacy SSE server asked on /mcp answers 501', async () => {
   expect(res.status).toBe(501);
   expect((await errorBody(res)).error).toEqual({ code: -32000, message: expect.stringMatching(/not supported yet/) });
 });
+
+test('a message without sessionId answers 400', async () => {
+  const res = await postMessage(`${front.url}/everything/message`, DEV_TOKEN, initialize);
+  expect(res.status).toBe(400);
+  expect((await errorBody(res)).error.code).toBe(-32600);
+});

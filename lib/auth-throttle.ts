@@ -11,6 +11,9 @@
 import { performance } from 'node:perf_hooks';
 import type { ServerResponse } from 'node:http';
 import { JsonRpcCode, sendJsonRpcError } from './errors';
+import { debug } from './logger';
+
+const log = debug.extend('throttle');
 
 export interface AuthThrottleSettings {
   maxFailures: number;
@@ -114,6 +117,7 @@ export function authThrottleFor(
   if (previous && previous.settings.maxFailures === settings.maxFailures && previous.settings.windowMs === settings.windowMs) {
     return previous;
   }
+  log('failed-auth throttle: %o', settings);
   return new AuthThrottle(settings);
 }
 

@@ -526,7 +526,6 @@ function resolveProxy(proxy: unknown, r: Resolver): ResolvedProxy {
 
   const auth = isObject(p.auth) ? p.auth : {};
   if (isObject(auth.tokens)) {
-    const byValue = new Map<string, string>();
     for (const [name, raw] of Object.entries(auth.tokens)) {
       const tat = [...at, 'auth', 'tokens', name];
       out.tokenNames.push(name);
@@ -542,13 +541,8 @@ function resolveProxy(proxy: unknown, r: Resolver): ResolvedProxy {
         );
         continue;
       }
-      // Two names for one value would make a request's identity (logs, authTokens) ambiguous.
-      const twin = byValue.get(v.value);
-      if (twin !== undefined) {
-        r.add(tat, `has the same value as token "${twin}"; give each token its own value`);
-        continue;
-      }
-      byValue.set(v.value, name);
+      // Two names for one value are allowed (the MCP Front documentation does not forbid them) but
+      // warned about at start (token-warnings.ts): a request is attributed to the first name.
       out.tokens.set(name, v.value);
       if (v.envName === undefined) out.literalTokens.add(name);
     }

@@ -15,7 +15,7 @@ const ALLOW_HEADERS = [
   'Mcp-Method',
   'Mcp-Name',
 ].join(', ');
-const EXPOSE_HEADERS = 'Mcp-Session-Id, MCP-Protocol-Version, WWW-Authenticate';
+const EXPOSE_HEADERS = 'Mcp-Session-Id, MCP-Protocol-Version, WWW-Authenticate, Retry-After';
 
 /**
  * Is this request's `Origin` acceptable? No `Origin` (a non-browser client) always is, and so is

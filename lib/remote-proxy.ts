@@ -12,7 +12,15 @@ import { createRemoteSseTransport } from './remote-sse';
 import type { Session } from './sessions';
 import type { RequestContext, ServerTransport, TransportDeps } from './transport';
 import { agentFor, clientResponseHeaders, headerOf, isEventStream, isForwardedRequestHeader } from './upstream-agent';
-import { UpstreamTimeoutError, jsonRpcIdOf, sendNotBridged, sendUpstreamError } from './upstream-errors';
+import {
+  CREDENTIALS_REJECTED,
+  UpstreamTimeoutError,
+  jsonRpcIdOf,
+  rejectsProxyCredentials,
+  sendBadUpstreamAnswer,
+  sendNotBridged,
+  sendUpstreamError,
+} from './upstream-errors';
 
 const log = debug.extend('remote');
 
@@ -204,6 +212,11 @@ class StreamableProxy implements ServerTransport {
     clearTimeout(ex.timer);
     ex.proxyRes = proxyRes;
     const status = proxyRes.statusCode ?? 502;
+    if (rejectsProxyCredentials(status)) {
+      ex.done = true;
+      proxyRes.resume();
+      return sendBadUpstreamAnswer(res, status, CREDENTIALS_REJECTED, { server: this.server.name, logger: this.deps.logger, id: jsonRpcIdOf(ex.body) });
+    }
     this.trackSession(ex, status, headerOf(proxyRes.headers, 'mcp-session-id'));
 
     const stream = isEventStream(proxyRes.headers);

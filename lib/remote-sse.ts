@@ -3,7 +3,6 @@
 // URL. The client only ever sees our own session id and message route (CONTRACT §4, §5).
 import { randomBytes } from 'node:crypto';
 import http, { type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import { StringDecoder } from 'node:string_decoder';
 import type { Request, Response } from 'express';
 import { readBody } from './body';
 import type { RemoteServer } from './config';
@@ -13,7 +12,15 @@ import type { Session } from './sessions';
 import { openSseStream, SseParser, type SseEvent, type SseStream } from './sse';
 import { messageEndpoint, querySessionId, type RequestContext, type ServerTransport, type TransportDeps } from './transport';
 import { agentFor, clientResponseHeaders, forwardedRequestHeaders, isEventStream } from './upstream-agent';
-import { UpstreamTimeoutError, jsonRpcIdOf, sendBadUpstreamAnswer, sendNotBridged, sendUpstreamError } from './upstream-errors';
+import {
+  CREDENTIALS_REJECTED,
+  UpstreamTimeoutError,
+  jsonRpcIdOf,
+  rejectsProxyCredentials,
+  sendBadUpstreamAnswer,
+  sendNotBridged,
+  sendUpstreamError,
+} from './upstream-errors';
 
 const log = debug.extend('remote');
 
@@ -36,6 +43,7 @@ interface Relay {
 interface Post {
   readonly upstreamReq: ClientRequest;
   readonly res: ServerResponse;
+  answer?: IncomingMessage;
   /** Ended by the proxy (session closed, client gone): no upstream error to report. */
   aborted: boolean;
 }
@@ -43,6 +51,7 @@ interface Post {
 class SseSession implements Session {
   readonly kind = 'sse' as const;
   readonly posts = new Set<Post>();
+  ended = false;
 
   constructor(
     readonly id: string,
@@ -52,8 +61,6 @@ class SseSession implements Session {
     public messageUrl: URL,
     private readonly end: (reason: string) => void,
   ) {}
-
-  ended = false;
 
   close(reason: string): Promise<void> {
     this.end(reason);
@@ -116,7 +123,8 @@ class SseRelayTransport implements ServerTransport {
     const status = upstreamRes.statusCode ?? 0;
     if (status < 200 || status >= 300 || !isEventStream(upstreamRes.headers)) {
       this.endRelay(relay, 'upstream refused the stream');
-      sendBadUpstreamAnswer(res, status, status < 300 ? 'without an event stream' : 'to the SSE request', {
+      const what = status < 300 ? 'without an event stream' : rejectsProxyCredentials(status) ? CREDENTIALS_REJECTED : 'to the SSE request';
+      sendBadUpstreamAnswer(res, status, what, {
         server: this.server.name,
         logger: this.deps.logger,
       });
@@ -124,11 +132,9 @@ class SseRelayTransport implements ServerTransport {
     }
 
     relay.stream = openSseStream(res, ctx.proxy.keepAliveMs);
-    // A multi-byte character may straddle two chunks: decode across them before parsing.
-    const decoder = new StringDecoder('utf8');
     const parser = new SseParser((event) => this.onUpstreamEvent(relay, event, req));
     upstreamRes.on('data', (chunk: Buffer) => {
-      parser.push(decoder.write(chunk));
+      parser.push(chunk);
       // A slow client must slow the upstream down, not fill the proxy's memory.
       if (res.writableNeedDrain && !upstreamRes.isPaused()) {
         upstreamRes.pause();
@@ -259,6 +265,13 @@ class SseRelayTransport implements ServerTransport {
         answer.destroy();
         return;
       }
+      if (rejectsProxyCredentials(answer.statusCode ?? 0)) {
+        post.aborted = true;
+        answer.resume();
+        const ctx = { server: this.server.name, logger: this.deps.logger, id: jsonRpcIdOf(body) };
+        return sendBadUpstreamAnswer(res, answer.statusCode ?? 0, CREDENTIALS_REJECTED, ctx);
+      }
+      post.answer = answer;
       // Status and headers pass back as they are (the reference server answers 202 Accepted).
       res.writeHead(answer.statusCode ?? 502, answer.statusMessage, clientResponseHeaders(answer.headers));
       answer.on('close', () => {
@@ -288,6 +301,7 @@ class SseRelayTransport implements ServerTransport {
   private abortPost(post: Post): void {
     if (post.aborted) return;
     post.aborted = true;
+    post.answer?.unpipe(post.res);
     post.upstreamReq.destroy();
     if (post.res.headersSent) post.res.end();
     else sendSessionNotFound(post.res);

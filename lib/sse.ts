@@ -1,5 +1,6 @@
 // Server-sent events, both ways: writing our own streams to clients, and reading upstream ones.
 import type { ServerResponse } from 'node:http';
+import { StringDecoder } from 'node:string_decoder';
 
 export interface SseStream {
   /** Writes one event; `data` may hold newlines (each becomes its own `data:` line). */
@@ -74,11 +75,13 @@ export interface SseEvent {
  */
 export class SseParser {
   private buffer = '';
+  // One decoder for the whole stream: a multi-byte character may be split across two chunks.
+  private readonly decoder = new StringDecoder('utf8');
 
   constructor(private readonly onEvent: (event: SseEvent) => void) {}
 
   push(chunk: Buffer | string): void {
-    this.buffer += typeof chunk === 'string' ? chunk : chunk.toString('utf8');
+    this.buffer += typeof chunk === 'string' ? chunk : this.decoder.write(chunk);
     for (;;) {
       const match = /\r\n\r\n|\n\n|\r\r/.exec(this.buffer);
       if (!match) return;

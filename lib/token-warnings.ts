@@ -13,7 +13,7 @@ export interface TokenWarning {
 
 /**
  * 20 characters of base64url carry 120 bits; shorter values are within reach of an online guesser
- * that is not rate limited, and mcp-front does not rate-limit.
+ * that is not rate limited (`proxy.authThrottle` is off by default).
  */
 export const MIN_TOKEN_LENGTH = 20;
 

@@ -38,11 +38,13 @@ export function forwardedRequestHeaders(headers: http.IncomingHttpHeaders): Reco
 
 // RFC 9110 §7.6.1: hop-by-hop fields describe one connection and must not be relayed.
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-connection']);
+// The client authenticates to the proxy, never to the upstream: an upstream challenge is not theirs.
+const UPSTREAM_AUTH = new Set(['www-authenticate']);
 
 /**
  * Upstream response headers passed to the client: everything but hop-by-hop fields (including
- * those the upstream's `Connection` names) and `Access-Control-*`, which would override the
- * router's own CORS decision (FIELD-NOTES: http-proxy copies them verbatim).
+ * those the upstream's `Connection` names), `WWW-Authenticate`, and `Access-Control-*`, which
+ * would override the router's own CORS decision (FIELD-NOTES: http-proxy copies them verbatim).
  */
 export function clientResponseHeaders(headers: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
   const named = new Set(
@@ -53,7 +55,7 @@ export function clientResponseHeaders(headers: http.IncomingHttpHeaders): http.O
   );
   const out: http.OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || named.has(name) || name.startsWith('access-control-')) continue;
+    if (value === undefined || HOP_BY_HOP.has(name) || UPSTREAM_AUTH.has(name) || named.has(name) || name.startsWith('access-control-')) continue;
     out[name] = value;
   }
   return out;

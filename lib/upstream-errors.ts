@@ -53,6 +53,16 @@ export function sendUpstreamError(res: ServerResponse, err: unknown, ctx: Upstre
   sendJsonRpcError(res, failure.status, JsonRpcCode.ServerError, failure.message, { id: ctx.id });
 }
 
+/**
+ * An upstream 401/407 judges the proxy's configured credentials, not the client's token: passed
+ * through, it would make clients discard a valid proxy token or start OAuth against the upstream.
+ */
+export function rejectsProxyCredentials(status: number): boolean {
+  return status === 401 || status === 407;
+}
+
+export const CREDENTIALS_REJECTED = "to the proxy's credentials (check the server's configured headers)";
+
 /** The upstream answered, but not what the transport needs (e.g. no event stream on `GET /sse`). */
 export function sendBadUpstreamAnswer(res: ServerResponse, status: number, what: string, ctx: UpstreamErrorContext): void {
   ctx.logger.warn('upstream error', { server: ctx.server, code: `HTTP_${status}`, status: 502 });
