@@ -1,6 +1,8 @@
 // CONTRACT §2 close(), §3 idleTimeout/maxSessions: every way a stdio session ends stops its
 // process tree, and the per-server limit answers 503.
+import { execFile } from 'node:child_process';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { McpFrontConfig } from '../lib/types';
 import { connectClient, type ClientTransportKind } from './helpers/clients';
@@ -151,6 +153,13 @@ describe('stdio session lifecycle', () => {
     expect(isAlive(family.pid)).toBe(false);
     expect(await gone(family.grandchild)).toBe(true);
     await client.close();
+  });
+
+  it('kills every spawned tree when the host process exits without closing anything', async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, [path.join(__dirname, 'fixtures', 'stdio-host.js')]);
+    const { pid, grandchild } = JSON.parse(stdout) as { pid: number; grandchild: number };
+    expect(await gone(pid)).toBe(true);
+    expect(await gone(grandchild)).toBe(true);
   });
 
   describe.each<ClientTransportKind>(['sse', 'streamable'])('maxSessions over %s', (kind) => {

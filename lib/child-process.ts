@@ -2,7 +2,8 @@
 // stderr, and stopping the whole process tree (CONTRACT §2 close(), §5 environment).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { debug } from './logger';
+import type debug from 'debug';
+import { debug as root } from './logger';
 
 /**
  * Time a child gets after stdin is closed, and again after SIGTERM, before the next step
@@ -79,9 +80,11 @@ export class StdioChild {
   readonly finished: Promise<ExitInfo>;
   private stopping: Promise<void> | undefined;
   private exitInfo: ExitInfo | undefined;
+  private readonly log: debug.Debugger;
 
   constructor(options: SpawnOptions) {
-    const stderrLog = debug.extend('stdio').extend(options.name);
+    const stderrLog = root.extend('stdio').extend(options.name);
+    this.log = root.extend('stdio');
     // No shell: arguments reach the program as given, nothing is interpreted. `detached` makes the
     // child lead its own process group so that a wrapper's children (npx → node) can be signalled
     // together with `kill(-pid)`; otherwise they survive their parent.
@@ -179,11 +182,15 @@ export class StdioChild {
       await this.exited;
       return;
     }
+    const pid = this.process.pid;
     if (!this.hasExited) {
+      this.log('pid %d: closing stdin', pid);
       this.process.stdin!.end();
       if (!(await this.exitWithin(graceMs))) {
+        this.log('pid %d: still running %d ms after stdin closed, SIGTERM to its group', pid, graceMs);
         this.signal('SIGTERM');
         if (!(await this.exitWithin(graceMs))) {
+          this.log('pid %d: still running %d ms after SIGTERM, SIGKILL to its group', pid, graceMs);
           this.signal('SIGKILL');
           await this.exited;
         }
@@ -192,12 +199,15 @@ export class StdioChild {
     // The leader is gone; members of its group (a wrapper's children) may not be. They are not our
     // children, so no 'exit' event tells us: poll, bounded.
     if (this.groupAlive()) {
+      this.log('pid %d exited, its process group did not: SIGTERM to the group', pid);
       this.signal('SIGTERM');
       if (!(await this.groupGoneWithin(graceMs))) {
+        this.log('process group %d still there %d ms after SIGTERM: SIGKILL', pid, graceMs);
         this.signal('SIGKILL');
-        await this.groupGoneWithin(graceMs);
+        if (!(await this.groupGoneWithin(graceMs))) this.log('process group %d: members remain (zombies nobody reaps?)', pid);
       }
     }
+    this.log('pid %d: gone', pid);
     live.delete(this);
   }
 

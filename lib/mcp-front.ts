@@ -144,7 +144,15 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
     await sessions.closeWhere(() => true, 'proxy closed');
   };
 
+  registries.set(router, sessions);
   return router;
+}
+
+const registries = new WeakMap<McpFrontRouter, SessionRegistry>();
+
+/** Live sessions of a router: for leak tests and diagnostics, not exported from the package. */
+export function liveSessionCount(router: McpFrontRouter): number {
+  return registries.get(router)?.size ?? 0;
 }
 
 /** Reuses the transport of every server whose settings did not change, so its sessions live on. */

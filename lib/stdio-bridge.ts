@@ -5,6 +5,7 @@
 // the client's own `initialize` reaches the child and every message passes verbatim, so no state,
 // JSON-RPC id or notification can cross between clients. It parses child output only to route it.
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import type { Request, Response } from 'express';
 import { isRequest, parseJsonRpc, readBody, type JsonRpcMessage } from './body';
@@ -35,18 +36,10 @@ const MAX_LINE_BYTES = 128 * 1024 * 1024;
 
 const NEWLINE = 0x0a;
 
-export interface StdioBridgeDeps extends TransportDeps {
-  /**
-   * Time a child gets after stdin is closed, and again after SIGTERM, before SIGTERM and SIGKILL
-   * to its process group. Internal (the router always uses the default). Default: 2000 ms.
-   */
-  graceMs?: number;
-}
-
 type JsonRpcId = string | number;
 
 /** A stdio server's transport: spawns one child per session (see the file comment). */
-export function createStdioTransport(server: StdioServer, deps: StdioBridgeDeps): ServerTransport {
+export function createStdioTransport(server: StdioServer, deps: TransportDeps): ServerTransport {
   return new StdioTransport(server, deps);
 }
 
@@ -57,12 +50,8 @@ class StdioTransport implements ServerTransport {
 
   constructor(
     readonly server: StdioServer,
-    readonly deps: StdioBridgeDeps,
+    readonly deps: TransportDeps,
   ) {}
-
-  get graceMs(): number {
-    return this.deps.graceMs ?? DEFAULT_GRACE_MS;
-  }
 
   handleSse(req: Request, res: Response, ctx: RequestContext): void {
     this.openSse(req, res, ctx).catch((err) => replyWithError(res, err));
@@ -100,6 +89,7 @@ class StdioTransport implements ServerTransport {
     if (!(found instanceof SseSession) || !this.live.has(found) || found.ending) throw sessionNotFound(req);
     const body = await readBody(req, ctx.proxy.maxBodyBytes);
     const messages = parseJsonRpc(body);
+    if (found.ending) throw sessionNotFound(req);
     await found.post(body, messages);
     res.writeHead(202, { 'Content-Type': 'text/plain; charset=utf-8' }).end('Accepted');
   }
@@ -148,6 +138,8 @@ class StdioTransport implements ServerTransport {
     found.touch(res);
     const body = await readBody(req, ctx.proxy.maxBodyBytes);
     const messages = parseJsonRpc(body);
+    // The child may have died while the body was arriving.
+    if (found.ending) throw sessionNotFound(req);
     found.post(req, res, ctx, body, messages, false);
   }
 
@@ -173,9 +165,11 @@ class StdioTransport implements ServerTransport {
     }
     this.live.add(session);
     try {
-      await session.child.started;
+      await session.spawn().started;
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? 'unknown';
+      // Node reports a missing working directory as the command's ENOENT: say which it is.
+      const cwdMissing = this.server.cwd !== undefined && !existsSync(this.server.cwd);
+      const code = cwdMissing ? 'ENOENT: cwd does not exist' : ((err as NodeJS.ErrnoException).code ?? 'unknown');
       this.deps.logger.error('stdio server failed to start', { server: this.server.name, error: code });
       void session.close(`stdio server failed to start (${code})`);
       sendJsonRpcError(res, 502, JsonRpcCode.ServerError, `Bad Gateway: stdio server "${this.server.name}" failed to start (${code})`);
@@ -207,7 +201,8 @@ abstract class StdioSession implements Session {
   readonly id = randomBytes(32).toString('base64url');
   readonly server: string;
   readonly token: string;
-  readonly child: StdioChild;
+  /** Set by `spawn()`, which the transport calls only once the session is within its limits. */
+  child!: StdioChild;
   /** Set when the session starts ending; no new messages are accepted from then on. */
   ending = false;
   /** The child runs and the client was told so (endpoint event, or the initialize POST). */
@@ -216,8 +211,8 @@ abstract class StdioSession implements Session {
   private closing: Promise<void> | undefined;
   private partial: Buffer[] = [];
   private partialBytes = 0;
-  /** Responses whose socket is full: stdout stays paused until all of them drained. */
-  private blocked = 0;
+  /** Responses whose socket is full: stdout stays paused until all of them drained or closed. */
+  private readonly blockedBy = new Set<ServerResponse>();
 
   constructor(
     protected readonly owner: StdioTransport,
@@ -226,10 +221,14 @@ abstract class StdioSession implements Session {
     this.server = owner.server.name;
     this.token = ctx.token;
     this.keepAliveMs = ctx.proxy.keepAliveMs;
-    const { server } = owner;
+  }
+
+  spawn(): StdioChild {
+    const { server } = this.owner;
     this.child = spawnStdioChild({ name: server.name, command: server.command, args: server.args, env: server.env, cwd: server.cwd });
     this.child.process.stdout!.on('data', (chunk: Buffer) => this.onStdout(chunk));
     void this.child.finished.then((info) => this.onChildFinished(info));
+    return this.child;
   }
 
   /** Ends the session; idempotent; resolves when the process tree is gone. */
@@ -283,13 +282,20 @@ abstract class StdioSession implements Session {
     if (res.writableNeedDrain) this.holdStdout(res);
   }
 
+  /**
+   * Backpressure: a slow client pauses the child's stdout (and so, once the pipe is full, the
+   * child) instead of the proxy buffering without bound.
+   */
   private holdStdout(res: ServerResponse): void {
+    if (this.blockedBy.has(res)) return;
     const stdout = this.child.process.stdout!;
-    if (this.blocked++ === 0) stdout.pause();
+    if (this.blockedBy.size === 0) stdout.pause();
+    this.blockedBy.add(res);
     const release = () => {
       res.off('drain', release);
       res.off('close', release);
-      if (--this.blocked === 0) stdout.resume();
+      this.blockedBy.delete(res);
+      if (this.blockedBy.size === 0) stdout.resume();
     };
     res.on('drain', release);
     res.on('close', release);
@@ -377,7 +383,7 @@ abstract class StdioSession implements Session {
     this.owner.deps.sessions.remove(this);
     this.stopIdleTimer();
     this.endStreams(JsonRpcCode.ServerError, clientMessage);
-    await this.child.stop(this.owner.graceMs);
+    await this.child.stop(DEFAULT_GRACE_MS);
     this.owner.forget(this);
     if (this.started) {
       this.owner.deps.logger.info('stdio session ended', { server: this.server, token: this.token, transport: this.kind, reason });
@@ -703,7 +709,7 @@ class StreamableSession extends StdioSession {
   }
 
   protected endStreams(code: number, message: string): void {
-    for (const ex of [...this.exchanges]) this.fail(ex, 502, code, `Bad Gateway: ${message}`);
+    for (const ex of [...this.exchanges]) this.fail(ex, 502, code, message);
     this.getStream?.stream.end();
     this.getStream = undefined;
     this.queue = [];

@@ -157,3 +157,15 @@ export function isAlive(pid: number): boolean {
     return false;
   }
 }
+
+/**
+ * Waits for a condition that no event announces (another process's exit, a socket the proxy
+ * closes on its side), checking every 10 ms, failing with `what` after `timeoutMs`.
+ */
+export async function waitFor(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

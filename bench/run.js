@@ -1,0 +1,597 @@
+'use strict';
+// `npm run bench`: proxy overhead and stdio bridge speed, against direct and against the peers.
+// See bench/README.md for the method. Every process it starts is stopped by pid before it exits.
+//
+// Environment (all optional):
+//   BENCH_DURATION=10      seconds per measured run
+//   BENCH_WARMUP=2         seconds of warm-up per target (not counted)
+//   BENCH_ROUNDS=3         measured runs per target, interleaved A B C A B C …; medians reported
+//   BENCH_CONNECTIONS=10   concurrent connections (= sessions) per target
+//   BENCH_WINDOW=16        requests in flight on the raw stdio child
+//   BENCH_IDLE_SESSIONS=1000  idle legacy SSE sessions through the passthrough
+//   BENCH_STDIO_SESSIONS=20   stdio sessions for the per-session memory cost
+//   BENCH_INIT_SAMPLES=10  initialize timings per target
+//   BENCH_CASES=streamable,sse,stdio,memory,init
+//   BENCH_PROFILE=<dir>    start the mcp-front processes with --cpu-prof into <dir>
+//   BENCH_RESULTS=<file>   where to write the report (default bench/RESULTS.md; "-" = nowhere)
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { execFileSync } = require('node:child_process');
+const { performance } = require('node:perf_hooks');
+const L = require('./lib');
+const D = require('./drivers');
+
+const env = process.env;
+const num = (name, def) => (env[name] === undefined || env[name] === '' ? def : Number(env[name]));
+const opts = {
+  duration: num('BENCH_DURATION', 10),
+  warmup: num('BENCH_WARMUP', 2),
+  rounds: num('BENCH_ROUNDS', 3),
+  connections: num('BENCH_CONNECTIONS', 10),
+  window: num('BENCH_WINDOW', 16),
+  idleSessions: num('BENCH_IDLE_SESSIONS', 1000),
+  stdioSessions: num('BENCH_STDIO_SESSIONS', 20),
+  initSamples: num('BENCH_INIT_SAMPLES', 10),
+  cases: new Set((env.BENCH_CASES || 'streamable,sse,stdio,memory,init').split(',').map((s) => s.trim())),
+  profile: env.BENCH_PROFILE ? path.resolve(env.BENCH_PROFILE) : undefined,
+  results: env.BENCH_RESULTS === '-' ? undefined : path.resolve(env.BENCH_RESULTS || path.join(__dirname, 'RESULTS.md')),
+};
+for (const [k, v] of Object.entries(opts)) {
+  if (typeof v === 'number' && !(v > 0)) throw new Error(`${k} must be a positive number`);
+}
+
+const log = (...args) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...args);
+
+// --- measurement helpers ---------------------------------------------------------------------------
+
+/**
+ * Interleaved runs: warm-up of each target, then `rounds` × (each target once), so that drift of
+ * the machine (other processes, thermal, GC of long-lived upstreams) hits every target alike.
+ */
+async function interleave(targets, runOne, { duration = opts.duration, warmup = opts.warmup } = {}) {
+  for (const t of targets) {
+    if (warmup > 0) {
+      log(`warm-up ${t.label}`);
+      await runOne(t, warmup);
+    }
+    t.runs = [];
+  }
+  for (let r = 1; r <= opts.rounds; r++) {
+    for (const t of targets) {
+      const res = await D.withCpu({ loadgen: process.pid, ...(t.watch?.() ?? {}) }, () => runOne(t, duration));
+      t.runs.push(res);
+      log(`round ${r} ${t.label}: ${fmt(res.rps, 0)} req/s, p50 ${fmt(res.p50, 2)} ms, p99 ${fmt(res.p99, 2)} ms, errors ${res.errors}`);
+    }
+  }
+  return targets.map(aggregate);
+}
+
+function aggregate(t) {
+  // CPU per request (µs) of one watched process group, user + kernel, or kernel only.
+  const perReq = (key, part) =>
+    L.median(
+      t.runs.map((r) => {
+        const c = r.cpuMs?.[key];
+        if (!c) return NaN;
+        return ((part ? c[part] : c.user + c.sys) * 1000) / r.requests;
+      }),
+    );
+  return {
+    label: t.label,
+    rps: L.median(t.runs.map((r) => r.rps)),
+    p50: L.median(t.runs.map((r) => r.p50)),
+    p99: L.median(t.runs.map((r) => r.p99)),
+    errors: t.runs.reduce((s, r) => s + r.errors, 0),
+    requests: t.runs.reduce((s, r) => s + r.requests, 0),
+    proxyCpuUs: perReq('proxy'),
+    proxySysUs: perReq('proxy', 'sys'),
+    upstreamCpuUs: perReq('upstream'),
+    childCpuUs: perReq('children'),
+    loadgenCpuUs: perReq('loadgen'),
+    otherCores: L.median(t.runs.map((r) => r.otherCores)),
+    runs: t.runs.map((r) => ({ rps: r.rps, p50: r.p50, p99: r.p99, errors: r.errors, otherCores: r.otherCores })),
+  };
+}
+
+function fmt(v, digits = 1) {
+  return Number.isFinite(v) ? v.toFixed(digits) : '–';
+}
+
+async function openSessions(url, auth, count) {
+  const sessions = [];
+  for (let i = 0; i < count; i++) sessions.push(await L.openStreamableSession(url, auth));
+  await L.checkEcho(url, auth, sessions[0]);
+  return sessions;
+}
+
+const fronts = (name, config) =>
+  Promise.all([
+    L.startFront(`${name}-default`, config, { logger: 'default', profile: opts.profile }),
+    L.startFront(`${name}-noop`, config, { logger: 'noop', profile: opts.profile }),
+  ]);
+
+function countLines(file, needle) {
+  try {
+    return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.includes(needle)).length;
+  } catch {
+    return NaN;
+  }
+}
+
+// --- cases -----------------------------------------------------------------------------------------
+
+async function caseStreamable(up) {
+  log('case: Streamable HTTP passthrough');
+  const [fd, fn] = await fronts('streamable', L.frontConfig({ httpOrigin: up.http.origin }));
+  const upstream = up.http.child.pid;
+  const targets = [
+    { label: 'direct', url: `${up.http.origin}/mcp`, auth: false, watch: () => ({ upstream }) },
+    { label: 'mcp-front, default logger', url: fd.url('everything-http', 'mcp'), auth: true, watch: () => ({ proxy: fd.child.pid, upstream }) },
+    { label: 'mcp-front, no-op logger', url: fn.url('everything-http', 'mcp'), auth: true, watch: () => ({ proxy: fn.child.pid, upstream }) },
+  ];
+  for (const t of targets) t.sessions = await openSessions(t.url, t.auth, opts.connections);
+  const rows = await interleave(targets, (t, duration) => D.streamableLoad({ url: t.url, auth: t.auth, sessions: t.sessions, duration }));
+  // The same at one connection: nothing queues and the cores are not saturated, so Δp50 is the
+  // latency the proxy hop itself adds.
+  log('Streamable HTTP at 1 connection (unsaturated)');
+  const single = await interleave(
+    targets.map((t) => ({ ...t, runs: [] })),
+    (t, duration) => D.streamableLoad({ url: t.url, auth: t.auth, sessions: t.sessions.slice(0, 1), duration }),
+    { duration: Math.max(2, Math.round(opts.duration / 2)), warmup: 0 },
+  );
+  for (const t of targets) for (const s of t.sessions) await L.deleteSession(t.url, t.auth, s);
+  await Promise.all([fd.stop(), fn.stop()]);
+  return { rows, single, logLines: countLines(fd.log, 'auth successful') };
+}
+
+async function caseSse(up) {
+  log('case: legacy SSE passthrough');
+  const [fd, fn] = await fronts('sse', L.frontConfig({ sseOrigin: up.sse.origin }));
+  const upstream = up.sse.child.pid;
+  const targets = [
+    { label: 'direct', url: `${up.sse.origin}/sse`, auth: false, watch: () => ({ upstream }) },
+    { label: 'mcp-front, default logger', url: fd.url('everything-sse', 'sse'), auth: true, watch: () => ({ proxy: fd.child.pid, upstream }) },
+    { label: 'mcp-front, no-op logger', url: fn.url('everything-sse', 'sse'), auth: true, watch: () => ({ proxy: fn.child.pid, upstream }) },
+  ];
+  const rows = await interleave(targets, (t, duration) => D.sseLoad({ url: t.url, auth: t.auth, connections: opts.connections, duration }));
+  await Promise.all([fd.stop(), fn.stop()]);
+  return { rows };
+}
+
+async function caseStdio() {
+  log('case: stdio bridge');
+  const [[fd, fn], sg, mp, floor, efloor] = await Promise.all([
+    fronts('stdio', L.frontConfig({})),
+    L.startSupergateway(),
+    L.startMcpProxy(),
+    L.startFloor('http'),
+    L.startFloor('express'),
+  ]);
+  const targets = [
+    { label: 'raw stdio (the limit)', raw: true },
+    { label: 'mcp-front, default logger', url: fd.url('everything-stdio', 'mcp'), auth: true, proc: fd.child },
+    { label: 'mcp-front, no-op logger', url: fn.url('everything-stdio', 'mcp'), auth: true, proc: fn.child },
+    { label: 'supergateway (stateful)', url: sg.url, auth: false, proc: sg.child },
+    { label: 'mcp-proxy', url: mp.url, auth: false, proc: mp.child },
+    { label: 'floor: bare node:http, no work', url: floor.url, auth: false, proc: floor.child, fake: true },
+    { label: 'floor: Express app, no work', url: efloor.url, auth: false, proc: efloor.child, fake: true },
+  ];
+  for (const t of targets) {
+    if (t.raw) continue;
+    t.sessions = t.fake ? Array.from({ length: opts.connections }, (_, i) => `floor-${i}`) : await openSessions(t.url, t.auth, opts.connections);
+    const children = L.descendants([t.proc.pid]);
+    t.watch = () => ({ proxy: t.proc.pid, children });
+    t.children = children.length;
+  }
+  const rows = await interleave(targets, (t, duration) =>
+    t.raw ? D.rawStdioLoad({ duration, window: opts.window }) : D.streamableLoad({ url: t.url, auth: t.auth, sessions: t.sessions, duration }),
+  );
+  for (const t of targets) if (!t.raw && !t.fake) for (const s of t.sessions) await L.deleteSession(t.url, t.auth, s);
+  rows.forEach((row, i) => {
+    row.children = targets[i].raw ? 1 : targets[i].children;
+  });
+  await Promise.all([fd.stop(), fn.stop(), L.terminate(sg.child, 8000, true), L.terminate(mp.child, 8000, true), L.terminate(floor.child, 3000), L.terminate(efloor.child, 3000)]);
+  return { rows };
+}
+
+/** Opens `count` legacy SSE streams, at most `parallel` handshakes at a time. */
+async function openIdleStreams(url, count, parallel = 50) {
+  const conns = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      next++;
+      conns.push(await L.openSse(url, true, () => undefined));
+    }
+  };
+  await Promise.all(Array.from({ length: parallel }, worker));
+  return conns;
+}
+
+async function caseMemory(up) {
+  log(`case: memory, ${opts.idleSessions} idle SSE sessions and ${opts.stdioSessions} stdio sessions`);
+  const out = {};
+  // A fresh process, so that earlier load leaves nothing in its heap.
+  const front = await L.startFront('memory', L.frontConfig({ sseOrigin: up.sse.origin }), { profile: opts.profile });
+  try {
+    const url = front.url('everything-sse', 'sse');
+    // Warm-up: the code paths of a session are loaded and compiled before the baseline.
+    for (const c of await openIdleStreams(url, 5, 5)) c.close();
+    await L.sleep(500);
+    const before = await front.memory();
+    const t0 = performance.now();
+    const conns = await openIdleStreams(url, opts.idleSessions);
+    const openMs = performance.now() - t0;
+    await L.sleep(1000);
+    const during = await front.memory();
+    const stillOpen = conns.filter((c) => !c.closed).length;
+    for (const c of conns) c.close();
+    await L.sleep(2000);
+    const after = await front.memory();
+    out.sse = { sessions: opts.idleSessions, stillOpen, openMs, before, during, after };
+    log(`idle SSE: RSS ${mb(before.rss)} → ${mb(during.rss)} MB with ${stillOpen} open, ${mb(after.rss)} MB after closing`);
+  } finally {
+    await front.stop();
+  }
+
+  const sfront = await L.startFront('stdio-memory', L.frontConfig({}), { profile: opts.profile });
+  try {
+    const url = sfront.url('everything-stdio', 'mcp');
+    await L.deleteSession(url, true, await L.openStreamableSession(url, true));
+    await waitForChildren(sfront.child.pid, 0);
+    const before = await sfront.memory();
+    const sessions = [];
+    for (let i = 0; i < opts.stdioSessions; i++) sessions.push(await L.openStreamableSession(url, true));
+    await L.sleep(1000);
+    const during = await sfront.memory();
+    const children = L.descendants([sfront.child.pid]);
+    const mem = children.map(L.procMemory);
+    const childRssKb = mem.reduce((s, m) => s + m.rssKb, 0);
+    const childPssKb = mem.reduce((s, m) => s + m.pssKb, 0);
+    for (const s of sessions) await L.deleteSession(url, true, s);
+    await waitForChildren(sfront.child.pid, 0);
+    out.stdio = { sessions: opts.stdioSessions, children: children.length, before, during, childRssKb, childPssKb };
+    log(`stdio: ${children.length} children, ${mb(childPssKb * 1024)} MB PSS (${mb(childRssKb * 1024)} MB RSS), front RSS +${mb(during.rss - before.rss)} MB`);
+  } finally {
+    await sfront.stop();
+  }
+  return out;
+}
+
+async function waitForChildren(pid, count, ms = 8000) {
+  const deadline = Date.now() + ms;
+  while (L.descendants([pid]).length > count && Date.now() < deadline) await L.sleep(50);
+}
+
+async function caseInit() {
+  log(`case: initialize of a new stdio session, ${opts.initSamples} samples each`);
+  const [front, sg] = await Promise.all([L.startFront('init', L.frontConfig({}), { logger: 'default', profile: opts.profile }), L.startSupergateway()]);
+  const samples = { raw: [], front: [], supergateway: [] };
+  const viaHttp = async (url, auth, ownerPid) => {
+    const t0 = performance.now();
+    const answer = await L.request(url, { headers: L.streamableHeaders(auth), body: L.initializeMessage(0) });
+    const ms = performance.now() - t0;
+    const ok = answer.status === 200 && L.messagesOf(answer).some((m) => m.id === 0 && m.result);
+    if (!ok) throw new Error(`initialize at ${url}: ${answer.status} ${answer.body.slice(0, 200)}`);
+    await L.deleteSession(url, auth, answer.headers['mcp-session-id']);
+    // The child's stop must not overlap the next sample.
+    await waitForChildren(ownerPid, 0);
+    return ms;
+  };
+  try {
+    // One unmeasured round: the first spawn pays for cold file caches.
+    await D.rawStartup();
+    await viaHttp(front.url('everything-stdio', 'mcp'), true, front.child.pid);
+    await viaHttp(sg.url, false, sg.child.pid);
+    for (let i = 0; i < opts.initSamples; i++) {
+      samples.raw.push(await D.rawStartup());
+      samples.front.push(await viaHttp(front.url('everything-stdio', 'mcp'), true, front.child.pid));
+      samples.supergateway.push(await viaHttp(sg.url, false, sg.child.pid));
+    }
+  } finally {
+    await Promise.all([front.stop(), L.terminate(sg.child, 8000, true)]);
+  }
+  const med = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, L.median(v)]));
+  log(`initialize medians: raw ${fmt(med.raw)} ms, mcp-front ${fmt(med.front)} ms, supergateway ${fmt(med.supergateway)} ms`);
+  return { samples, med };
+}
+
+// --- report -----------------------------------------------------------------------------------------
+
+const mb = (bytes) => fmt(bytes / 1048576, 1);
+
+function machine() {
+  const cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8');
+  const model = /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? 'unknown';
+  let nproc = String(os.availableParallelism());
+  try {
+    nproc = execFileSync('nproc', { encoding: 'utf8' }).trim();
+  } catch {
+    /* keep the Node figure */
+  }
+  const version = (name) => {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(L.ROOT, 'node_modules', name, 'package.json'), 'utf8')).version;
+    } catch {
+      return '?';
+    }
+  };
+  return {
+    nproc,
+    model,
+    node: process.version,
+    memGb: (os.totalmem() / 2 ** 30).toFixed(1),
+    kernel: `${os.type()} ${os.release()}`,
+    versions: {
+      'mcp-front': JSON.parse(fs.readFileSync(path.join(L.ROOT, 'package.json'), 'utf8')).version,
+      '@modelcontextprotocol/server-everything': version('@modelcontextprotocol/server-everything'),
+      '@modelcontextprotocol/sdk': version('@modelcontextprotocol/sdk'),
+      'http-proxy-middleware': version('http-proxy-middleware'),
+      express: version('express'),
+      supergateway: version('supergateway'),
+      'mcp-proxy': version('mcp-proxy'),
+      autocannon: version('autocannon'),
+    },
+  };
+}
+
+function command() {
+  const vars = Object.entries(env)
+    .filter(([k]) => k.startsWith('BENCH_'))
+    .map(([k, v]) => `${k}=${v}`);
+  const run = env.npm_lifecycle_event === 'bench' ? 'npm run bench' : `node ${path.relative(L.ROOT, process.argv[1])}`;
+  return [...vars, run].join(' ');
+}
+
+function loadTable(title, rows, baselineLabel, { serverColumn = 'upstream', serverKey = 'upstreamCpuUs' } = {}) {
+  const base = rows.find((r) => r.label === baselineLabel);
+  const lines = [
+    `### ${title}`,
+    '',
+    `| target | req/s | p50 ms | p99 ms | errors | × ${baselineLabel} | Δp50 ms | proxy or gateway CPU µs/req (kernel part) | ${serverColumn} CPU µs/req | load generator CPU µs/req | other load (cores) |`,
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const r of rows) {
+    const ratio = base ? r.rps / base.rps : NaN;
+    const delta = base ? r.p50 - base.p50 : NaN;
+    const proxy = Number.isFinite(r.proxyCpuUs) ? `${fmt(r.proxyCpuUs, 0)} (${fmt(r.proxySysUs, 0)})` : '–';
+    const server = fmt(r[serverKey], 0) + (r.children !== undefined && r.children !== 0 ? ` (${r.children} proc.)` : '');
+    lines.push(
+      `| ${r.label} | ${fmt(r.rps, 0)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${r.errors} | ${fmt(ratio, 2)} | ${r === base ? '–' : (delta >= 0 ? '+' : '') + fmt(delta, 2)} | ${proxy} | ${server} | ${fmt(r.loadgenCpuUs, 0)} | ${fmt(r.otherCores, 2)} |`,
+    );
+  }
+  lines.push('', '<details><summary>every run (req/s / p50 / p99 / errors / other load)</summary>', '');
+  for (const r of rows) {
+    lines.push(`- ${r.label}: ${r.runs.map((x) => `${fmt(x.rps, 0)} / ${fmt(x.p50, 2)} / ${fmt(x.p99, 2)} / ${x.errors} / ${fmt(x.otherCores, 2)}`).join(' · ')}`);
+  }
+  lines.push('', '</details>', '');
+  return lines.join('\n');
+}
+
+function goals(results) {
+  const out = [];
+  const pick = (rows, label) => rows?.find((r) => r.label === label);
+  if (results.streamable) {
+    const direct = pick(results.streamable.rows, 'direct');
+    for (const label of ['mcp-front, default logger', 'mcp-front, no-op logger']) {
+      const r = pick(results.streamable.rows, label);
+      const ratio = r.rps / direct.rps;
+      const delta = r.p50 - direct.p50;
+      out.push({
+        goal: `passthrough (Streamable HTTP, ${label.replace('mcp-front, ', '')}) ≥ 0.95× direct req/s, ≤ +0.5 ms p50`,
+        measured: `${fmt(ratio, 2)}×, ${delta >= 0 ? '+' : ''}${fmt(delta, 2)} ms`,
+        met: ratio >= 0.95 && delta <= 0.5,
+      });
+    }
+    const direct1 = pick(results.streamable.single, 'direct');
+    for (const label of ['mcp-front, default logger', 'mcp-front, no-op logger']) {
+      const r = pick(results.streamable.single, label);
+      const delta = r.p50 - direct1.p50;
+      out.push({
+        goal: `the same at 1 connection, unsaturated (${label.replace('mcp-front, ', '')}): ≤ +0.5 ms p50 (informative)`,
+        measured: `${fmt(r.rps / direct1.rps, 2)}×, ${delta >= 0 ? '+' : ''}${fmt(delta, 2)} ms`,
+        met: delta <= 0.5,
+      });
+    }
+  }
+  if (results.stdio) {
+    const rows = results.stdio.rows;
+    const peers = ['supergateway (stateful)', 'mcp-proxy'].map((l) => pick(rows, l)).filter(Boolean);
+    const best = peers.reduce((a, b) => (b.rps > a.rps ? b : a));
+    for (const label of ['mcp-front, default logger', 'mcp-front, no-op logger']) {
+      const r = pick(rows, label);
+      const ratio = r.rps / best.rps;
+      out.push({ goal: `stdio bridge (${label.replace('mcp-front, ', '')}) ≥ 3× the faster peer (${best.label})`, measured: `${fmt(ratio, 2)}×`, met: ratio >= 3 });
+    }
+  }
+  if (results.memory?.sse) {
+    const m = results.memory.sse;
+    const growth = m.during.rss - m.before.rss;
+    out.push({ goal: `${m.sessions} idle SSE sessions ≤ 50 MB RSS growth`, measured: `${mb(growth)} MB`, met: growth <= 50 * 1048576 && m.stillOpen === m.sessions });
+  }
+  if (results.init) {
+    const ratio = results.init.med.front / results.init.med.raw;
+    out.push({ goal: 'stdio initialize ≤ 1.2× the child’s own start-up', measured: `${fmt(ratio, 2)}× (${fmt(results.init.med.front)} vs ${fmt(results.init.med.raw)} ms)`, met: ratio <= 1.2 });
+  }
+  return out;
+}
+
+function report(results, info) {
+  const m = info.machine;
+  const parts = [
+    '# Benchmark results',
+    '',
+    `Generated by \`bench/run.js\` on ${info.date}. Method, fairness notes and the profile findings: [README.md](README.md).`,
+    '',
+    `- command: \`${info.command}\``,
+    `- machine: ${m.nproc} cores (\`nproc\`), ${m.model}, ${m.memGb} GiB, ${m.kernel}; Node ${m.node}`,
+    `- load average (1/5/15 min) at start: ${info.loadStart}; at end: ${info.loadEnd}`,
+    `- versions: ${Object.entries(m.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+    `- settings: ${opts.connections} connections (one session each), ${opts.duration} s per run, ${opts.warmup} s warm-up, ${opts.rounds} interleaved rounds (medians shown), raw stdio window ${opts.window}`,
+    `- total time: ${fmt(info.seconds, 0)} s`,
+    '',
+    '**Two cores are shared** by the load generator, mcp-front and the upstream (and, for stdio, the',
+    'children): a proxied run spends CPU that the direct run gives to the upstream and the load generator,',
+    'so the ratios measure total CPU cost on a saturated machine, not latency on an idle one. The',
+    'CPU columns are CPU time (user + kernel, from /proc) divided by the requests served: figures that do',
+    'not depend on scheduling. "Other load" is the CPU that processes outside the benchmark (other work on',
+    'this machine) used during the run, in cores: throughput is only comparable between runs where it is low.',
+    '',
+  ];
+  const g = goals(results);
+  if (g.length) {
+    parts.push('## Goals', '', '| goal | measured | met |', '|---|---|---|');
+    for (const x of g) parts.push(`| ${x.goal} | ${x.measured} | ${x.met ? 'yes' : '**no**'} |`);
+    parts.push('');
+  }
+  parts.push('## Throughput and latency', '');
+  if (results.streamable) {
+    parts.push(loadTable('Streamable HTTP, `tools/call echo` (autocannon)', results.streamable.rows, 'direct'));
+    parts.push(`The default logger wrote ${results.streamable.logLines} \`auth successful\` lines (to a file) during this case.`, '');
+    parts.push(loadTable('Streamable HTTP at 1 connection (unsaturated: Δp50 is the latency of the proxy hop)', results.streamable.single, 'direct'));
+  }
+  if (results.sse) parts.push(loadTable('Legacy HTTP+SSE, POST → response event (custom driver)', results.sse.rows, 'direct'));
+  if (results.stdio) {
+    parts.push(
+      loadTable('stdio bridge, Streamable HTTP `tools/call echo` (autocannon; raw = pipelined driver)', results.stdio.rows, 'raw stdio (the limit)', {
+        serverColumn: 'children',
+        serverKey: 'childCpuUs',
+      }),
+    );
+    parts.push(
+      'mcp-front and supergateway (stateful) spawn one child per session; mcp-proxy shares one child between',
+      `all sessions. The raw row is one child driven over its own stdin/stdout with ${opts.window} requests in flight.`,
+      'The floor rows are `bench/floor.js`: a server that answers a fixed SSE frame in one write and does nothing',
+      'else, as bare `node:http` and as an Express 5 middleware — no gateway here, with this load generator, can',
+      'exceed the first, and no Express-hosted one the second.',
+      'supergateway runs with `--logLevel none`, mcp-proxy with its defaults (no per-request log).',
+      '',
+    );
+  }
+  if (results.memory) {
+    parts.push('## Memory', '');
+    const s = results.memory.sse;
+    if (s) {
+      parts.push(
+        `### ${s.sessions} idle legacy SSE sessions through the passthrough (remote SSE upstream)`,
+        '',
+        '| | RSS MB | heap used MB | PSS MB |',
+        '|---|---:|---:|---:|',
+        `| before (after GC) | ${mb(s.before.rss)} | ${mb(s.before.heapUsed)} | ${mb(s.before.pssKb * 1024)} |`,
+        `| ${s.stillOpen} sessions open (after GC) | ${mb(s.during.rss)} | ${mb(s.during.heapUsed)} | ${mb(s.during.pssKb * 1024)} |`,
+        `| all closed again (after GC) | ${mb(s.after.rss)} | ${mb(s.after.heapUsed)} | ${mb(s.after.pssKb * 1024)} |`,
+        '',
+        `Growth: ${mb(s.during.rss - s.before.rss)} MB RSS, ${fmt((s.during.rss - s.before.rss) / s.sessions / 1024, 1)} KiB per session ` +
+          `(heap ${fmt((s.during.heapUsed - s.before.heapUsed) / s.sessions / 1024, 1)} KiB). Opening them took ${fmt(s.openMs / 1000, 1)} s (50 handshakes at a time).`,
+        '',
+      );
+    }
+    const t = results.memory.stdio;
+    if (t) {
+      const perChildPss = t.childPssKb / Math.max(1, t.children);
+      const frontRss = t.during.rss - t.before.rss;
+      const frontHeap = t.during.heapUsed - t.before.heapUsed;
+      const frontText =
+        `mcp-front itself: heap used +${fmt(frontHeap / 1024, 0)} KiB (${fmt(frontHeap / t.sessions / 1024, 1)} KiB per session), RSS ` +
+        (frontRss > 0 ? `+${mb(frontRss)} MB` : `${mb(frontRss)} MB (below the noise of a GC'd heap)`) +
+        '.';
+      parts.push(
+        `### stdio sessions: ${t.sessions} measured, extrapolated`,
+        '',
+        `Every stdio session is a child process (${t.children} children for ${t.sessions} sessions). Children: ` +
+          `${mb(t.childPssKb * 1024)} MB PSS in total (${mb(t.childRssKb * 1024)} MB RSS, which counts the shared Node binary once per child), ` +
+          `${fmt(perChildPss / 1024, 1)} MB PSS each. ${frontText}`,
+        '',
+        `Extrapolated (linear, not measured): 1,000 stdio sessions ≈ ${fmt((perChildPss * 1000) / 1024 / 1024, 1)} GiB of children — ` +
+          'and `maxSessions` (default 100) caps a server well before that.',
+        '',
+      );
+    }
+  }
+  if (results.init) {
+    const { med, samples } = results.init;
+    parts.push(
+      '## Start-up of a new stdio session',
+      '',
+      `Median of ${samples.raw.length}; from the client's first byte of \`initialize\` to the whole answer.`,
+      '',
+      '| | median ms | min | max | × raw |',
+      '|---|---:|---:|---:|---:|',
+    );
+    const row = (label, key) =>
+      `| ${label} | ${fmt(med[key])} | ${fmt(Math.min(...samples[key]))} | ${fmt(Math.max(...samples[key]))} | ${fmt(med[key] / med.raw, 2)} |`;
+    parts.push(row('raw: spawn + initialize over stdio', 'raw'), row('mcp-front (Streamable HTTP, new session)', 'front'), row('supergateway stateful (new session)', 'supergateway'), '');
+  }
+  if (info.survivors.length) parts.push(`Processes that outlived their parent and were killed by pid at the end: ${info.survivors.join(', ')}.`, '');
+  return parts.join('\n');
+}
+
+function printSummary(results) {
+  const rowsOf = (name, r) =>
+    r?.rows.map((x) => ({ case: name, target: x.label, 'req/s': fmt(x.rps, 0), 'p50 ms': fmt(x.p50, 2), 'p99 ms': fmt(x.p99, 2), errors: x.errors, 'proxy µs/req': fmt(x.proxyCpuUs, 0) })) ?? [];
+  const table = [
+    ...rowsOf('streamable', results.streamable),
+    ...rowsOf('streamable, 1 conn', results.streamable && { rows: results.streamable.single }),
+    ...rowsOf('sse', results.sse),
+    ...rowsOf('stdio', results.stdio),
+  ];
+  if (table.length) console.table(table);
+  for (const g of goals(results)) console.log(`${g.met ? 'MET    ' : 'NOT MET'}  ${g.goal}: ${g.measured}`);
+}
+
+// --- main ------------------------------------------------------------------------------------------
+
+async function main() {
+  const t0 = performance.now();
+  const info = { date: new Date().toISOString(), command: command(), machine: machine(), loadStart: os.loadavg().map((x) => x.toFixed(2)).join(' ') };
+  log(`${info.machine.nproc} cores, ${info.machine.model}, Node ${info.machine.node}; load ${info.loadStart}`);
+  if (opts.profile) fs.mkdirSync(opts.profile, { recursive: true });
+  const results = {};
+  let failure;
+  const up = {};
+  try {
+    if (opts.cases.has('streamable')) up.http = await L.startEverything('streamableHttp');
+    if (opts.cases.has('sse') || opts.cases.has('memory')) up.sse = await L.startEverything('sse');
+    if (opts.cases.has('streamable')) results.streamable = await caseStreamable(up);
+    if (opts.cases.has('sse')) results.sse = await caseSse(up);
+    if (opts.cases.has('stdio')) results.stdio = await caseStdio();
+    if (opts.cases.has('memory')) results.memory = await caseMemory(up);
+    if (opts.cases.has('init')) results.init = await caseInit();
+  } catch (err) {
+    failure = err;
+  }
+  info.survivors = await L.stopAll();
+  L.agent.destroy();
+  info.loadEnd = os.loadavg().map((x) => x.toFixed(2)).join(' ');
+  info.seconds = (performance.now() - t0) / 1000;
+  const left = L.descendants([process.pid]);
+  if (failure) {
+    console.error(failure);
+    for (const f of fs.readdirSync(L.TMP)) {
+      const text = L.tail(path.join(L.TMP, f), 15);
+      if (text.trim()) console.error(`--- ${f}\n${text}`);
+    }
+  } else {
+    printSummary(results);
+    if (opts.results) {
+      fs.writeFileSync(opts.results, report(results, info) + '\n');
+      log(`wrote ${path.relative(process.cwd(), opts.results)}`);
+    }
+  }
+  fs.rmSync(L.TMP, { recursive: true, force: true });
+  if (info.survivors.length) log(`killed by pid after their parent stopped: ${info.survivors.join(', ')}`);
+  if (left.length) log(`still running after cleanup: ${left.join(', ')}`);
+  log(`done in ${fmt(info.seconds, 0)} s`);
+  process.exitCode = failure || left.length ? 1 : 0;
+}
+
+// Ctrl-C: stop everything we started before leaving.
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.once(sig, () => {
+    log(`${sig}: stopping every process started by the benchmark`);
+    void L.stopAll().finally(() => process.exit(130));
+  });
+}
+
+main();
