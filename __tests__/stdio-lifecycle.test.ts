@@ -1,6 +1,7 @@
 // CONTRACT §2 close(), §3 idleTimeout/maxSessions: every way a stdio session ends stops its
 // process tree, and the per-server limit answers 503.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -160,6 +161,29 @@ describe('stdio session lifecycle', () => {
     const { pid, grandchild } = JSON.parse(stdout) as { pid: number; grandchild: number };
     expect(await gone(pid)).toBe(true);
     expect(await gone(grandchild)).toBe(true);
+  });
+
+  it.each(['SIGTERM', 'SIGINT'] as const)('kills every spawned tree when the host dies of an unhandled %s', async (signal) => {
+    const host = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'stdio-host.js'), '--wait'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const [line] = (await once(host.stdout!, 'data')) as [Buffer];
+    const { pid, grandchild } = JSON.parse(line.toString()) as { pid: number; grandchild: number };
+    try {
+      expect(isAlive(pid)).toBe(true);
+      const exited = once(host, 'exit');
+      host.kill(signal);
+      // The host still dies *of the signal*, as it would without mcp-front.
+      expect(await exited).toEqual([null, signal]);
+      expect(await gone(pid)).toBe(true);
+      expect(await gone(grandchild)).toBe(true);
+    } finally {
+      for (const p of [host.pid!, -pid, grandchild]) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {
+          // already gone: the expected case
+        }
+      }
+    }
   });
 
   describe.each<ClientTransportKind>(['sse', 'streamable'])('maxSessions over %s', (kind) => {

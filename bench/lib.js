@@ -18,6 +18,8 @@ const HOST = '127.0.0.1';
 /** A random token: the token warnings of mcp-front stay quiet and nothing secret is reused. */
 const TOKEN = crypto.randomBytes(32).toString('base64url');
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'mcp-front-bench-'));
+// Logs of the processes started here: kept until this process ends, whoever requires this file.
+process.once('exit', () => fs.rmSync(TMP, { recursive: true, force: true }));
 
 // --- processes -------------------------------------------------------------------------------
 

@@ -52,9 +52,23 @@ let exitHookInstalled = false;
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.on('exit', function killStdioChildren() {
+  const killAll = () => {
     for (const child of live) child.signal('SIGKILL');
-  });
+  };
+  process.on('exit', killAll);
+  // A fatal signal with no handler ends Node without 'exit': the children, leaders of their own
+  // process groups, would outlive it. When nobody else handles the signal, kill them and die of
+  // the same signal as before; when the host app handles it (a graceful `router.close()`), stay
+  // out of its way.
+  if (IS_WINDOWS) return;
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    process.on(signal, function onFatalSignal() {
+      if (process.listenerCount(signal) > 1) return;
+      killAll();
+      process.removeListener(signal, onFatalSignal);
+      process.kill(process.pid, signal);
+    });
+  }
 }
 
 /**
