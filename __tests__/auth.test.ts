@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { parseAuthorization, TokenIndex } from '../lib/bearer-auth';
-import { formatLine } from '../lib/logger';
+import { createDefaultLogger, formatLine } from '../lib/logger';
 import { captureLogger, configWith, DEV_TOKEN, PROD_TOKEN, startFront, type Front } from './helpers/servers';
 
 /** A tiny upstream that answers every request with a JSON-RPC result and records what it got. */
@@ -70,6 +70,17 @@ describe('log line format', () => {
   it('matches CONTRACT §6', () => {
     const line = formatLine('INFO', 'auth successful', { token: 'dev', client_ip: '10.0.0.5', server: 'database' }, new Date('2024-01-15T10:30:45.123Z'));
     expect(line).toBe('2024-01-15T10:30:45.123Z INFO auth successful token=dev client_ip=10.0.0.5 server=database');
+  });
+
+  it('writes the lines of one event-loop turn in one write, in order', async () => {
+    const writes: string[] = [];
+    const logger = createDefaultLogger({ write: (chunk: string) => writes.push(chunk) } as unknown as NodeJS.WritableStream);
+    logger.info('auth successful', { token: 'dev' });
+    logger.warn('auth failed', { reason: 'invalid_token' });
+    expect(writes).toEqual([]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(writes).toHaveLength(1);
+    expect(writes[0]).toMatch(/^\S+Z INFO auth successful token=dev\n\S+Z WARN auth failed reason=invalid_token\n$/);
   });
 
   it('quotes values that would break the line', () => {

@@ -5,6 +5,11 @@ import type { LogFields, Logger } from './types';
 /** Root of the `DEBUG=mcp-front*` namespaces; modules use `debug.extend('…')`. */
 export const debug = createDebug('mcp-front');
 
+// One exit hook for every default logger (a listener each would trip MaxListeners). Loggers are
+// few and live as long as their router, so the set is not pruned.
+const flushers = new Set<() => void>();
+let exitHookInstalled = false;
+
 const BARE = /^[A-Za-z0-9_.:/@\-+,[\]]+$/;
 
 function formatValue(value: string | number | boolean): string {
@@ -23,10 +28,33 @@ export function formatLine(level: string, message: string, fields?: LogFields, n
   return line;
 }
 
-/** The default logger: lines on `stream` (stderr); `debug` events go to the `debug` package. */
+/**
+ * The default logger: lines on `stream` (stderr); `debug` events go to the `debug` package.
+ * Lines of one event-loop turn leave in one write: stderr is synchronous on Linux pipes, and a
+ * write per request measurably cost throughput (bench/README.md). Pending lines are flushed on
+ * process exit, so none is lost.
+ */
 export function createDefaultLogger(stream: NodeJS.WritableStream = process.stderr): Logger {
+  let pending = '';
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    if (pending === '') return;
+    const out = pending;
+    pending = '';
+    stream.write(out);
+  };
+  flushers.add(flush);
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.on('exit', () => flushers.forEach((f) => f()));
+  }
   const write = (level: string) => (message: string, fields?: LogFields) => {
-    stream.write(formatLine(level, message, fields) + '\n');
+    pending += formatLine(level, message, fields) + '\n';
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
   };
   const verbose = debug.extend('log');
   return {
