@@ -2,7 +2,8 @@
 import request from 'supertest';
 import { ConfigError, mcpFront } from '../lib';
 import type { McpFrontConfig } from '../lib/types';
-import { connectClient, openRawSse } from './helpers/clients';
+import { openEventStream } from './fixtures/remote-streams';
+import { connectClient } from './helpers/clients';
 import { captureLogger, DEV_TOKEN, PROD_TOKEN, startEverything, startFront, type Front, type Upstream } from './helpers/servers';
 
 const NEW_TOKEN = 'rotated-token-abcdefghijklmnopqrstuv';
@@ -67,12 +68,13 @@ describe('reload()', () => {
     expect(logger.text()).not.toContain(PROD_TOKEN);
   });
 
-  const rawSse = (token: string, server = 'legacy') => openRawSse(`${front.url}/${server}/sse`, { Authorization: `Bearer ${token}` });
+  const rawSse = (token: string, server = 'legacy') => openEventStream(`${front.url}/${server}/sse`, { headers: { Authorization: `Bearer ${token}` } });
+  const isEndpoint = (e: { event: string }) => e.event === 'endpoint';
 
   it('closes the live SSE stream and Streamable HTTP session of a removed token, and only those', async () => {
     const revokedSse = await rawSse(PROD_TOKEN);
     expect(revokedSse.status).toBe(200);
-    await revokedSse.next('endpoint');
+    await revokedSse.nextMatching(isEndpoint);
     // A Streamable HTTP session opened by hand, so that this test owns its one GET stream.
     const init = await request(front.url)
       .post('/modern/mcp')
@@ -82,7 +84,7 @@ describe('reload()', () => {
       .send({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } });
     const sessionId = init.headers['mcp-session-id'];
     expect(sessionId).toEqual(expect.any(String));
-    const revokedGet = await openRawSse(`${front.url}/modern/mcp`, { Authorization: `Bearer ${PROD_TOKEN}`, 'Mcp-Session-Id': sessionId });
+    const revokedGet = await openEventStream(`${front.url}/modern/mcp`, { headers: { Authorization: `Bearer ${PROD_TOKEN}`, Accept: 'text/event-stream', 'Mcp-Session-Id': sessionId } });
     expect(revokedGet.status).toBe(200);
     const survivor = await connectClient(front.url, 'legacy', 'sse', DEV_TOKEN);
     try {
@@ -108,7 +110,7 @@ describe('reload()', () => {
 
   it('closes sessions of a token that is no longer allowed on the server', async () => {
     const stream = await rawSse(PROD_TOKEN);
-    await stream.next('endpoint');
+    await stream.nextMatching(isEndpoint);
     await front.router.reload(
       config({ dev: DEV_TOKEN, prod: PROD_TOKEN }, { legacy: { url: `${sse.origin}/sse`, authTokens: ['dev'] }, modern: { url: `${streamable.origin}/mcp` } }),
     );
@@ -118,7 +120,7 @@ describe('reload()', () => {
 
   it('removing a server ends its sessions and answers 404', async () => {
     const stream = await rawSse(DEV_TOKEN);
-    await stream.next('endpoint');
+    await stream.nextMatching(isEndpoint);
     await front.router.reload(config({ dev: DEV_TOKEN, prod: PROD_TOKEN }, { modern: { url: `${streamable.origin}/mcp` } }));
     await stream.ended;
     const res = await request(front.url).get('/legacy/sse').set('Authorization', `Bearer ${DEV_TOKEN}`);
@@ -128,7 +130,7 @@ describe('reload()', () => {
 
   it('close() ends every session and refuses new requests', async () => {
     const stream = await rawSse(DEV_TOKEN);
-    await stream.next('endpoint');
+    await stream.nextMatching(isEndpoint);
     await front.router.close();
     await stream.ended;
     expect(await status('/modern/mcp', DEV_TOKEN)).toBe(503);
