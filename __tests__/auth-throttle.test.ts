@@ -1,11 +1,8 @@
 // `proxy.authThrottle`: failed-authentication throttling per client IP (README "Security model").
-import http from 'node:http';
-import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { AuthThrottle, authThrottleFor } from '../lib/auth-throttle';
 import type { McpFrontConfig } from '../lib/types';
-import { captureLogger, configWith, DEV_TOKEN, PROD_TOKEN, startFront, type Front } from './helpers/servers';
+import { captureLogger, configWith, DEV_TOKEN, PROD_TOKEN, startFront, startJsonRpcUpstream, type Front, type JsonRpcUpstream } from './helpers/servers';
 
 /** A clock the test moves by hand, so windows pass without sleeping. */
 function fakeClock(start = 1_000) {
@@ -115,21 +112,13 @@ describe('AuthThrottle', () => {
 describe('proxy.authThrottle over HTTP', () => {
   const ATTACKER = '203.0.113.7';
   const NEIGHBOUR = '198.51.100.2';
-  let upstream: http.Server;
+  let upstream: JsonRpcUpstream;
   let upstreamUrl: string;
   let front: Front | undefined;
 
   beforeAll(async () => {
-    upstream = http.createServer((req, res) => {
-      req.resume();
-      req.on('end', () => {
-        res.writeHead(200, { 'Content-Type': 'application/json' });
-        res.end(JSON.stringify({ jsonrpc: '2.0', id: 1, result: {} }));
-      });
-    });
-    upstream.listen(0, '127.0.0.1');
-    await once(upstream, 'listening');
-    upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/mcp`;
+    upstream = await startJsonRpcUpstream();
+    upstreamUrl = upstream.url;
   });
 
   afterEach(async () => {
@@ -137,10 +126,7 @@ describe('proxy.authThrottle over HTTP', () => {
     front = undefined;
   });
 
-  afterAll(async () => {
-    upstream.closeAllConnections();
-    await new Promise<void>((r) => upstream.close(() => r()));
-  });
+  afterAll(() => upstream.close());
 
   function config(authThrottle?: McpFrontConfig['proxy']['authThrottle']): McpFrontConfig {
     return configWith({ api: { url: upstreamUrl }, devOnly: { url: upstreamUrl, authTokens: ['dev'] } }, authThrottle ? { authThrottle } : {});

@@ -1,28 +1,8 @@
 // CONTRACT §5 and §6: authentication, authorization order, Origin/CORS, health, log lines.
-import http from 'node:http';
-import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { parseAuthorization, TokenIndex } from '../lib/bearer-auth';
 import { createDefaultLogger, formatLine } from '../lib/logger';
-import { captureLogger, configWith, DEV_TOKEN, PROD_TOKEN, startFront, type Front } from './helpers/servers';
-
-/** A tiny upstream that answers every request with a JSON-RPC result and records what it got. */
-async function startEchoUpstream() {
-  const seen: http.IncomingHttpHeaders[] = [];
-  const server = http.createServer((req, res) => {
-    seen.push(req.headers);
-    req.resume();
-    req.on('end', () => {
-      res.writeHead(200, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify({ jsonrpc: '2.0', id: 1, result: {} }));
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}/mcp`, seen, close: () => new Promise<void>((r) => server.close(() => r())) };
-}
+import { captureLogger, configWith, DEV_TOKEN, PROD_TOKEN, startFront, startJsonRpcUpstream, type Front, type JsonRpcUpstream } from './helpers/servers';
 
 const ping = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' });
 
@@ -90,12 +70,12 @@ describe('log line format', () => {
 });
 
 describe('router authentication and authorization', () => {
-  let upstream: Awaited<ReturnType<typeof startEchoUpstream>>;
+  let upstream: JsonRpcUpstream;
   let front: Front;
   const logger = captureLogger();
 
   beforeAll(async () => {
-    upstream = await startEchoUpstream();
+    upstream = await startJsonRpcUpstream();
     front = await startFront(
       configWith({
         open: { url: upstream.url },
@@ -174,7 +154,7 @@ describe('router authentication and authorization', () => {
   });
 
   it('passes an allowed token, logs "auth successful" with the token name, and never forwards Authorization', async () => {
-    upstream.seen.splice(0);
+    upstream.requests.splice(0);
     const res = await post('/devonly/mcp').set('Authorization', `bearer ${DEV_TOKEN}`).set('Cookie', 'session=secret').send(ping);
     expect(res.status).toBe(200);
     expect(logger.entries).toContainEqual({
@@ -182,9 +162,9 @@ describe('router authentication and authorization', () => {
       message: 'auth successful',
       fields: { token: 'dev', client_ip: expect.any(String), server: 'devonly' },
     });
-    expect(upstream.seen).toHaveLength(1);
-    expect(upstream.seen[0].authorization).toBeUndefined();
-    expect(upstream.seen[0].cookie).toBeUndefined();
+    expect(upstream.requests).toHaveLength(1);
+    expect(upstream.requests[0].headers.authorization).toBeUndefined();
+    expect(upstream.requests[0].headers.cookie).toBeUndefined();
     expect(logger.text()).not.toContain(DEV_TOKEN);
   });
 
@@ -205,10 +185,10 @@ describe('router authentication and authorization', () => {
 });
 
 describe('Origin and CORS', () => {
-  let upstream: Awaited<ReturnType<typeof startEchoUpstream>>;
+  let upstream: JsonRpcUpstream;
 
   beforeAll(async () => {
-    upstream = await startEchoUpstream();
+    upstream = await startJsonRpcUpstream();
   });
   afterAll(() => upstream.close());
 

@@ -3,13 +3,11 @@
 // configuration (§2, §3: only ConfigError, and never a secret in it). Run counts are fixed; on a
 // failure fast-check prints the seed and the shrunk counterexample to replay it with.
 import http from 'node:http';
-import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { parseAuthorization, TokenIndex } from '../lib/bearer-auth';
 import { resolveConfig } from '../lib/config';
 import { ConfigError } from '../lib/errors';
-import { captureLogger, configWith, DEV_TOKEN, PROD_TOKEN, startFront, type Front } from './helpers/servers';
+import { captureLogger, configWith, DEV_TOKEN, PROD_TOKEN, startFront, startJsonRpcUpstream, type Front, type JsonRpcUpstream } from './helpers/servers';
 
 const char = (min: number, max: number) => fc.integer({ min, max }).map((c) => String.fromCharCode(c));
 /** What a token may contain: RFC 7230 visible ASCII. */
@@ -140,45 +138,15 @@ describe('Authorization parsing (fuzz)', () => {
 // ---------------------------------------------------------------------------------------------
 // Server-name routing over real HTTP
 
-interface Capture {
-  url: string;
-  hits: { method: string; url: string }[];
-  close(): Promise<void>;
-}
-
-/** An upstream that answers every request with a JSON-RPC result and records what reached it. */
-async function startCapture(path: string): Promise<Capture> {
-  const hits: Capture['hits'] = [];
-  const server = http.createServer((req, res) => {
-    hits.push({ method: req.method ?? '', url: req.url ?? '' });
-    req.resume();
-    req.on('end', () => {
-      res.writeHead(200, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify({ jsonrpc: '2.0', id: 1, result: {} }));
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}${path}`,
-    hits,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
-}
-
 describe('server-name routing (fuzz, real HTTP)', () => {
   // `Tar.get-2` checks that dots, dashes and case are matched exactly.
   const NAMES = ['target', 'decoy', 'Tar.get-2'] as const;
-  const upstreams = new Map<string, Capture>();
+  const upstreams = new Map<string, JsonRpcUpstream>();
   let front: Front;
   const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
 
   beforeAll(async () => {
-    for (const name of NAMES) upstreams.set(name, await startCapture(`/upstream-of-${name}/mcp`));
+    for (const name of NAMES) upstreams.set(name, await startJsonRpcUpstream(`/upstream-of-${name}/mcp`));
     const servers = Object.fromEntries(NAMES.map((n) => [n, { url: upstreams.get(n)!.url }]));
     front = await startFront(configWith(servers), { logger: captureLogger() });
   });
@@ -250,7 +218,7 @@ describe('server-name routing (fuzz, real HTTP)', () => {
   }
 
   function totalHits(): Map<string, number> {
-    return new Map([...upstreams].map(([n, u]) => [n, u.hits.length]));
+    return new Map([...upstreams].map(([n, u]) => [n, u.requests.length]));
   }
 
   it('unauthenticated: always 401, nothing reaches any upstream', async () => {
@@ -281,7 +249,7 @@ describe('server-name routing (fuzz, real HTTP)', () => {
         for (const [name, count] of totalHits()) {
           expect({ name, hits: count - before.get(name)! }).toEqual({ name, hits: name === target ? 1 : 0 });
         }
-        if (target !== undefined) expect(upstreams.get(target)!.hits.at(-1)).toEqual({ method: 'POST', url: `/upstream-of-${target}/mcp` });
+        if (target !== undefined) expect(upstreams.get(target)!.requests.at(-1)).toMatchObject({ method: 'POST', url: `/upstream-of-${target}/mcp` });
       }),
       { numRuns: 200 },
     );
