@@ -222,6 +222,9 @@ describe('Origin and CORS', () => {
       }
       const denied = await request(front.url).options('/up/mcp').set('Origin', 'https://evil.example').set('Access-Control-Request-Method', 'POST');
       expect(denied.status).toBe(403);
+      // With a list, only the list counts: a rebinding page is "same-origin" with itself.
+      const rebound = await request(front.url).post('/up/mcp').set('Origin', front.origin).set('Authorization', `Bearer ${DEV_TOKEN}`).send(ping);
+      expect(rebound.status).toBe(403);
 
       const unauth = await request(front.url).post('/up/mcp').set('Origin', 'https://app.example').send(ping);
       expect(unauth.status).toBe(401);

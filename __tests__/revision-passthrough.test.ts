@@ -303,6 +303,14 @@ describe('raw 2026-07-28 requests through the passthrough', () => {
     expect(JSON.stringify(unknownTool.messages[0])).not.toContain('-32020');
   });
 
+  test('Mcp-Param-* headers reach the upstream; Authorization and Cookie do not', async () => {
+    const before = (await seenUpstream()).length;
+    const { status } = await modern({ id: 18, method: 'tools/list', headers: { 'Mcp-Param-Region': 'us-west1', Cookie: 'sid=secret' } });
+    expect(status).toBe(200);
+    const [list] = (await seenUpstream()).slice(before);
+    expect(list.headers).toEqual({ 'mcp-protocol-version': MODERN, 'mcp-method': 'tools/list', 'mcp-param-region': 'us-west1' });
+  });
+
   test('GET on the endpoint: the upstream’s 405 passes through (no GET stream in 2026-07-28)', async () => {
     const response = await fetch(`${front.url}/v2/mcp`, { headers: { Authorization: `Bearer ${DEV_TOKEN}`, Accept: 'text/event-stream' } });
     expect(response.status).toBe(405);

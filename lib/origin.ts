@@ -18,14 +18,17 @@ const ALLOW_HEADERS = [
 const EXPOSE_HEADERS = 'Mcp-Session-Id, MCP-Protocol-Version, WWW-Authenticate, Retry-After';
 
 /**
- * Is this request's `Origin` acceptable? No `Origin` (a non-browser client) always is, and so is
- * the proxy's own origin (honouring `trust proxy` through `req.protocol`); others only if listed.
+ * Is this request's `Origin` acceptable? No `Origin` (a non-browser client) always is. With a
+ * list, only listed origins are; without one, only the proxy's own origin (honouring `trust proxy`
+ * through `req.protocol`).
  */
 export function originAllowed(req: Request, allowed: AllowedOrigins): boolean {
   const origin = req.headers.origin;
   if (origin === undefined || allowed === '*') return true;
-  if (allowed?.has(origin)) return true;
-  // The proxy's own origin is always allowed: a page it serves cannot be a rebinding attack.
+  if (allowed !== undefined) return allowed.has(origin);
+  // No list: same-origin only (CONTRACT §5). `Host` is chosen by whoever resolved the name, so
+  // this alone cannot stop DNS rebinding — a configured list can; the bearer token, which
+  // browsers never attach on their own, is what protects then.
   const host = req.headers.host;
   return host !== undefined && origin === `${req.protocol}://${host}`;
 }
