@@ -1,5 +1,6 @@
 // Many sessions of each kind, ended every way: afterwards no session, no upstream socket in use
-// and no child process may be left.
+// and no child process may be left. Bridged sessions (a client transport the upstream does not
+// speak) included.
 import { execFileSync } from 'node:child_process';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -52,20 +53,20 @@ describe('no leaks', () => {
   const roundTrip = (clients: Client[]) =>
     Promise.all(clients.map(async (c, i) => expect(JSON.stringify(await c.callTool({ name: 'echo', arguments: { message: `m${i}` } }))).toContain(`m${i}`)));
 
-  it('remote and stdio sessions ended by disconnect, DELETE and close() leave nothing behind', async () => {
+  it('remote, bridged and stdio sessions ended by disconnect, DELETE and close() leave nothing behind', async () => {
     const baselineChildren = everythingChildren();
 
-    // Disconnect: SSE clients go away (remote and stdio).
-    const sseClients = [...(await open('legacy', 'sse')), ...(await open('local', 'sse'))];
+    // Disconnect: SSE clients go away (remote, bridged to Streamable HTTP, and stdio).
+    const sseClients = [...(await open('legacy', 'sse')), ...(await open('modern', 'sse')), ...(await open('local', 'sse'))];
     await roundTrip(sseClients);
-    expect(liveSessionCount(front.router)).toBe(2 * PER_KIND);
+    expect(liveSessionCount(front.router)).toBe(3 * PER_KIND);
     await Promise.all(sseClients.map((c) => c.close()));
     await waitFor(() => liveSessionCount(front.router) === 0, 'SSE sessions to end after disconnect');
 
-    // DELETE: Streamable HTTP clients terminate their sessions (remote and stdio).
-    const streamableClients = [...(await open('modern', 'streamable')), ...(await open('local', 'streamable'))];
+    // DELETE: Streamable HTTP clients terminate their sessions (remote, bridged to legacy SSE, and stdio).
+    const streamableClients = [...(await open('modern', 'streamable')), ...(await open('legacy', 'streamable')), ...(await open('local', 'streamable'))];
     await roundTrip(streamableClients);
-    expect(liveSessionCount(front.router)).toBe(2 * PER_KIND);
+    expect(liveSessionCount(front.router)).toBe(3 * PER_KIND);
     await Promise.all(streamableClients.map((c) => (c.transport as StreamableHTTPClientTransport).terminateSession()));
     await Promise.all(streamableClients.map((c) => c.close()));
     expect(liveSessionCount(front.router)).toBe(0);
@@ -80,7 +81,13 @@ describe('no leaks', () => {
     await waitFor(() => idlePids.every((pid) => !isAlive(pid)), 'idle children to exit', 15_000);
 
     // close(): everything still open is ended by the router.
-    const left = [...(await open('legacy', 'sse')), ...(await open('modern', 'streamable')), ...(await open('local', 'sse'))];
+    const left = [
+      ...(await open('legacy', 'sse')),
+      ...(await open('modern', 'streamable')),
+      ...(await open('legacy', 'streamable')),
+      ...(await open('modern', 'sse')),
+      ...(await open('local', 'sse')),
+    ];
     await roundTrip(left);
     const livePids = everythingChildren().filter((pid) => !baselineChildren.includes(pid));
     expect(livePids).toHaveLength(PER_KIND);

@@ -317,14 +317,25 @@ describe('upstream faults become JSON-RPC errors', () => {
     expect(rawLog.entries).toContainEqual({ level: 'warn', message: 'upstream sent an unusable endpoint', fields: { server: 'evilsse' } });
   });
 
-  test.each([
-    ['a Streamable HTTP server on /sse', 'cap', 'GET', '/sse'],
-    ['a Streamable HTTP server on /message', 'cap', 'POST', '/message?sessionId=x'],
-    ['a legacy SSE server on /mcp', 'capsse', 'POST', '/mcp'],
-  ])('%s → 501', async (_what, server, method, route) => {
-    const res = await fetch(`${raw.url}/${server}${route}`, { method, headers: jsonHeaders(), body: method === 'POST' ? '{}' : undefined });
-    expect(res.status).toBe(501);
-    expect((await errorBody(res)).error.code).toBe(-32000);
+  test('a legacy SSE client bridged to a Streamable HTTP server: configured URL and headers, never the client credentials', async () => {
+    const stream = await openEventStream(`${gateway.url}/cap/sse`, { headers: { ...auth(), Cookie: 'session=browser-secret' } });
+    try {
+      const endpoint = await stream.next();
+      expect(endpoint.data).toMatch(/^\/gateway\/cap\/message\?sessionId=/);
+      const body = initialize(44);
+      const res = await fetch(gateway.origin + endpoint.data, { method: 'POST', headers: { ...jsonHeaders(), Cookie: 'session=browser-secret' }, body: JSON.stringify(body) });
+      expect(res.status).toBe(202);
+      await res.text();
+      expect(JSON.parse((await stream.nextMatching((e) => e.event === 'message')).data)).toMatchObject({ id: 44, result: { serverInfo: { name: 'capture' } } });
+      const upstream = await cap.waitFor(sent(body));
+      expect(upstream.url).toBe('/upstream/mcp?tenant=t1');
+      expect(upstream.headers['x-api-key']).toBe(API_KEY);
+      expect(upstream.headers.authorization).toBeUndefined();
+      expect(upstream.headers.cookie).toBeUndefined();
+    } finally {
+      stream.close();
+      await stream.ended;
+    }
   });
 });
 

@@ -126,10 +126,10 @@ test('the endpoint event names our own message route under the mount path, and t
   }
 });
 
-test('a legacy SSE server asked on /mcp answers 501', async () => {
-  const res = await postMessage(`${front.url}/everything/mcp`, DEV_TOKEN, initialize);
-  expect(res.status).toBe(501);
-  expect((await errorBody(res)).error).toEqual({ code: -32000, message: expect.stringMatching(/not supported yet/) });
+test('a Streamable HTTP client reaches the legacy server on /mcp too, under a mount path after express.json() (bridged)', async () => {
+  const client = await connectClient(gateway.url, 'everything', 'streamable', DEV_TOKEN);
+  clients.push(client);
+  expect(text(await client.callTool({ name: 'echo', arguments: { message: 'bridged' } }))).toBe('Echo: bridged');
 });
 
 test('a message without sessionId answers 400', async () => {

@@ -138,8 +138,16 @@ test('the standalone GET stream is an unbuffered event stream', async () => {
   }
 });
 
-test('a Streamable HTTP server asked on the legacy SSE routes answers 501', async () => {
-  const res = await fetch(`${front.url}/everything/sse`, { headers: { Authorization: `Bearer ${DEV_TOKEN}` } });
-  expect(res.status).toBe(501);
-  expect((await errorBody(res)).error).toEqual({ code: -32000, message: expect.stringMatching(/not supported yet/) });
+test('a legacy SSE client reaches the Streamable HTTP server on /sse too (bridged), its endpoint on our own route', async () => {
+  const stream = await openEventStream(`${front.url}/everything/sse`, { headers: { Authorization: `Bearer ${DEV_TOKEN}` } });
+  try {
+    expect(stream.status).toBe(200);
+    expect((await stream.next()).data).toMatch(/^\/everything\/message\?sessionId=[A-Za-z0-9_-]{43}$/);
+  } finally {
+    stream.close();
+    await stream.ended;
+  }
+  const client = await connectClient(front.url, 'everything', 'sse', DEV_TOKEN);
+  clients.push(client);
+  expect(text(await client.callTool({ name: 'echo', arguments: { message: 'bridged' } }))).toBe('Echo: bridged');
 });

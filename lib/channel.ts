@@ -5,10 +5,15 @@
 //
 // A channel carries JSON-RPC messages both ways and nothing else: no routing, no ids rewritten.
 // The server's own messages come out one at a time, each with a one-line JSON text that the
-// front writes into SSE frames verbatim (the stdio child's lines are passed through unparsed
-// text; that is where the bridge's throughput comes from).
+// front writes into SSE frames verbatim (a stdio child's lines go out as the child wrote them,
+// never re-serialized: that is where the stdio bridge's throughput comes from).
+import type { IncomingMessage } from 'node:http';
 import type { JsonRpcMessage } from './body';
+import { HttpError, JsonRpcCode } from './errors';
 import type { LogFields } from './types';
+
+/** The same words whatever the server kind: clients cannot tell them apart, and need not. */
+export const SESSION_GONE = 'Not Found: unknown or ended session; initialize a new one';
 
 export interface ChannelEvents {
   /** A message from the server. `line` is its JSON text, without any newline. */
@@ -81,4 +86,25 @@ export function firstByte(body: Buffer): number {
     if (b !== 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d) return b;
   }
   return -1;
+}
+
+/** `404` tells MCP clients to initialize again (CONTRACT §5; Streamable HTTP §Session Management). */
+export function sessionGone(): HttpError {
+  return new HttpError(404, JsonRpcCode.ServerError, SESSION_GONE);
+}
+
+/** The first `limit` bytes of an upstream answer, as text (for its error); the rest is discarded. */
+export function readStart(res: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.on('data', (chunk: Buffer) => {
+      if (size < limit) chunks.push(chunk);
+      size += chunk.length;
+    });
+    const done = () => resolve(Buffer.concat(chunks).subarray(0, limit).toString('utf8'));
+    res.once('end', done);
+    res.once('close', done);
+    res.once('error', done);
+  });
 }

@@ -35,8 +35,8 @@ export class HttpError extends Error {
   }
 }
 
-export function jsonRpcErrorBody(code: number, message: string, id: unknown = null): string {
-  return JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: id ?? null });
+export function jsonRpcErrorBody(code: number, message: string, id: unknown = null, data?: unknown): string {
+  return JSON.stringify({ jsonrpc: '2.0', error: data === undefined ? { code, message } : { code, message, data }, id: id ?? null });
 }
 
 /**
@@ -48,13 +48,13 @@ export function sendJsonRpcError(
   status: number,
   code: number,
   message: string,
-  options: { id?: unknown; headers?: Record<string, string> } = {},
+  options: { id?: unknown; headers?: Record<string, string>; data?: unknown } = {},
 ): void {
   if (res.headersSent) {
     if (!res.writableEnded) res.end();
     return;
   }
-  const body = jsonRpcErrorBody(code, message, options.id);
+  const body = jsonRpcErrorBody(code, message, options.id, options.data);
   res.writeHead(status, {
     ...options.headers,
     'Content-Type': 'application/json',

@@ -10,9 +10,10 @@ import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { Request, Response } from 'express';
 import { isRequest, parseJsonRpc, readBody, type JsonRpcMessage } from './body';
-import { bodyOf, firstByte, type Channel } from './channel';
+import { SESSION_GONE, bodyOf, firstByte, type Channel } from './channel';
 import { HttpError, JsonRpcCode, jsonRpcErrorBody, sendHttpError, sendJsonRpcError } from './errors';
 import { debug } from './logger';
+import { classifyPost, LEGACY_VERSIONS, UNSUPPORTED_VERSION, type StatelessStdio } from './stateless-stdio';
 import type { Session } from './sessions';
 import { openSseStream, type SseStream } from './sse';
 import { messageEndpoint, querySessionId, type RequestContext, type TransportDeps } from './transport';
@@ -27,8 +28,6 @@ const RETRY_AFTER_SECONDS = '5';
  * client opens it only after `notifications/initialized`). Oldest dropped beyond this.
  */
 const MAX_QUEUED_MESSAGES = 1000;
-
-const SESSION_GONE = 'Not Found: unknown or ended session; initialize a new one';
 
 type JsonRpcId = string | number;
 
@@ -47,6 +46,10 @@ export interface FrontOptions {
   logPrefix: string;
   /** A new, unopened channel for a session of `token`. */
   newChannel(token: string): Channel;
+  /** Serves stateless 2026-07-28 requests; without it they get `-32022` naming `legacyVersions`. */
+  stateless?: StatelessStdio;
+  /** The protocol versions the server side speaks, for that `-32022`. Default: the 2025 era's. */
+  legacyVersions?: string[];
 }
 
 /** Both client transports over channels, for one server. */
@@ -98,7 +101,11 @@ export class FrontSessions {
     const body = await readBody(req, ctx.proxy.maxBodyBytes);
     const messages = parseJsonRpc(body);
     if (found.ending) throw sessionNotFound(req);
-    await found.post(body, messages);
+    try {
+      await found.post(body, messages);
+    } catch (err) {
+      return replyWithError(res, err, messages.length === 1 ? messages[0].id : undefined);
+    }
     res.writeHead(202, { 'Content-Type': 'text/plain; charset=utf-8' }).end('Accepted');
   }
 
@@ -114,6 +121,21 @@ export class FrontSessions {
       }
       const body = await readBody(req, ctx.proxy.maxBodyBytes);
       const messages = parseJsonRpc(body);
+      // A POST without a session may be a stateless 2026-07-28 request (issue 7).
+      let classified;
+      try {
+        classified = classifyPost(req, messages, firstByte(body) === 0x5b /* [ */);
+      } catch (err) {
+        return replyWithError(res, err, messages.length === 1 ? messages[0].id : undefined);
+      }
+      if (classified.kind === 'modern') {
+        if (this.options.stateless) return this.options.stateless.handle(res, ctx, classified);
+        const { id } = classified.message;
+        return sendJsonRpcError(res, 400, UNSUPPORTED_VERSION, `Unsupported protocol version: ${classified.version} (${this.options.noun} of "${this.options.server}" speaks 2025-era MCP only: initialize a session)`, {
+          id,
+          data: { supported: this.options.legacyVersions ?? LEGACY_VERSIONS, requested: classified.version },
+        });
+      }
       if (!messages.some((m) => m.method === 'initialize')) {
         throw new HttpError(400, JsonRpcCode.InvalidRequest, 'Bad Request: Mcp-Session-Id header is required');
       }
@@ -349,22 +371,23 @@ class SseSession extends FrontSession {
 
   async post(body: Buffer, messages: JsonRpcMessage[]): Promise<void> {
     const ids: JsonRpcId[] = [];
+    let initialize: JsonRpcId | undefined;
     for (const m of messages) {
       if (!isRequest(m)) continue;
+      // Before sending: an upstream may answer on its stream before it answers the POST.
       ids.push(m.id as JsonRpcId);
       this.pending.add(m.id as JsonRpcId);
-      if (m.method === 'initialize') this.watchInitialize(m.id as JsonRpcId);
+      if (m.method === 'initialize') initialize = m.id as JsonRpcId;
     }
     try {
       await this.channel.send(body, messages);
     } catch (err) {
       // The POST's own status reports it: no second answer on the stream.
-      for (const id of ids) {
-        this.pending.delete(id);
-        if (id === this.initId) this.clearInitTimer();
-      }
+      for (const id of ids) this.pending.delete(id);
       throw err;
     }
+    // From acceptance on: an upstream's time to accept the POST is bounded by the channel.
+    if (initialize !== undefined && this.pending.has(initialize) && !this.ending) this.watchInitialize(initialize);
   }
 
   protected deliver(line: string, message: JsonRpcMessage): void {

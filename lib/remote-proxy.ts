@@ -1,12 +1,15 @@
 // Remote Streamable HTTP upstreams: `POST|GET|DELETE /:server/mcp` passed through
 // http-proxy-middleware, with each upstream session bound to the token that opened it
-// (CONTRACT §4, §5). Legacy SSE upstreams are handled by remote-sse.ts.
-import http, { type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+// (CONTRACT §4, §5). Legacy SSE clients (`/:server/sse`, `/:server/message`) are bridged:
+// front-sessions.ts over channel-streamable.ts. Legacy SSE upstreams are handled by remote-sse.ts.
+import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import type { Request, Response } from 'express';
 import { createProxyMiddleware, type RequestHandler } from 'http-proxy-middleware';
 import { readBody } from './body';
+import { deleteUpstreamSession, StreamableUpstreamChannel } from './channel-streamable';
 import { DEFAULTS, type RemoteServer } from './config';
 import { HttpError, JsonRpcCode, sendHttpError, sendJsonRpcError } from './errors';
+import { FrontSessions } from './front-sessions';
 import { debug } from './logger';
 import { createRemoteSseTransport } from './remote-sse';
 import type { Session } from './sessions';
@@ -18,14 +21,11 @@ import {
   jsonRpcIdOf,
   rejectsProxyCredentials,
   sendBadUpstreamAnswer,
-  sendNotBridged,
   sendUpstreamError,
 } from './upstream-errors';
 
 const log = debug.extend('remote');
 
-/** Closing a session tells the upstream with a DELETE; it must not hold up reload() or close(). */
-const DELETE_TIMEOUT_MS = 5_000;
 const SESSION_GONE = 'Not Found: unknown or ended session; initialize a new one';
 /**
  * SDK clients never send DELETE on close() (FIELD-NOTES): a session with no open stream and no
@@ -92,11 +92,25 @@ class StreamableProxy implements ServerTransport {
   private readonly sessions = new Map<string, StreamableSession>();
   private closed = false;
   private readonly sweeper: NodeJS.Timeout;
+  /** Legacy SSE clients, each with its own upstream Streamable HTTP session. */
+  private readonly bridge: FrontSessions;
 
   constructor(
     readonly server: RemoteServer,
     private readonly deps: TransportDeps,
   ) {
+    this.bridge = new FrontSessions(
+      {
+        server: server.name,
+        timeoutMs: server.timeoutMs,
+        idleTimeoutMs: IDLE_SESSION_MS,
+        maxSessions: Infinity,
+        noun: 'upstream',
+        logPrefix: 'bridged',
+        newChannel: () => new StreamableUpstreamChannel(server, deps.logger),
+      },
+      deps,
+    );
     this.sweeper = setInterval(() => this.closeIdleSessions(), Math.min(60_000, IDLE_SESSION_MS));
     this.sweeper.unref();
     // Built once per server (helmet style: precompute in the factory, not per request).
@@ -119,12 +133,14 @@ class StreamableProxy implements ServerTransport {
     log('%s: streamable-http proxy to %s', server.name, server.url.origin);
   }
 
-  handleSse(_req: Request, res: Response): void {
-    sendNotBridged(res, this.server.name, 'streamable-http', 'sse');
+  handleSse(req: Request, res: Response, ctx: RequestContext): void {
+    if (this.closed) return this.shuttingDown(res);
+    this.bridge.handleSse(req, res, ctx);
   }
 
-  handleMessage(_req: Request, res: Response): void {
-    sendNotBridged(res, this.server.name, 'streamable-http', 'sse');
+  handleMessage(req: Request, res: Response, ctx: RequestContext): void {
+    if (this.closed) return this.shuttingDown(res);
+    this.bridge.handleMessage(req, res, ctx);
   }
 
   handleMcp(req: Request, res: Response, ctx: RequestContext): void {
@@ -328,38 +344,7 @@ class StreamableProxy implements ServerTransport {
     session.exchanges.clear();
     if (!wasLive) return;
     log('%s: closing session of token %s (%s)', this.server.name, session.token, reason);
-    await this.deleteUpstream(session);
-  }
-
-  private deleteUpstream(session: StreamableSession): Promise<void> {
-    const headers: Record<string, string> = { ...this.server.headers, 'Mcp-Session-Id': session.id };
-    if (session.protocolVersion) headers['MCP-Protocol-Version'] = session.protocolVersion;
-    const timeoutMs = Math.min(DELETE_TIMEOUT_MS, this.server.timeoutMs);
-    return new Promise<void>((resolve) => {
-      let request: ClientRequest;
-      try {
-        request = http.request(this.server.url, { method: 'DELETE', agent: agentFor(this.server.url), headers });
-      } catch (err) {
-        log('%s: DELETE not sent: %s', this.server.name, (err as Error).message);
-        return resolve();
-      }
-      const timer = setTimeout(() => request.destroy(new UpstreamTimeoutError(timeoutMs)), timeoutMs);
-      const done = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      request.on('response', (answer) => {
-        log('%s: upstream answered DELETE with %d', this.server.name, answer.statusCode);
-        answer.resume();
-        answer.on('end', done);
-        answer.on('close', done);
-      });
-      request.on('error', (err) => {
-        log('%s: DELETE failed: %s', this.server.name, (err as { code?: string }).code ?? err.message);
-        done();
-      });
-      request.end();
-    });
+    await deleteUpstreamSession(this.server, session.id, session.protocolVersion);
   }
 
   private shuttingDown(res: ServerResponse): void {
@@ -382,7 +367,7 @@ class StreamableProxy implements ServerTransport {
     const closing = Promise.allSettled(sessions.map((s) => s.close('server closed')));
     // Requests outside any session end now, not after the sessions' DELETEs.
     for (const ex of [...this.live]) this.endExchange(ex, 503, `Service Unavailable: server "${this.server.name}" is shutting down`);
-    await closing;
+    await Promise.all([closing, this.bridge.close()]);
   }
 }
 

@@ -1,12 +1,15 @@
 // Remote legacy HTTP+SSE upstreams (MCP 2024-11-05 transport): `GET /:server/sse` relays the
 // upstream's event stream, `POST /:server/message?sessionId=` forwards to the upstream's message
 // URL. The client only ever sees our own session id and message route (CONTRACT §4, §5).
+// Streamable HTTP clients (`/:server/mcp`) are bridged: front-sessions.ts over channel-sse.ts.
 import { randomBytes } from 'node:crypto';
 import http, { type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Request, Response } from 'express';
 import { readBody } from './body';
-import type { RemoteServer } from './config';
+import { resolveUpstreamEndpoint, SseUpstreamChannel } from './channel-sse';
+import { DEFAULTS, type RemoteServer } from './config';
 import { HttpError, JsonRpcCode, sendHttpError, sendJsonRpcError } from './errors';
+import { FrontSessions } from './front-sessions';
 import { debug } from './logger';
 import type { Session } from './sessions';
 import { openSseStream, SseParser, type SseEvent, type SseStream } from './sse';
@@ -18,7 +21,6 @@ import {
   jsonRpcIdOf,
   rejectsProxyCredentials,
   sendBadUpstreamAnswer,
-  sendNotBridged,
   sendUpstreamError,
 } from './upstream-errors';
 
@@ -72,6 +74,8 @@ class SseRelayTransport implements ServerTransport {
   private readonly relays = new Set<Relay>();
   private readonly sessions = new Map<string, SseSession>();
   private readonly agent: http.Agent;
+  /** Streamable HTTP clients, each with its own upstream legacy session. */
+  private readonly bridge: FrontSessions;
   private closed = false;
 
   constructor(
@@ -79,11 +83,25 @@ class SseRelayTransport implements ServerTransport {
     private readonly deps: TransportDeps,
   ) {
     this.agent = agentFor(server.url);
+    this.bridge = new FrontSessions(
+      {
+        server: server.name,
+        timeoutMs: server.timeoutMs,
+        // The remote default (remote-proxy.ts): SDK clients never send DELETE.
+        idleTimeoutMs: DEFAULTS.idleTimeoutMs,
+        maxSessions: Infinity,
+        noun: 'upstream',
+        logPrefix: 'bridged',
+        newChannel: () => new SseUpstreamChannel(server, deps.logger),
+      },
+      deps,
+    );
     log('%s: legacy SSE relay to %s', server.name, server.url.origin);
   }
 
-  handleMcp(_req: Request, res: Response): void {
-    sendNotBridged(res, this.server.name, 'sse', 'streamable-http');
+  handleMcp(req: Request, res: Response, ctx: RequestContext): void {
+    if (this.closed) return this.shuttingDown(res);
+    this.bridge.handleMcp(req, res, ctx);
   }
 
   handleSse(req: Request, res: Response, ctx: RequestContext): void {
@@ -152,7 +170,7 @@ class SseRelayTransport implements ServerTransport {
       relay.stream.writeRaw(event.raw);
       return;
     }
-    const target = this.resolveEndpoint(event.data);
+    const target = resolveUpstreamEndpoint(event.data, this.server.url);
     if (!target) {
       this.deps.logger.warn('upstream sent an unusable endpoint', { server: this.server.name });
       this.endRelay(relay, 'unusable endpoint');
@@ -171,20 +189,6 @@ class SseRelayTransport implements ServerTransport {
     this.deps.sessions.add(session);
     relay.stream.send('endpoint', messageEndpoint(req, this.server.name, id));
     log('%s: SSE session opened by token %s', this.server.name, relay.token);
-  }
-
-  /**
-   * The upstream's endpoint may be relative (`/message?sessionId=…`, `/messages/?session_id=…`) or
-   * absolute. Another origin is refused, as SDK clients do: the proxy would otherwise send the
-   * server's configured headers (API keys) wherever an upstream points it.
-   */
-  private resolveEndpoint(data: string): URL | undefined {
-    try {
-      const url = new URL(data.trim(), this.server.url);
-      return url.origin === this.server.url.origin ? url : undefined;
-    } catch {
-      return undefined;
-    }
   }
 
   /** Ends both sides of a relay and its session; every path out of a relay goes through here. */
@@ -316,6 +320,7 @@ class SseRelayTransport implements ServerTransport {
   async close(): Promise<void> {
     this.closed = true;
     for (const relay of [...this.relays]) this.endRelay(relay, 'server closed');
+    await this.bridge.close();
   }
 }
 

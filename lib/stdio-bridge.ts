@@ -8,6 +8,7 @@ import type { Request, Response } from 'express';
 import { StdioChannel } from './channel-stdio';
 import type { StdioServer } from './config';
 import { FrontSessions } from './front-sessions';
+import { StatelessStdio } from './stateless-stdio';
 import type { RequestContext, ServerTransport, TransportDeps } from './transport';
 
 /** A stdio server's transport: spawns one child per session (see the file comment). */
@@ -17,11 +18,13 @@ export function createStdioTransport(server: StdioServer, deps: TransportDeps): 
 
 class StdioTransport implements ServerTransport {
   private readonly front: FrontSessions;
+  private readonly stateless: StatelessStdio;
 
   constructor(
     readonly server: StdioServer,
     deps: TransportDeps,
   ) {
+    this.stateless = new StatelessStdio(server, deps);
     this.front = new FrontSessions(
       {
         server: server.name,
@@ -31,6 +34,7 @@ class StdioTransport implements ServerTransport {
         noun: 'stdio server',
         logPrefix: 'stdio',
         newChannel: (token) => new StdioChannel(server, deps.logger, token),
+        stateless: this.stateless,
       },
       deps,
     );
@@ -48,7 +52,7 @@ class StdioTransport implements ServerTransport {
     this.front.handleMcp(req, res, ctx);
   }
 
-  close(): Promise<void> {
-    return this.front.close();
+  async close(): Promise<void> {
+    await Promise.all([this.front.close(), this.stateless.close()]);
   }
 }

@@ -2,7 +2,7 @@
 // (CONTRACT §7: refused/unreachable → 502, too slow → 504). Nothing else looks at errno codes.
 // Bodies name the server, never its URL, address or the system error text.
 import type { ServerResponse } from 'node:http';
-import { JsonRpcCode, sendJsonRpcError } from './errors';
+import { HttpError, JsonRpcCode, sendJsonRpcError } from './errors';
 import type { Logger } from './types';
 
 /** The upstream did not start answering (response headers) within the server's `timeout`. */
@@ -70,17 +70,41 @@ export function sendBadUpstreamAnswer(res: ServerResponse, status: number, what:
 }
 
 /**
- * A route whose client transport differs from the upstream's: bridging SSE ↔ Streamable HTTP is
- * not built yet, and silently failing would look like an upstream fault.
+ * The `HttpError` for an upstream failure, for bridged sessions that answer through their own
+ * code path (front-sessions.ts): same status, message and log line as `sendUpstreamError`.
  */
-export function sendNotBridged(res: ServerResponse, server: string, upstream: 'sse' | 'streamable-http', asked: 'sse' | 'streamable-http'): void {
-  const label = (t: string) => (t === 'sse' ? 'legacy SSE (/sse, /message)' : 'Streamable HTTP (/mcp)');
-  sendJsonRpcError(
-    res,
-    501,
-    JsonRpcCode.ServerError,
-    `Not Implemented: server "${server}" speaks ${label(upstream)} upstream; bridging it to ${label(asked)} is not supported yet`,
-  );
+export function upstreamHttpError(err: unknown, ctx: UpstreamErrorContext): HttpError {
+  if (err instanceof HttpError) return err;
+  const failure = classifyUpstreamError(err, ctx.server);
+  ctx.logger.warn('upstream error', { server: ctx.server, code: failure.code, status: failure.status });
+  return new HttpError(failure.status, JsonRpcCode.ServerError, failure.message);
+}
+
+/** The `HttpError` counterpart of `sendBadUpstreamAnswer`. */
+export function badUpstreamAnswer(status: number, what: string, ctx: UpstreamErrorContext): HttpError {
+  ctx.logger.warn('upstream error', { server: ctx.server, code: `HTTP_${status}`, status: 502 });
+  return new HttpError(502, JsonRpcCode.ServerError, `Bad Gateway: upstream "${ctx.server}" answered HTTP ${status} ${what}`);
+}
+
+/**
+ * An upstream that refused a bridged client message. A `4xx` judges the message (invalid,
+ * unsupported), so the client gets that status and the upstream's JSON-RPC error code and
+ * message, when it sent one; `401`/`407` and `5xx` are the upstream's own problem: `502`.
+ * `body` is the start of the upstream's answer.
+ */
+export function refusedMessageError(status: number, body: string, ctx: UpstreamErrorContext): HttpError {
+  if (rejectsProxyCredentials(status)) return badUpstreamAnswer(status, CREDENTIALS_REJECTED, ctx);
+  if (status < 400 || status >= 500) return badUpstreamAnswer(status, 'to a message', ctx);
+  let upstream: { code?: unknown; message?: unknown } | undefined;
+  try {
+    upstream = (JSON.parse(body) as { error?: { code?: unknown; message?: unknown } }).error;
+  } catch {
+    // Not JSON-RPC: the status alone says it.
+  }
+  const code = typeof upstream?.code === 'number' ? upstream.code : JsonRpcCode.InvalidRequest;
+  const detail = typeof upstream?.message === 'string' ? `: ${upstream.message.slice(0, 500)}` : '';
+  ctx.logger.warn('upstream refused a message', { server: ctx.server, status });
+  return new HttpError(status, code, `upstream "${ctx.server}" refused the message (HTTP ${status})${detail}`);
 }
 
 /** The id of a single JSON-RPC request body, so an error answer can carry it; else undefined. */

@@ -1,0 +1,237 @@
+// A remote legacy HTTP+SSE session (MCP 2024-11-05 transport) as a channel, so that a Streamable
+// HTTP client can use a legacy server: the upstream event stream carries the server's messages,
+// each client message is POSTed to the upstream's message URL (its `endpoint` event).
+import http, { type ClientRequest, type IncomingMessage } from 'node:http';
+import type { JsonRpcMessage } from './body';
+import { emitServerText, firstByte, readStart, sessionGone, type Channel, type ChannelEvents } from './channel';
+import type { RemoteServer } from './config';
+import { HttpError, JsonRpcCode } from './errors';
+import { debug } from './logger';
+import { SseParser, type SseEvent } from './sse';
+import type { Logger, LogFields } from './types';
+import { agentFor, isEventStream } from './upstream-agent';
+import {
+  CREDENTIALS_REJECTED,
+  UpstreamTimeoutError,
+  badUpstreamAnswer,
+  refusedMessageError,
+  rejectsProxyCredentials,
+  upstreamHttpError,
+} from './upstream-errors';
+
+const log = debug.extend('remote');
+
+/** How much of a refused message POST's answer is read, for its JSON-RPC error. */
+const MAX_ERROR_BODY = 64 * 1024;
+
+/**
+ * The upstream's endpoint may be relative (`/message?sessionId=…`, `/messages/?session_id=…`) or
+ * absolute. Another origin is refused, as SDK clients do: the proxy would otherwise send the
+ * server's configured headers (API keys) wherever an upstream points it.
+ */
+export function resolveUpstreamEndpoint(data: string, serverUrl: URL): URL | undefined {
+  try {
+    const url = new URL(data.trim(), serverUrl);
+    return url.origin === serverUrl.origin ? url : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export class SseUpstreamChannel implements Channel {
+  private events: ChannelEvents | undefined;
+  private streamReq: ClientRequest | undefined;
+  private streamRes: IncomingMessage | undefined;
+  /** From the upstream's `endpoint` event; never shown to the client. */
+  private messageUrl: URL | undefined;
+  private readonly posts = new Set<ClientRequest>();
+  /** While `open()` waits for the endpoint: how to make it fail. */
+  private failOpen: ((err: HttpError) => void) | undefined;
+  private over = false;
+  private paused = false;
+
+  constructor(
+    private readonly server: RemoteServer,
+    private readonly logger: Logger,
+  ) {}
+
+  get logFields(): LogFields {
+    return { upstream: 'sse' };
+  }
+
+  private get ctx() {
+    return { server: this.server.name, logger: this.logger };
+  }
+
+  /** Opens the upstream stream; resolves at its `endpoint` event, within `timeout`. */
+  open(events: ChannelEvents): Promise<void> {
+    this.events = events;
+    const { server } = this;
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      let timer: NodeJS.Timeout | undefined;
+      const settle = (err?: HttpError) => {
+        if (settled) return;
+        settled = true;
+        this.failOpen = undefined;
+        clearTimeout(timer);
+        if (!err) return resolve();
+        this.over = true;
+        this.destroyStream();
+        reject(err);
+      };
+      this.failOpen = settle;
+      let req: ClientRequest;
+      try {
+        req = http.request(server.url, {
+          method: 'GET',
+          agent: agentFor(server.url),
+          headers: { accept: 'text/event-stream', 'cache-control': 'no-cache', ...server.headers },
+        });
+      } catch (err) {
+        // An invalid header value throws synchronously.
+        return settle(upstreamHttpError(err, this.ctx));
+      }
+      this.streamReq = req;
+      timer = setTimeout(() => settle(upstreamHttpError(new UpstreamTimeoutError(server.timeoutMs), this.ctx)), server.timeoutMs);
+      timer.unref();
+      req.on('error', (err) => {
+        if (!settled) settle(upstreamHttpError(err, this.ctx));
+        else this.endOnItsOwn('upstream stream failed');
+      });
+      req.on('response', (res) => {
+        this.streamRes = res;
+        if (this.over) return void res.destroy();
+        const status = res.statusCode ?? 0;
+        if (status < 200 || status >= 300 || !isEventStream(res.headers)) {
+          res.resume();
+          const what = status < 300 ? 'without an event stream' : rejectsProxyCredentials(status) ? CREDENTIALS_REJECTED : 'to the SSE request';
+          return settle(badUpstreamAnswer(status, what, this.ctx));
+        }
+        if (this.paused) res.pause();
+        const parser = new SseParser((event) => this.onEvent(event, settle));
+        res.on('data', (chunk: Buffer) => parser.push(chunk));
+        const ended = (reason: string) => {
+          if (settled) return this.endOnItsOwn(reason);
+          this.logger.warn('upstream error', { server: server.name, code: 'STREAM_ENDED', status: 502 });
+          settle(new HttpError(502, JsonRpcCode.ServerError, `Bad Gateway: upstream "${server.name}" ended its stream before naming its message endpoint`));
+        };
+        res.on('end', () => ended('upstream ended the stream'));
+        res.on('close', () => ended('upstream closed the stream'));
+        res.on('error', () => ended('upstream stream failed'));
+      });
+      req.end();
+    });
+  }
+
+  private onEvent(event: SseEvent, settle: (err?: HttpError) => void): void {
+    if (this.over) return;
+    if (event.event === 'endpoint') {
+      const target = resolveUpstreamEndpoint(event.data, this.server.url);
+      if (!target) {
+        this.logger.warn('upstream sent an unusable endpoint', { server: this.server.name });
+        settle(new HttpError(502, JsonRpcCode.ServerError, `Bad Gateway: upstream "${this.server.name}" sent an unusable endpoint`));
+        this.endOnItsOwn('unusable endpoint');
+        return;
+      }
+      this.messageUrl = target;
+      settle();
+      return;
+    }
+    if (event.event !== 'message' || !this.messageUrl) return;
+    if (!emitServerText(event.data, this.events!)) log('%s: ignoring an upstream event that is not JSON-RPC (%d chars)', this.server.name, event.data.length);
+  }
+
+  /**
+   * POSTs each message to the upstream's message URL; resolves when the upstream accepted them
+   * (`202`). The answers come on the stream. A batch goes one message per POST: the SDK's
+   * `SSEServerTransport` parses a POST as a single message.
+   */
+  async send(body: Buffer, messages: JsonRpcMessage[]): Promise<void> {
+    if (messages.length === 1 && firstByte(body) !== 0x5b /* [ */) return this.post(body);
+    for (const m of messages) await this.post(Buffer.from(JSON.stringify(m)));
+  }
+
+  private post(body: Buffer): Promise<void> {
+    const url = this.messageUrl;
+    if (this.over || !url) return Promise.reject(sessionGone());
+    const { server } = this;
+    return new Promise<void>((resolve, reject) => {
+      let req: ClientRequest;
+      try {
+        req = http.request(url, {
+          method: 'POST',
+          agent: agentFor(url),
+          headers: { ...server.headers, 'content-type': 'application/json', 'content-length': String(body.length) },
+        });
+      } catch (err) {
+        return reject(upstreamHttpError(err, this.ctx));
+      }
+      this.posts.add(req);
+      // The reference server never answers a POST for a session it does not know (FIELD-NOTES).
+      const timer = setTimeout(() => req.destroy(new UpstreamTimeoutError(server.timeoutMs)), server.timeoutMs);
+      timer.unref();
+      const done = () => {
+        clearTimeout(timer);
+        this.posts.delete(req);
+      };
+      req.on('error', (err) => {
+        done();
+        reject(this.over ? sessionGone() : upstreamHttpError(err, this.ctx));
+      });
+      req.on('response', (answer) => {
+        done();
+        const status = answer.statusCode ?? 0;
+        if (status >= 200 && status < 300) {
+          answer.resume();
+          return resolve();
+        }
+        readStart(answer, MAX_ERROR_BODY).then((text) => {
+          if (status === 404) {
+            // The upstream forgot the session: so must the client (a 404 makes it re-initialize).
+            reject(sessionGone());
+            setImmediate(() => this.endOnItsOwn('upstream answered 404 for the session'));
+            return;
+          }
+          reject(refusedMessageError(status, text, this.ctx));
+        });
+      });
+      req.end(body);
+    });
+  }
+
+  pause(): void {
+    this.paused = true;
+    this.streamRes?.pause();
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.streamRes?.resume();
+  }
+
+  /** Closing the stream ends a legacy session upstream; messages in flight are dropped. */
+  close(): Promise<void> {
+    if (this.failOpen) {
+      this.failOpen(new HttpError(503, JsonRpcCode.ServerError, 'Service Unavailable: server is shutting down'));
+    }
+    this.over = true;
+    this.destroyStream();
+    for (const req of this.posts) req.destroy();
+    this.posts.clear();
+    return Promise.resolve();
+  }
+
+  private destroyStream(): void {
+    this.streamReq?.destroy();
+    this.streamRes?.destroy();
+  }
+
+  private endOnItsOwn(reason: string): void {
+    if (this.over) return;
+    this.over = true;
+    this.destroyStream();
+    log('%s: bridged legacy SSE session ended upstream (%s)', this.server.name, reason);
+    this.events?.closed(reason, `upstream "${this.server.name}" ended the session (${reason})`);
+  }
+}

@@ -1,0 +1,368 @@
+// The stateless 2026-07-28 revision on stdio servers (docs/protocol-2026-07-28.md §8).
+//
+// A modern request carries its protocol version and client capabilities in `params._meta` and
+// stands alone: no `initialize`, no `Mcp-Session-Id`. The stdio bridge classifies every POST that
+// has no session id; modern ones come here. Each server's era is learnt once with
+// `server/discover`; a 2025-only child gets `-32022` (so dual-era clients fall back to
+// `initialize`), a modern one serves the requests of each token on one long-lived child, with
+// the JSON-RPC ids and progress tokens rewritten so that concurrent clients never collide.
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { spawnStdioChild, type StdioChild } from './child-process';
+import type { StdioServer } from './config';
+import type { JsonRpcMessage } from './body';
+import { HttpError, JsonRpcCode, sendHttpError, sendJsonRpcError } from './errors';
+import { debug } from './logger';
+import type { Session } from './sessions';
+import { openSseStream, type SseStream } from './sse';
+import type { RequestContext, TransportDeps } from './transport';
+
+const log = debug.extend('stateless');
+
+export const MODERN_VERSION = '2026-07-28';
+/** What a 2025-era stdio server speaks (SDK 1.x `SUPPORTED_PROTOCOL_VERSIONS`). */
+export const LEGACY_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
+
+const PROTOCOL_VERSION = 'io.modelcontextprotocol/protocolVersion';
+const CLIENT_CAPABILITIES = 'io.modelcontextprotocol/clientCapabilities';
+/** Methods whose `Mcp-Name` header mirrors `params.name` / `params.uri` (Streamable HTTP §Request Metadata). */
+const NAMED_METHODS: Record<string, 'name' | 'uri'> = { 'tools/call': 'name', 'prompts/get': 'name', 'resources/read': 'uri' };
+const DISCOVER_ID = 'mcp-front:discover';
+
+const isModernVersion = (v: unknown): v is string => typeof v === 'string' && v >= MODERN_VERSION;
+
+export type Classification = { kind: 'legacy' } | { kind: 'modern'; message: JsonRpcMessage; version: string };
+
+/**
+ * Sorts a POST without `Mcp-Session-Id` into the 2025 handshake/legacy traffic or a modern
+ * request, with the rules of the specification's versioning section (the v2 SDK's
+ * `classifyInboundRequest`). Throws `HttpError` for requests that are neither.
+ */
+export function classifyPost(req: IncomingMessage, messages: JsonRpcMessage[], isBatch: boolean): Classification {
+  const claims = (m: JsonRpcMessage) => m.params?._meta !== undefined && PROTOCOL_VERSION in (m.params._meta as object);
+  if (isBatch) {
+    if (messages.some(claims)) throw new HttpError(400, JsonRpcCode.InvalidRequest, 'Invalid Request: 2026-07-28 requests cannot be batched');
+    return { kind: 'legacy' };
+  }
+  const [message] = messages;
+  const headerVersion = header(req, 'mcp-protocol-version');
+  if (message.method === undefined) return { kind: 'legacy' };
+  if (!claims(message)) {
+    if (isModernVersion(headerVersion)) {
+      throw new HttpError(400, message.method === 'initialize' ? HEADER_MISMATCH : INVALID_PARAMS, `MCP-Protocol-Version ${headerVersion} needs the per-request _meta envelope`);
+    }
+    return { kind: 'legacy' };
+  }
+  const meta = message.params!._meta as Record<string, unknown>;
+  const version = meta[PROTOCOL_VERSION];
+  const capabilities = meta[CLIENT_CAPABILITIES];
+  if (typeof version !== 'string' || typeof capabilities !== 'object' || capabilities === null || Array.isArray(capabilities)) {
+    throw new HttpError(400, INVALID_PARAMS, `Invalid params: _meta needs "${PROTOCOL_VERSION}" (string) and "${CLIENT_CAPABILITIES}" (object)`);
+  }
+  // The child sees no HTTP headers: checking them against the body is the bridge's job.
+  if (headerVersion !== version) throw mismatch('MCP-Protocol-Version', version);
+  if (header(req, 'mcp-method') !== message.method) throw mismatch('Mcp-Method', message.method);
+  const nameField = NAMED_METHODS[message.method];
+  if (nameField !== undefined && decodeHeaderValue(header(req, 'mcp-name')) !== message.params?.[nameField]) {
+    throw mismatch('Mcp-Name', String(message.params?.[nameField]));
+  }
+  return { kind: 'modern', message, version };
+}
+
+const HEADER_MISMATCH = -32020;
+const INVALID_PARAMS = -32602;
+export const UNSUPPORTED_VERSION = -32022;
+
+function mismatch(name: string, expected: string): HttpError {
+  return new HttpError(400, HEADER_MISMATCH, `Header mismatch: ${name} must be present and equal "${expected}"`);
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** `=?base64?…?=` carries values that are not plain header-safe ASCII. */
+function decodeHeaderValue(value: string | undefined): string | undefined {
+  const m = value === undefined ? null : /^=\?base64\?(.*)\?=$/.exec(value);
+  return m ? Buffer.from(m[1], 'base64').toString('utf8') : value;
+}
+
+type Era = { modern: true; versions: string[] } | { modern: false };
+
+/** Modern requests of one stdio server: its era, and one shared child per token. */
+export class StatelessStdio {
+  private era: Promise<Era> | undefined;
+  private readonly children = new Map<string, SharedChild>();
+  private closed = false;
+
+  constructor(
+    private readonly server: StdioServer,
+    private readonly deps: TransportDeps,
+  ) {}
+
+  async handle(res: ServerResponse, ctx: RequestContext, classified: Extract<Classification, { kind: 'modern' }>): Promise<void> {
+    const { message, version } = classified;
+    if (message.id === undefined || message.id === null) {
+      // The revision defines no client notifications over HTTP: accept and drop.
+      res.writeHead(202).end();
+      return;
+    }
+    try {
+      let child = this.children.get(ctx.token);
+      if (this.era === undefined) {
+        child = this.spawn(ctx.token);
+        this.era = child.discover();
+      }
+      const era = await this.era;
+      if (!era.modern || !era.versions.includes(version)) {
+        const supported = era.modern ? era.versions : LEGACY_VERSIONS;
+        const why = era.modern ? '' : ` (server "${this.server.name}" speaks 2025-era MCP only: initialize a session)`;
+        sendJsonRpcError(res, 400, UNSUPPORTED_VERSION, `Unsupported protocol version: ${version}${why}`, {
+          id: message.id,
+          data: { supported, requested: version },
+        });
+        return;
+      }
+      if (this.closed) throw new HttpError(503, JsonRpcCode.ServerError, 'mcp-front is shutting down');
+      child = this.children.get(ctx.token) ?? this.spawn(ctx.token);
+      child.request(res, message);
+    } catch (err) {
+      if (err instanceof HttpError) sendHttpError(res, err, message.id);
+      else sendJsonRpcError(res, 502, JsonRpcCode.ServerError, `stdio server "${this.server.name}" failed: ${(err as Error).message}`, { id: message.id });
+    }
+  }
+
+  private spawn(token: string): SharedChild {
+    const child = new SharedChild(this.server, this.deps, token, () => {
+      if (this.children.get(token) === child) this.children.delete(token);
+    });
+    this.children.set(token, child);
+    return child;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.children.values()].map((c) => c.close('server closed')));
+  }
+}
+
+interface Exchange {
+  clientId: string | number;
+  progressToken: unknown;
+  res: ServerResponse;
+  stream: SseStream | undefined;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * One child serving the modern requests of one token. Registered as a session so that reload()
+ * revoking the token, or removing the server, stops it like any other session.
+ */
+class SharedChild implements Session {
+  readonly id = randomBytes(32).toString('base64url');
+  readonly kind = 'streamable' as const;
+  readonly server: string;
+  private readonly child: StdioChild;
+  private readonly pending = new Map<string, Exchange>();
+  private next = 0;
+  private buffered: Buffer[] = [];
+  private discoverAnswer: ((m: JsonRpcMessage | undefined) => void) | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private ended = false;
+
+  constructor(
+    private readonly config: StdioServer,
+    private readonly deps: TransportDeps,
+    readonly token: string,
+    private readonly onEnd: () => void,
+  ) {
+    this.server = config.name;
+    this.child = spawnStdioChild({ name: config.name, command: config.command, args: config.args, env: config.env, cwd: config.cwd });
+    deps.sessions.add(this);
+    this.child.process.stdout!.on('data', (chunk: Buffer) => this.onStdout(chunk));
+    void this.child.exited.then((info) => {
+      if (this.ended) return;
+      deps.logger.error('stdio server exited', { server: this.server, code: info.code, signal: info.signal, token, transport: 'stateless' });
+      void this.close('child exited');
+    });
+    deps.logger.info('stdio session started', { server: this.server, token, transport: 'stateless', pid: this.child.pid });
+  }
+
+  /** Sends `server/discover` and learns the era; a child that is not modern is stopped. */
+  async discover(): Promise<Era> {
+    const answer = new Promise<JsonRpcMessage | undefined>((resolve) => {
+      this.discoverAnswer = resolve;
+      const timer = setTimeout(() => resolve(undefined), this.config.timeoutMs);
+      timer.unref();
+      void this.child.exited.then(() => resolve(undefined));
+    });
+    try {
+      await this.child.started;
+    } catch (err) {
+      void this.close('failed to start');
+      throw new HttpError(502, JsonRpcCode.ServerError, `stdio server "${this.server}" failed to start: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+    this.write({
+      jsonrpc: '2.0',
+      id: DISCOVER_ID,
+      method: 'server/discover',
+      params: { _meta: { [PROTOCOL_VERSION]: MODERN_VERSION, [CLIENT_CAPABILITIES]: {}, 'io.modelcontextprotocol/clientInfo': { name: 'mcp-front', version: '1' } } },
+    });
+    const reply = await answer;
+    this.discoverAnswer = undefined;
+    const result = reply?.result as { supportedVersions?: unknown } | undefined;
+    const error = reply?.error as { code?: number; data?: { supported?: unknown } } | undefined;
+    const listed = Array.isArray(result?.supportedVersions) ? result.supportedVersions : error?.code === UNSUPPORTED_VERSION ? error.data?.supported : undefined;
+    const versions = Array.isArray(listed) ? listed.filter(isModernVersion) : [];
+    log('%s: discover → %o', this.server, versions);
+    if (versions.length > 0) return { modern: true, versions };
+    // A 2025-only child may have taken the discover as its first message: never reuse it.
+    await this.close('not a 2026-07-28 server');
+    return { modern: false };
+  }
+
+  request(res: ServerResponse, message: JsonRpcMessage): void {
+    if (this.ended) throw new HttpError(502, JsonRpcCode.ServerError, `stdio server "${this.server}" exited`);
+    const ours = `mf:${++this.next}`;
+    const params = message.params ?? {};
+    const meta = (params._meta ?? {}) as Record<string, unknown>;
+    const rewritten: JsonRpcMessage = {
+      ...message,
+      id: ours,
+      params: { ...params, _meta: 'progressToken' in meta ? { ...meta, progressToken: `${ours}:p` } : meta },
+    };
+    const exchange: Exchange = {
+      clientId: message.id as string | number,
+      progressToken: meta.progressToken,
+      res,
+      stream: undefined,
+      timer: setTimeout(() => this.timeOut(ours), this.config.timeoutMs),
+    };
+    this.pending.set(ours, exchange);
+    this.stopIdle();
+    // The client giving up cancels the request in the child (it would otherwise work for nobody).
+    res.once('close', () => {
+      if (this.pending.get(ours) !== exchange) return;
+      this.forget(ours);
+      this.write({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: ours, reason: 'client disconnected' } });
+    });
+    this.write(rewritten);
+  }
+
+  private write(message: object): void {
+    if (!this.child.process.stdin!.writable) return;
+    this.child.process.stdin!.write(JSON.stringify(message) + '\n');
+  }
+
+  private onStdout(chunk: Buffer): void {
+    let start = 0;
+    for (let nl = chunk.indexOf(0x0a); nl !== -1; nl = chunk.indexOf(0x0a, start)) {
+      const piece = chunk.subarray(start, nl);
+      const line = this.buffered.length ? Buffer.concat([...this.buffered, piece]) : piece;
+      this.buffered = [];
+      start = nl + 1;
+      this.onLine(line.toString('utf8'));
+    }
+    if (start < chunk.length) this.buffered.push(chunk.subarray(start));
+  }
+
+  private onLine(line: string): void {
+    let message: JsonRpcMessage;
+    try {
+      message = JSON.parse(line) as JsonRpcMessage;
+    } catch {
+      log('%s: not JSON on stdout, ignored', this.server);
+      return;
+    }
+    if (message.id === DISCOVER_ID && message.method === undefined) {
+      this.discoverAnswer?.(message);
+      return;
+    }
+    if (message.method === undefined) {
+      const ex = typeof message.id === 'string' ? this.pending.get(message.id) : undefined;
+      if (!ex) return;
+      this.forget(message.id as string);
+      this.deliver(ex, { ...message, id: ex.clientId }, true);
+      return;
+    }
+    if (message.id !== undefined && message.id !== null) {
+      // Server→client requests do not exist in this revision (input goes through input_required).
+      this.write({ jsonrpc: '2.0', id: message.id, error: { code: -32601, message: 'not available to stateless (2026-07-28) requests' } });
+      return;
+    }
+    const token = message.params?.progressToken;
+    if (message.method === 'notifications/progress' && typeof token === 'string' && token.endsWith(':p')) {
+      const ex = this.pending.get(token.slice(0, -2));
+      if (ex) this.deliver(ex, { ...message, params: { ...message.params, progressToken: ex.progressToken } }, false);
+      return;
+    }
+    // A notification naming no request goes to the only request in flight, if there is one.
+    if (this.pending.size === 1) this.deliver(this.pending.values().next().value!, message, false);
+    else log('%s: unattributable %s dropped', this.server, message.method);
+  }
+
+  /** JSON when the answer comes first; an event stream once anything precedes it. */
+  private deliver(ex: Exchange, message: JsonRpcMessage, final: boolean): void {
+    clearTimeout(ex.timer);
+    if (!final) ex.timer = setTimeout(() => this.timeOut(this.keyOf(ex)), this.config.timeoutMs);
+    const body = JSON.stringify(message);
+    if (ex.res.writableEnded || ex.res.destroyed) return;
+    if (final && !ex.stream) {
+      ex.res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+      ex.res.end(body);
+      return;
+    }
+    ex.stream ??= openSseStream(ex.res, 0);
+    ex.stream.send('message', body);
+    if (final) ex.stream.end();
+  }
+
+  private keyOf(ex: Exchange): string {
+    for (const [key, value] of this.pending) if (value === ex) return key;
+    return '';
+  }
+
+  private timeOut(ours: string): void {
+    const ex = this.pending.get(ours);
+    if (!ex) return;
+    this.forget(ours);
+    this.write({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: ours, reason: 'timeout' } });
+    this.deps.logger.warn('stdio server timed out', { server: this.server, transport: 'stateless' });
+    sendJsonRpcError(ex.res, 504, JsonRpcCode.ServerError, `stdio server "${this.server}" did not answer in time`, { id: ex.clientId });
+  }
+
+  private forget(ours: string): void {
+    const ex = this.pending.get(ours);
+    if (ex) clearTimeout(ex.timer);
+    this.pending.delete(ours);
+    if (this.pending.size === 0) this.startIdle();
+  }
+
+  private startIdle(): void {
+    this.stopIdle();
+    this.idleTimer = setTimeout(() => void this.close('idle'), this.config.idleTimeoutMs);
+    this.idleTimer.unref();
+  }
+
+  private stopIdle(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+  }
+
+  async close(reason: string): Promise<void> {
+    if (!this.ended) {
+      this.ended = true;
+      this.stopIdle();
+      this.onEnd();
+      this.deps.sessions.remove(this);
+      for (const [ours, ex] of [...this.pending]) {
+        this.forget(ours);
+        sendJsonRpcError(ex.res, 502, JsonRpcCode.ServerError, `stdio server "${this.server}" ended (${reason})`, { id: ex.clientId });
+      }
+      this.stopIdle();
+      this.deps.logger.info('stdio session ended', { server: this.server, token: this.token, transport: 'stateless', reason });
+    }
+    await this.child.stop();
+  }
+}
