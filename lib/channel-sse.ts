@@ -1,7 +1,7 @@
 // A remote legacy HTTP+SSE session (MCP 2024-11-05 transport) as a channel, so that a Streamable
 // HTTP client can use a legacy server: the upstream event stream carries the server's messages,
 // each client message is POSTed to the upstream's message URL (its `endpoint` event).
-import http, { type ClientRequest, type IncomingMessage } from 'node:http';
+import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { JsonRpcMessage } from './body';
 import { emitServerText, firstByte, readStart, sessionGone, type Channel, type ChannelEvents } from './channel';
 import type { RemoteServer } from './config';
@@ -9,7 +9,7 @@ import { HttpError, JsonRpcCode } from './errors';
 import { debug } from './logger';
 import { SseParser, type SseEvent } from './sse';
 import type { Logger, LogFields } from './types';
-import { agentFor, isEventStream } from './upstream-agent';
+import { isEventStream, upstreamRequest } from './upstream-agent';
 import {
   CREDENTIALS_REJECTED,
   UpstreamTimeoutError,
@@ -83,9 +83,8 @@ export class SseUpstreamChannel implements Channel {
       this.failOpen = settle;
       let req: ClientRequest;
       try {
-        req = http.request(server.url, {
+        req = upstreamRequest(server.url, {
           method: 'GET',
-          agent: agentFor(server.url),
           headers: { accept: 'text/event-stream', 'cache-control': 'no-cache', ...server.headers },
         });
       } catch (err) {
@@ -159,9 +158,8 @@ export class SseUpstreamChannel implements Channel {
     return new Promise<void>((resolve, reject) => {
       let req: ClientRequest;
       try {
-        req = http.request(url, {
+        req = upstreamRequest(url, {
           method: 'POST',
-          agent: agentFor(url),
           headers: { ...server.headers, 'content-type': 'application/json', 'content-length': String(body.length) },
         });
       } catch (err) {

@@ -2,7 +2,8 @@
 // legacy SSE client can use a Streamable HTTP server: each client message is POSTed upstream,
 // every message of every answer (JSON or an event stream) comes out of the channel in order, and
 // the upstream's standalone GET stream is read for what the server initiates on its own.
-import http, { type ClientRequest, type IncomingMessage } from 'node:http';
+import type http from 'node:http';
+import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { JsonRpcMessage } from './body';
 import { emitServerText, readStart, sessionGone, type Channel, type ChannelEvents } from './channel';
 import type { RemoteServer } from './config';
@@ -10,7 +11,7 @@ import type { HttpError } from './errors';
 import { debug } from './logger';
 import { SseParser } from './sse';
 import type { Logger, LogFields } from './types';
-import { agentFor, headerOf, isEventStream } from './upstream-agent';
+import { headerOf, isEventStream, upstreamRequest } from './upstream-agent';
 import { UpstreamTimeoutError, refusedMessageError, upstreamHttpError } from './upstream-errors';
 
 const log = debug.extend('remote');
@@ -223,7 +224,7 @@ export class StreamableUpstreamChannel implements Channel {
     if (this.protocolVersion !== undefined) all['mcp-protocol-version'] = this.protocolVersion;
     let req: ClientRequest;
     try {
-      req = http.request(this.server.url, { method, agent: agentFor(this.server.url), headers: all });
+      req = upstreamRequest(this.server.url, { method, headers: all });
     } catch (err) {
       // An invalid header value throws synchronously.
       fail(upstreamHttpError(err, this.ctx));
@@ -278,7 +279,7 @@ export function deleteUpstreamSession(server: RemoteServer, sessionId: string, p
   return new Promise<void>((resolve) => {
     let request: ClientRequest;
     try {
-      request = http.request(server.url, { method: 'DELETE', agent: agentFor(server.url), headers });
+      request = upstreamRequest(server.url, { method: 'DELETE', headers });
     } catch (err) {
       log('%s: DELETE not sent: %s', server.name, (err as Error).message);
       return resolve();

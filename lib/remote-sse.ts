@@ -14,7 +14,7 @@ import { debug } from './logger';
 import type { Session } from './sessions';
 import { openSseStream, SseParser, type SseEvent, type SseStream } from './sse';
 import { messageEndpoint, querySessionId, type RequestContext, type ServerTransport, type TransportDeps } from './transport';
-import { agentFor, clientResponseHeaders, forwardedRequestHeaders, isEventStream } from './upstream-agent';
+import { upstreamRequest, clientResponseHeaders, forwardedRequestHeaders, isEventStream } from './upstream-agent';
 import {
   CREDENTIALS_REJECTED,
   UpstreamTimeoutError,
@@ -73,7 +73,6 @@ class SseSession implements Session {
 class SseRelayTransport implements ServerTransport {
   private readonly relays = new Set<Relay>();
   private readonly sessions = new Map<string, SseSession>();
-  private readonly agent: http.Agent;
   /** Streamable HTTP clients, each with its own upstream legacy session. */
   private readonly bridge: FrontSessions;
   private closed = false;
@@ -82,7 +81,6 @@ class SseRelayTransport implements ServerTransport {
     readonly server: RemoteServer,
     private readonly deps: TransportDeps,
   ) {
-    this.agent = agentFor(server.url);
     this.bridge = new FrontSessions(
       {
         server: server.name,
@@ -286,10 +284,10 @@ class SseRelayTransport implements ServerTransport {
     upstreamReq.end(body);
   }
 
-  /** http.request throws synchronously on an invalid header value: answer instead of throwing. */
+  /** upstreamRequest throws synchronously on an invalid header value: answer instead of throwing. */
   private request(url: URL, method: string, headers: http.OutgoingHttpHeaders, res: ServerResponse, id?: unknown): ClientRequest | undefined {
     try {
-      return http.request(url, { method, agent: this.agent, headers });
+      return upstreamRequest(url, { method, headers });
     } catch (err) {
       sendUpstreamError(res, err, { server: this.server.name, logger: this.deps.logger, id });
       return undefined;

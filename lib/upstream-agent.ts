@@ -2,16 +2,60 @@
 // headers cross the proxy in each direction (CONTRACT §5).
 import http from 'node:http';
 import https from 'node:https';
+import net from 'node:net';
+import tls from 'node:tls';
 
 // Without keep-alive every proxied request opens a new upstream connection (FIELD-NOTES: about
 // 40 % of throughput lost). No maxSockets cap: every open SSE stream holds a socket for its whole
 // life, so a cap would queue new requests behind idle streams. Idle sockets are dropped before the
 // upstream's own keep-alive timeout thanks to Node's `Keep-Alive: timeout=` hint handling.
-const httpAgent = new http.Agent({ keepAlive: true });
-const httpsAgent = new https.Agent({ keepAlive: true });
+//
+// A connection that is not established within CONNECT_TIMEOUT_MS fails with ETIMEDOUT (→ 504),
+// so a black-holed upstream answers long before the server's `timeout` (default 60 s), which
+// bounds the whole wait for the first byte.
+export const CONNECT_TIMEOUT_MS = 10_000;
+
+export function withConnectTimeout<T extends net.Socket>(socket: T, timeoutMs = CONNECT_TIMEOUT_MS): T {
+  if (!socket.connecting) return socket;
+  const timer = setTimeout(() => {
+    socket.destroy(Object.assign(new Error(`connect timeout after ${timeoutMs} ms`), { code: 'ETIMEDOUT' }));
+  }, timeoutMs);
+  timer.unref();
+  const clear = () => clearTimeout(timer);
+  socket.once(socket instanceof tls.TLSSocket ? 'secureConnect' : 'connect', clear);
+  socket.once('close', clear);
+  return socket;
+}
+
+// The agents' own connection code (TLS session reuse included) stays; only the timer is added.
+type CreateConnection = (this: http.Agent, ...args: unknown[]) => net.Socket;
+
+class UpstreamHttpAgent extends http.Agent {
+  createConnection(...args: unknown[]): net.Socket {
+    return withConnectTimeout((http.Agent.prototype as unknown as { createConnection: CreateConnection }).createConnection.apply(this, args));
+  }
+}
+
+class UpstreamHttpsAgent extends https.Agent {
+  createConnection(...args: unknown[]): net.Socket {
+    return withConnectTimeout((https.Agent.prototype as unknown as { createConnection: CreateConnection }).createConnection.apply(this, args));
+  }
+}
+
+const httpAgent = new UpstreamHttpAgent({ keepAlive: true });
+const httpsAgent = new UpstreamHttpsAgent({ keepAlive: true });
 
 export function agentFor(url: URL): http.Agent {
   return url.protocol === 'https:' ? httpsAgent : httpAgent;
+}
+
+/**
+ * A request to an upstream, over http or https as its URL says, through the shared agent. Throws
+ * synchronously on an invalid header value, like `http.request`.
+ */
+export function upstreamRequest(url: URL, options: { method: string; headers: http.OutgoingHttpHeaders }): http.ClientRequest {
+  const request = url.protocol === 'https:' ? https.request : http.request;
+  return request(url, { ...options, agent: agentFor(url) });
 }
 
 /**
