@@ -4,7 +4,8 @@
 import path from 'node:path';
 import { Client as V2Client, StreamableHTTPClientTransport as V2Transport } from '@modelcontextprotocol/client';
 import type { McpFrontConfig } from '../lib/types';
-import { captureLogger, configWith, DEV_TOKEN, EVERYTHING, isAlive, PROD_TOKEN, startFront, waitFor, type Front } from './helpers/servers';
+import { connectClient } from './helpers/clients';
+import { captureLogger, configWith, DEV_TOKEN, EVERYTHING, isAlive, PROD_TOKEN, startEverything, startFront, waitFor, type Front, type Upstream } from './helpers/servers';
 
 const MODERN = '2026-07-28';
 const V2_FIXTURE = path.join(__dirname, 'fixtures', 'v2-server.mjs');
@@ -122,5 +123,46 @@ describe('2026-07-28 on stdio servers', () => {
     await waitFor(() => !isAlive(pid), 'the revoked token’s child to exit', 10_000);
     const { status } = await modern(front.url, 'modern', { id: 9, method: 'tools/list' });
     expect(status).toBe(200);
+  });
+
+  it.each(['sse', 'streamable'] as const)('a 2025 SDK client over %s reaches the dual-era child too (it speaks both)', async (kind) => {
+    const client = await connectClient(front.url, 'modern', kind, DEV_TOKEN);
+    try {
+      expect(text(await client.callTool({ name: 'echo', arguments: { message: `2025 via ${kind}` } }))).toBe(`Echo: 2025 via ${kind}`);
+      const progress: number[] = [];
+      await client.callTool({ name: 'count', arguments: { steps: 2 } }, undefined, { onprogress: (p) => progress.push(p.progress) });
+      expect(progress[0]).toBe(1);
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describe('2026-07-28 clients in front of a legacy SSE upstream', () => {
+  let upstream: Upstream;
+  let front: Front;
+
+  beforeAll(async () => {
+    upstream = await startEverything('sse');
+    front = await startFront(configWith({ legacy: { url: `${upstream.origin}/sse` } }));
+  });
+  afterAll(async () => {
+    await front.close();
+    await upstream.close();
+  });
+
+  it('get -32022 naming the 2025 versions; a dual-era client falls back through the bridge', async () => {
+    const { status, messages } = await modern(front.url, 'legacy', { id: 3, method: 'server/discover' });
+    expect(status).toBe(400);
+    expect(messages[0]).toMatchObject({ id: 3, error: { code: -32022, data: { requested: MODERN } } });
+    const client = await connectV2(front.url, 'legacy', 'auto');
+    try {
+      expect(text(await client.callTool({ name: 'echo', arguments: { message: 'bridged fallback' } }))).toContain('bridged fallback');
+    } finally {
+      await client.close();
+    }
+    // A client pinned to 2026-07-28 cannot talk to a server that does not speak it: the protocol's
+    // own limit, reported rather than hidden.
+    await expect(connectV2(front.url, 'legacy', 'pinned')).rejects.toThrow();
   });
 });
