@@ -128,6 +128,23 @@ describe('reload()', () => {
     expect(logger.entries).toContainEqual({ level: 'info', message: 'config reloaded', fields: expect.objectContaining({ servers_removed: 'legacy' }) });
   });
 
+  it('a server whose upstream changed gets a new transport; an unchanged one keeps its sessions', async () => {
+    const changed = await rawSse(DEV_TOKEN);
+    await changed.nextMatching(isEndpoint);
+    const kept = await connectClient(front.url, 'modern', 'streamable', DEV_TOKEN);
+    try {
+      await front.router.reload(
+        config({ dev: DEV_TOKEN, prod: PROD_TOKEN }, { legacy: { url: `${sse.origin}/sse?v=2` }, modern: { url: `${streamable.origin}/mcp`, authTokens: ['dev'] } }),
+      );
+      await changed.ended;
+      expect(logger.entries).toContainEqual({ level: 'info', message: 'config reloaded', fields: expect.objectContaining({ servers_changed: 'legacy' }) });
+      // Only authTokens changed for `modern`: its session goes on.
+      expect(JSON.stringify(await kept.callTool({ name: 'echo', arguments: { message: 'kept' } }))).toContain('kept');
+    } finally {
+      await kept.close();
+    }
+  });
+
   it('close() ends every session and refuses new requests', async () => {
     const stream = await rawSse(DEV_TOKEN);
     await stream.nextMatching(isEndpoint);

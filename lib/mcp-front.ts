@@ -180,7 +180,8 @@ function createTransport(server: ResolvedServer, deps: TransportDeps): ServerTra
  * change of permissions is enforced per request and by revoking sessions, not by a new transport.
  */
 function sameUpstream(a: ResolvedServer, b: ResolvedServer): boolean {
-  const comparable = (s: ResolvedServer) => JSON.stringify({ ...s, authTokens: undefined, url: 'url' in s ? s.url.href : undefined });
+  // Resolved configs are built in a fixed key order, and a URL serializes as its href.
+  const comparable = (s: ResolvedServer) => JSON.stringify({ ...s, authTokens: undefined });
   return comparable(a) === comparable(b);
 }
 
