@@ -85,3 +85,55 @@ describe('packed package', () => {
     expect(fs.existsSync(path.join(dir, 'node_modules/mcp-front', pkg.bin['mcp-front']))).toBe(true);
   });
 });
+
+describe('packed package in an Express 4 app', () => {
+  let dir: string;
+
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mcp-front-express4-'));
+    const out = execFileSync(npm, ['pack', '--json', '--pack-destination', dir], { cwd: root, encoding: 'utf8' });
+    const tarball = path.join(dir, JSON.parse(out)[0].filename);
+    fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'consumer4', version: '1.0.0', private: true }));
+    execFileSync(npm, ['install', tarball, 'express@4.21', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts'], { cwd: dir, stdio: 'pipe' });
+  }, 180_000);
+
+  afterAll(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('serves health, authentication, the proxy path and the mount path under Express 4 with express.json()', () => {
+    const script = `
+      const express = require('express');
+      const { mcpFront } = require('mcp-front');
+      const TOKEN = 'consumer-test-token-0123456789';
+      const app = express();
+      app.use(express.json());
+      const router = mcpFront({
+        proxy: { auth: { kind: 'bearer_token', tokens: { dev: TOKEN } } },
+        mcpServers: { api: { url: 'http://127.0.0.1:9/mcp' } },
+      }, { logger: { info() {}, warn() {}, error() {}, debug() {} } });
+      app.use('/gw', router);
+      const server = app.listen(0, '127.0.0.1', async () => {
+        const base = 'http://127.0.0.1:' + server.address().port + '/gw';
+        const auth = { Authorization: 'Bearer ' + TOKEN, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' };
+        const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'c', version: '1' } } });
+        const out = { express: require('express/package.json').version.split('.')[0] };
+        out.health = (await fetch(base + '/health')).status;
+        out.noToken = (await fetch(base + '/api/mcp', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body })).status;
+        out.refused = (await fetch(base + '/api/mcp', { method: 'POST', headers: auth, body })).status;
+        const ctrl = new AbortController();
+        const sse = await fetch(base + '/api/sse', { headers: auth, signal: ctrl.signal });
+        const reader = sse.body.getReader();
+        let text = '';
+        while (!text.includes('\\n\\n')) text += new TextDecoder().decode((await reader.read()).value);
+        out.endpoint = /data: (.*)/.exec(text)[1].split('?')[0];
+        ctrl.abort();
+        await router.close();
+        server.close();
+        console.log(JSON.stringify(out));
+      });`;
+    fs.writeFileSync(path.join(dir, 'smoke.js'), script);
+    const out = execFileSync(process.execPath, ['smoke.js'], { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH } });
+    expect(JSON.parse(out)).toEqual({ express: '4', health: 200, noToken: 401, refused: 502, endpoint: '/gw/api/message' });
+  });
+});
