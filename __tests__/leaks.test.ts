@@ -23,7 +23,8 @@ function everythingChildren(): number[] {
   return out
     .split('\n')
     .map((line) => line.trim().split(/\s+/))
-    .filter(([, , ...args]) => args.join(' ').includes(EVERYTHING) && args.includes('stdio'))
+    // Ours only: other test files run in parallel workers and spawn the same server.
+    .filter(([, ppid, ...args]) => Number(ppid) === process.pid && args.join(' ').includes(EVERYTHING) && args.includes('stdio'))
     .map(([pid]) => Number(pid));
 }
 

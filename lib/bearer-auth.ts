@@ -1,5 +1,5 @@
 // Bearer-token authentication (CONTRACT §5; RFC 6750 §2.1 for the header form).
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, hash, timingSafeEqual } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { JsonRpcCode, sendJsonRpcError } from './errors';
 
@@ -12,7 +12,10 @@ export type AuthResult = { ok: true; token: string } | { ok: false; reason: Auth
 const TOKEN_CHARS = /^[\x21-\x7e]+$/;
 const MAX_TOKEN_LENGTH = 4096;
 
-const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
+// `crypto.hash` (Node 20.12+) hashes in one call, without a Hash object: about half the time of
+// createHash().update().digest() for a token (bench/README.md). Older Node 20 falls back.
+const digest: (value: string) => Buffer =
+  typeof hash === 'function' ? (value) => hash('sha256', value, 'buffer') : (value) => createHash('sha256').update(value, 'utf8').digest();
 
 /**
  * Matches presented tokens against the configured ones. Digests are computed once here; each

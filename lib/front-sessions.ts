@@ -15,7 +15,7 @@ import { HttpError, JsonRpcCode, jsonRpcErrorBody, sendHttpError, sendJsonRpcErr
 import { debug } from './logger';
 import { classifyPost, LEGACY_VERSIONS, UNSUPPORTED_VERSION, type StatelessStdio } from './stateless-stdio';
 import type { Session } from './sessions';
-import { openSseStream, type SseStream } from './sse';
+import { openSseStream, sendSseBody, type SseStream } from './sse';
 import { messageEndpoint, querySessionId, type RequestContext, type TransportDeps } from './transport';
 
 const log = debug.extend('front');
@@ -543,6 +543,13 @@ class StreamableSession extends FrontSession {
       }
       this.byRequestId.delete(id!);
       ex.pending.delete(id!);
+      if (ex.pending.size === 0 && ex.sse && !ex.stream) {
+        // The only message of this answer (the common case: one request, no progress): one write
+        // with Content-Length instead of headers, event and terminating chunk, and no timer.
+        this.forgetExchange(ex);
+        sendSseBody(ex.res, 'event: message\ndata: ' + line + '\n\n');
+        return;
+      }
       this.send(ex, line);
       if (ex.pending.size === 0) this.finish(ex);
       return;

@@ -4,7 +4,7 @@
 // front-sessions.ts over channel-streamable.ts. Legacy SSE upstreams are handled by remote-sse.ts.
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import type { Request, Response } from 'express';
-import { createProxyMiddleware, type RequestHandler } from 'http-proxy-middleware';
+import { createProxyMiddleware, debugProxyErrorsPlugin, proxyEventsPlugin, type RequestHandler } from 'http-proxy-middleware';
 import { readBody } from './body';
 import { deleteUpstreamSession, StreamableUpstreamChannel } from './channel-streamable';
 import { DEFAULTS, type RemoteServer } from './config';
@@ -123,6 +123,11 @@ class StreamableProxy implements ServerTransport {
       // Headers are rewritten and SSE flushed by hand; a proxyTimeout would also cut healthy
       // streams (FIELD-NOTES), so the "start answering" timeout is our own timer.
       selfHandleResponse: true,
+      // The default plugins minus its logger, which builds a URL and a log line per response for
+      // a logger nobody reads (bench/README.md: −5 % of the proxy's CPU per request), and minus
+      // its error responder, which `on.error` replaces anyway. `proxyEventsPlugin` registers `on`.
+      ejectPlugins: true,
+      plugins: [debugProxyErrorsPlugin, proxyEventsPlugin],
       on: {
         proxyReq: (proxyReq, req) => this.onProxyReq(proxyReq, req),
         proxyRes: (proxyRes, req, res) => this.onProxyRes(proxyRes, req, res),
@@ -240,9 +245,13 @@ class StreamableProxy implements ServerTransport {
     if (stream) headers['x-accel-buffering'] = 'no';
     res.writeHead(status, proxyRes.statusMessage, headers);
     if (stream) {
-      // Headers out now (a GET stream may stay silent for minutes), small events out at once.
-      res.flushHeaders();
+      // Small events out at once, not after Nagle.
       res.socket?.setNoDelay(true);
+      // A GET stream may stay silent for minutes: headers out now. A POST's stream usually brings
+      // its answer right away and the headers go with it (one write less); one that does not (a
+      // long tool call without progress) gets them after HEADERS_FALLBACK_MS.
+      if (ex.req.method === 'GET') res.flushHeaders();
+      else flushUnlessData(proxyRes, res);
     }
     proxyRes.on('close', () => {
       // An upstream that dies mid-response must not look like a complete answer to the client.
@@ -369,6 +378,19 @@ class StreamableProxy implements ServerTransport {
     for (const ex of [...this.live]) this.endExchange(ex, 503, `Service Unavailable: server "${this.server.name}" is shutting down`);
     await Promise.all([closing, this.bridge.close()]);
   }
+}
+
+/** How long a POST's event stream may wait for its first event before its headers go alone. */
+const HEADERS_FALLBACK_MS = 50;
+
+function flushUnlessData(proxyRes: IncomingMessage, res: ServerResponse): void {
+  const timer = setTimeout(() => {
+    proxyRes.off('data', cancel);
+    if (!res.writableEnded && !res.destroyed) res.flushHeaders();
+  }, HEADERS_FALLBACK_MS);
+  const cancel = () => clearTimeout(timer);
+  proxyRes.once('data', cancel);
+  proxyRes.once('close', cancel);
 }
 
 function sendSessionNotFound(res: ServerResponse, req?: IncomingMessage): void {

@@ -13,8 +13,10 @@ export interface SseStream {
 }
 
 /**
- * Starts an SSE response: headers out at once, unbuffered (`X-Accel-Buffering: no` for nginx),
- * and a comment every `keepAliveMs` so idle streams survive intermediaries (CONTRACT §4).
+ * Starts an SSE response: unbuffered (`X-Accel-Buffering: no` for nginx), and a comment every
+ * `keepAliveMs` so idle streams survive intermediaries (CONTRACT §4). The headers leave with the
+ * first event when the caller writes one in the same turn (one write instead of two); a stream
+ * that stays silent (a GET stream, an upstream that has not spoken yet) gets them at once anyway.
  */
 export function openSseStream(res: ServerResponse, keepAliveMs: number, headers: Record<string, string> = {}): SseStream {
   res.writeHead(200, {
@@ -24,9 +26,12 @@ export function openSseStream(res: ServerResponse, keepAliveMs: number, headers:
     Connection: 'keep-alive',
     'X-Accel-Buffering': 'no',
   });
-  res.flushHeaders();
   // Small writes must leave at once, not wait for Nagle.
   res.socket?.setNoDelay(true);
+  let wrote = false;
+  queueMicrotask(() => {
+    if (!wrote && !res.writableEnded && !res.destroyed) res.flushHeaders();
+  });
 
   let closed = false;
   const timer = keepAliveMs > 0 ? setInterval(() => write(': keepalive\n\n'), keepAliveMs) : undefined;
@@ -38,7 +43,9 @@ export function openSseStream(res: ServerResponse, keepAliveMs: number, headers:
   res.once('close', stop);
 
   function write(chunk: string | Buffer) {
-    if (!closed && !res.writableEnded) res.write(chunk);
+    if (closed || res.writableEnded) return;
+    wrote = true;
+    res.write(chunk);
   }
 
   return {
@@ -53,12 +60,27 @@ export function openSseStream(res: ServerResponse, keepAliveMs: number, headers:
     end() {
       if (closed && res.writableEnded) return;
       stop();
+      wrote = true;
       if (!res.writableEnded) res.end();
     },
     get closed() {
       return closed || res.writableEnded;
     },
   };
+}
+
+/**
+ * A whole SSE answer known at once (e.g. the one response that completes a POST): one write, with
+ * `Content-Length`, and no keep-alive timer since nothing stays open.
+ */
+export function sendSseBody(res: ServerResponse, body: string): void {
+  if (res.writableEnded || res.destroyed) return;
+  res.writeHead(200, {
+    'Content-Type': 'text/event-stream',
+    'Cache-Control': 'no-cache, no-transform',
+    'Content-Length': Buffer.byteLength(body),
+  });
+  res.end(body);
 }
 
 export interface SseEvent {

@@ -1,0 +1,109 @@
+'use strict';
+// A/B of two builds of mcp-front on one case, interleaved (A B A B …), no-op logger unless
+// BENCH_LOGGER=default: the way each change in README.md "Optimisations" was measured.
+//
+//   node bench/compare.js <case> <dist A> <dist B>      case: stdio | streamable | sse
+//
+// e.g. a build of the last commit against the working tree:
+//   mkdir -p /tmp/head && git archive HEAD lib tsconfig.json tsconfig.build.json | tar -x -C /tmp/head \
+//     && ln -s "$PWD/node_modules" /tmp/head/node_modules && (cd /tmp/head && npx tsc -p tsconfig.build.json)
+//   npm run build && node bench/compare.js stdio /tmp/head/dist dist
+//
+// Honours BENCH_DURATION (default 8), BENCH_WARMUP (2), BENCH_ROUNDS (3), BENCH_CONNECTIONS (10).
+// By default A and B run at the same time (BENCH_MODE=alternate: one after the other, A B / B A);
+// the paired figure (each round's B against the same round's A) is the one to trust.
+// Prints, per build, the median req/s, p50 and the proxy's CPU per request (user + kernel, /proc):
+// the figure that does not depend on how the two shared cores were scheduled.
+const L = require('./lib');
+const D = require('./drivers');
+
+const env = process.env;
+const num = (name, def) => (env[name] === undefined || env[name] === '' ? def : Number(env[name]));
+const duration = num('BENCH_DURATION', 8);
+const warmup = num('BENCH_WARMUP', 2);
+const rounds = num('BENCH_ROUNDS', 3);
+const connections = num('BENCH_CONNECTIONS', 10);
+const logger = env.BENCH_LOGGER === 'default' ? 'default' : 'noop';
+// `together`: A and B loaded at the same time (each with its own connections), so that the drift
+// of a shared machine's speed, tens of percent within seconds here, hits both alike; throughput is
+// then that of a machine twice as loaded, but the CPU per request compares fairly.
+const together = env.BENCH_MODE !== 'alternate';
+
+const [kind, distA, distB] = process.argv.slice(2);
+if (!['stdio', 'streamable', 'sse'].includes(kind) || !distA || !distB) {
+  console.error('usage: node bench/compare.js stdio|streamable|sse <dist A> <dist B>');
+  process.exit(2);
+}
+
+const log = (...args) => console.error(`[compare ${new Date().toISOString().slice(11, 19)}]`, ...args);
+
+async function openSessions(url, count) {
+  const sessions = [];
+  for (let i = 0; i < count; i++) sessions.push(await L.openStreamableSession(url, true));
+  await L.checkEcho(url, true, sessions[0]);
+  return sessions;
+}
+
+async function main() {
+  let up;
+  const targets = [];
+  try {
+    if (kind === 'streamable') up = await L.startEverything('streamableHttp');
+    if (kind === 'sse') up = await L.startEverything('sse');
+    const config = L.frontConfig({ httpOrigin: kind === 'streamable' ? up.origin : undefined, sseOrigin: kind === 'sse' ? up.origin : undefined });
+    const server = { stdio: 'everything-stdio', streamable: 'everything-http', sse: 'everything-sse' }[kind];
+    const route = kind === 'sse' ? 'sse' : 'mcp';
+    for (const [label, dist] of [
+      ['A', distA],
+      ['B', distB],
+    ]) {
+      const front = await L.startFront(`compare-${label}`, config, { logger, dist });
+      const t = { label: `${label} ${dist}`, front, url: front.url(server, route), runs: [] };
+      if (kind !== 'sse') t.sessions = await openSessions(t.url, connections);
+      targets.push(t);
+    }
+    const runOne = (t, seconds) =>
+      kind === 'sse'
+        ? D.sseLoad({ url: t.url, auth: true, connections, duration: seconds })
+        : D.streamableLoad({ url: t.url, auth: true, sessions: t.sessions, duration: seconds });
+    for (const t of targets) if (warmup > 0) await runOne(t, warmup);
+    const measure = async (t, r) => {
+      const watch = { proxy: t.front.child.pid };
+      if (up) watch.upstream = up.child.pid;
+      else watch.children = L.descendants([t.front.child.pid]);
+      const res = await D.withCpu(watch, () => runOne(t, duration));
+      res.proxyUs = ((res.cpuMs.proxy.user + res.cpuMs.proxy.sys) * 1000) / res.requests;
+      t.runs.push(res);
+      log(`round ${r} ${t.label}: ${res.rps.toFixed(0)} req/s, p50 ${res.p50.toFixed(2)} ms, proxy ${res.proxyUs.toFixed(0)} µs/req`);
+    };
+    for (let r = 1; r <= rounds; r++) {
+      if (together) await Promise.all(targets.map((t) => measure(t, r)));
+      // A B, then B A: a machine that speeds up or slows down during the run favours neither.
+      else for (const t of r % 2 ? targets : [...targets].reverse()) await measure(t, r);
+    }
+    for (const t of targets) {
+      const m = (f) => L.median(t.runs.map(f));
+      console.log(
+        `${t.label}: ${m((r) => r.rps).toFixed(0)} req/s, p50 ${m((r) => r.p50).toFixed(2)} ms, proxy ${m((r) => r.proxyUs).toFixed(0)} µs/req ` +
+          `(runs: ${t.runs.map((r) => r.proxyUs.toFixed(0)).join(' / ')}), errors ${t.runs.reduce((s, r) => s + r.errors, 0)}`,
+      );
+    }
+    const [a, b] = targets.map((t) => L.median(t.runs.map((r) => r.proxyUs)));
+    // Paired: each round's B against the same round's A, which ran next to it. The speed of a
+    // shared VM drifts by tens of percent over minutes; within a round it mostly does not.
+    const pct = (x) => `${x > 0 ? '+' : ''}${(x * 100).toFixed(1)} %`;
+    const ratios = (f) => targets[1].runs.map((rb, i) => f(rb) / f(targets[0].runs[i]) - 1);
+    console.log(`B vs A, medians: proxy CPU per request ${pct(b / a - 1)}, req/s ${pct(L.median(targets[1].runs.map((r) => r.rps)) / L.median(targets[0].runs.map((r) => r.rps)) - 1)}`);
+    console.log(`B vs A, median of paired rounds: proxy CPU per request ${pct(L.median(ratios((r) => r.proxyUs)))}, req/s ${pct(L.median(ratios((r) => r.rps)))}`);
+    for (const t of targets) if (t.sessions) for (const s of t.sessions) await L.deleteSession(t.url, true, s);
+  } finally {
+    await Promise.all(targets.map((t) => t.front.stop()));
+    await L.stopAll();
+    L.agent.destroy();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});
