@@ -1,6 +1,6 @@
 // Request bodies: read once, bounded, whether or not the host app parsed them already.
-import type { IncomingMessage } from 'node:http';
-import { HttpError, JsonRpcCode } from './errors';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HttpError, JsonRpcCode, sendHttpError } from './errors';
 
 type MaybeParsed = IncomingMessage & { body?: unknown };
 
@@ -58,6 +58,20 @@ export function readBody(req: MaybeParsed, limit: number): Promise<Buffer> {
     req.on('error', onError);
     req.on('aborted', onAborted);
   });
+}
+
+/**
+ * `readBody`, answering the client itself when it fails (`413`, or a connection that broke
+ * mid-body is dropped): `undefined` then, and the caller just returns.
+ */
+export async function readBodyOrReply(req: MaybeParsed, res: ServerResponse, limit: number): Promise<Buffer | undefined> {
+  try {
+    return await readBody(req, limit);
+  } catch (err) {
+    if (err instanceof HttpError) sendHttpError(res, err);
+    else res.destroy();
+    return undefined;
+  }
 }
 
 function tooLarge(limit: number): HttpError {

@@ -5,10 +5,10 @@
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import type { Request, Response } from 'express';
 import { createProxyMiddleware, debugProxyErrorsPlugin, proxyEventsPlugin, type RequestHandler } from 'http-proxy-middleware';
-import { readBody } from './body';
+import { readBodyOrReply } from './body';
 import { deleteUpstreamSession, StreamableUpstreamChannel } from './channel-streamable';
 import { DEFAULTS, type RemoteServer } from './config';
-import { HttpError, JsonRpcCode, sendHttpError, sendJsonRpcError } from './errors';
+import { JsonRpcCode, sendJsonRpcError } from './errors';
 import { FrontSessions } from './front-sessions';
 import { debug } from './logger';
 import { createRemoteSseTransport } from './remote-sse';
@@ -166,14 +166,8 @@ class StreamableProxy implements ServerTransport {
 
     // Whole body first: an oversized one is refused before anything reaches the upstream, and
     // the buffer is what gets sent, whether or not express.json() consumed the stream.
-    let body: Buffer;
-    try {
-      body = await readBody(req, ctx.proxy.maxBodyBytes);
-    } catch (err) {
-      if (err instanceof HttpError) return sendHttpError(res, err);
-      res.destroy();
-      return;
-    }
+    const body = await readBodyOrReply(req, res, ctx.proxy.maxBodyBytes);
+    if (body === undefined) return;
     if (this.closed) return this.shuttingDown(res);
     if (session?.ended) return sendSessionNotFound(res);
     if (res.destroyed) return;

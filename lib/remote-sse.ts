@@ -5,10 +5,10 @@
 import { randomBytes } from 'node:crypto';
 import http, { type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Request, Response } from 'express';
-import { readBody } from './body';
+import { readBodyOrReply } from './body';
 import { resolveUpstreamEndpoint, SseUpstreamChannel } from './channel-sse';
 import { DEFAULTS, type RemoteServer } from './config';
-import { HttpError, JsonRpcCode, sendHttpError, sendJsonRpcError } from './errors';
+import { JsonRpcCode, sendJsonRpcError } from './errors';
 import { FrontSessions } from './front-sessions';
 import { debug } from './logger';
 import type { Session } from './sessions';
@@ -222,14 +222,8 @@ class SseRelayTransport implements ServerTransport {
     let session = this.findSession(id, ctx.token);
     if (!session) return sendSessionNotFound(res, req);
 
-    let body: Buffer;
-    try {
-      body = await readBody(req, ctx.proxy.maxBodyBytes);
-    } catch (err) {
-      if (err instanceof HttpError) return sendHttpError(res, err);
-      res.destroy();
-      return;
-    }
+    const body = await readBodyOrReply(req, res, ctx.proxy.maxBodyBytes);
+    if (body === undefined) return;
     session = this.findSession(id, ctx.token);
     if (!session) return sendSessionNotFound(res);
     if (res.destroyed) return;
