@@ -7,13 +7,10 @@ import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/cl
 import { CreateMessageRequestSchema, ElicitRequestSchema, LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { liveSessionCount } from '../lib/mcp-front';
 import type { McpFrontConfig } from '../lib/types';
-import { connectClient, type ClientTransportKind, type ConnectOptions } from './helpers/clients';
+import { connectClient, type ClientTransportKind, type ConnectOptions, textOf } from './helpers/clients';
 import { DEV_TOKEN, PROD_TOKEN, captureLogger, configWith, freePort, startEverything, startFront, type Front, type Upstream } from './helpers/servers';
 import { startBridgeUpstream, type BridgeUpstream, type Seen } from './fixtures/bridge-upstream';
 import { errorBody, openEventStream, type EventStream } from './fixtures/remote-streams';
-
-const textOf = (result: unknown): string =>
-  ((result as { content: Array<{ type: string; text?: string }> }).content ?? []).map((c) => c.text ?? '').join('');
 
 describe.each<[string, 'sse' | 'streamableHttp', string, ClientTransportKind]>([
   ['Streamable HTTP client → legacy SSE upstream', 'sse', '/sse', 'streamable'],

@@ -4,7 +4,7 @@ import http from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { openEventStream } from './fixtures/remote-streams';
-import { connectClient } from './helpers/clients';
+import { connectClient, INITIALIZE } from './helpers/clients';
 import { configWith, DEV_TOKEN, startEverything, startFront, type Front, type Upstream } from './helpers/servers';
 
 const auth = { Authorization: `Bearer ${DEV_TOKEN}` };
@@ -14,7 +14,6 @@ const post = (url: string, body: unknown, headers: Record<string, string> = {}) 
     headers: { ...auth, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', ...headers },
     body: JSON.stringify(body),
   });
-const INITIALIZE = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } };
 
 /** An upstream that misbehaves on purpose, by path. */
 async function startFaultyUpstream() {

@@ -2,7 +2,7 @@
 // the relayed stream, our own endpoint and session ids, express.json() and a mount path.
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
-import { connectClient, type ConnectOptions } from './helpers/clients';
+import { connectClient, type ConnectOptions, textOf as text } from './helpers/clients';
 import { DEV_TOKEN, PROD_TOKEN, configWith, startEverything, startFront, type Front, type Upstream } from './helpers/servers';
 import { errorBody, openEventStream } from './fixtures/remote-streams';
 
@@ -31,10 +31,6 @@ async function connect(base: string, token = DEV_TOKEN, options: ConnectOptions 
   const client = await connectClient(base, 'everything', 'sse', token, options);
   clients.push(client);
   return client;
-}
-
-function text(result: unknown): string {
-  return ((result as { content: Array<{ type: string; text?: string }> }).content ?? []).map((c) => c.text ?? '').join('');
 }
 
 function postMessage(url: string, token: string, message: object): Promise<Response> {

@@ -3,7 +3,7 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
-import { connectClient, type ConnectOptions } from './helpers/clients';
+import { connectClient, type ConnectOptions, textOf as text } from './helpers/clients';
 import { DEV_TOKEN, PROD_TOKEN, configWith, startEverything, startFront, type Front, type Upstream } from './helpers/servers';
 import { errorBody, openEventStream } from './fixtures/remote-streams';
 
@@ -26,10 +26,6 @@ async function connect(token = DEV_TOKEN, options: ConnectOptions = {}): Promise
   const client = await connectClient(front.url, 'everything', 'streamable', token, options);
   clients.push(client);
   return client;
-}
-
-function text(result: unknown): string {
-  return ((result as { content: Array<{ type: string; text?: string }> }).content ?? []).map((c) => c.text ?? '').join('');
 }
 
 function sessionOf(client: Client): string {

@@ -3,56 +3,20 @@
 // the v2 SDK client pinned to 2026-07-28, raw fetch for what a client cannot be made to do, and —
 // for the matrix at the end — the SDK 1.x client and the v2 client in its legacy and auto modes.
 // Facts behind the assertions: docs/protocol-2026-07-28.md.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import path from 'node:path';
 import { Client as V2Client, StreamableHTTPClientTransport as V2Transport } from '@modelcontextprotocol/client';
 import type { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { liveSessionCount } from '../lib/mcp-front';
-import { connectClient } from './helpers/clients';
-import { DEV_TOKEN, PROD_TOKEN, configWith, startFront, type Front } from './helpers/servers';
+import { connectClient, textOf as text } from './helpers/clients';
+import { DEV_TOKEN, PROD_TOKEN, configWith, startFront, startServerProcess, type Front, type Upstream } from './helpers/servers';
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'v2-server.mjs');
 const MODERN = '2026-07-28';
 
-interface V2Upstream {
-  origin: string;
-  child: ChildProcess;
-  close(): Promise<void>;
-}
-
 /** The v2 fixture over Streamable HTTP on a free port; resolves on its "listening on port" line. */
-async function startV2Fixture(env: Record<string, string> = {}): Promise<V2Upstream> {
-  const child = spawn(process.execPath, [FIXTURE, 'http'], {
-    env: { PATH: process.env.PATH ?? '', PORT: '0', ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    let seen = '';
-    const onData = (chunk: Buffer) => {
-      seen += chunk.toString();
-      const m = /listening on port (\d+)/.exec(seen);
-      if (m) {
-        child.stderr!.off('data', onData);
-        child.stderr!.resume();
-        resolve(Number(m[1]));
-      }
-    };
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`v2 fixture exited (${code}): ${seen}`)));
-  });
-  return {
-    origin: `http://127.0.0.1:${port}`,
-    child,
-    async close() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGKILL');
-      await once(child, 'exit');
-    },
-  };
-}
+const startV2Fixture = (env: Record<string, string> = {}) => startServerProcess([FIXTURE, 'http'], { PORT: '0', ...env }, /listening on port (\d+)/);
 
-let upstream: V2Upstream;
+let upstream: Upstream;
 let front: Front;
 let parsedFront: Front;
 const closers: Array<() => Promise<unknown>> = [];
@@ -100,10 +64,6 @@ async function connectV1(token = DEV_TOKEN): Promise<V1Client> {
   const client = await connectClient(front.url, 'v2', 'streamable', token, { capabilities: { elicitation: {} } });
   closers.push(() => client.close());
   return client;
-}
-
-function text(result: unknown): string {
-  return ((result as { content?: Array<{ type: string; text?: string }> }).content ?? []).map((c) => c.text ?? '').join('');
 }
 
 const envelope = (version = MODERN, capabilities: object = { elicitation: { form: {} } }) => ({

@@ -4,7 +4,7 @@
 import path from 'node:path';
 import { Client as V2Client, StreamableHTTPClientTransport as V2Transport } from '@modelcontextprotocol/client';
 import type { McpFrontConfig } from '../lib/types';
-import { connectClient } from './helpers/clients';
+import { connectClient, textOf as text } from './helpers/clients';
 import { captureLogger, configWith, DEV_TOKEN, EVERYTHING, isAlive, PROD_TOKEN, startEverything, startFront, waitFor, type Front, type Upstream } from './helpers/servers';
 
 const MODERN = '2026-07-28';
@@ -45,8 +45,6 @@ async function connectV2(base: string, server: string, mode: 'pinned' | 'auto', 
   await client.connect(new V2Transport(new URL(`${base}/${server}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
   return client;
 }
-
-const text = (result: unknown) => ((result as { content?: { text?: string }[] }).content ?? []).map((c) => c.text ?? '').join('');
 
 describe('2026-07-28 on stdio servers', () => {
   let front: Front;

@@ -2,14 +2,11 @@
 // transports: round trips, progress, sampling, notifications, isolation, environment hygiene.
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { CreateMessageRequestSchema, LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import { connectClient, type ClientTransportKind } from './helpers/clients';
+import { connectClient, type ClientTransportKind, textOf } from './helpers/clients';
 import { captureLogger, configWith, DEV_TOKEN, EVERYTHING, PROD_TOKEN, startFront, type Front } from './helpers/servers';
 
 const SECRET_ENV = 'MCP_FRONT_STDIO_TEST_SECRET';
 const SECRET_VALUE = 'env-token-value-4242-should-never-leak';
-
-const textOf = (result: unknown): string =>
-  ((result as { content: { type: string; text: string }[] }).content.find((c) => c.type === 'text')?.text ?? '');
 
 describe('stdio bridge with the reference server', () => {
   let front: Front;

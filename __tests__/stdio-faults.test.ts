@@ -6,23 +6,13 @@ import path from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { SseParser, type SseEvent } from '../lib/sse';
-import { connectClient, type ClientTransportKind } from './helpers/clients';
+import { connectClient, type ClientTransportKind, INITIALIZE, textOf } from './helpers/clients';
 import { captureLogger, configWith, DEV_TOKEN, PROD_TOKEN, startFront, type Front } from './helpers/servers';
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'stdio-server.js');
 const KINDS: ClientTransportKind[] = ['sse', 'streamable'];
 /** The bound for a server that cannot start: an error within 5 s, never a hang. */
 const PROMPT = 5_000;
-
-const INITIALIZE = {
-  jsonrpc: '2.0',
-  id: 1,
-  method: 'initialize',
-  params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
-};
-
-const textOf = (result: unknown): string =>
-  ((result as { content: { type: string; text: string }[] }).content.find((c) => c.type === 'text')?.text ?? '');
 
 describe('stdio faults and refusals', () => {
   let front: Front;

@@ -6,20 +6,10 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { McpFrontConfig } from '../lib/types';
-import { connectClient, type ClientTransportKind } from './helpers/clients';
+import { connectClient, type ClientTransportKind, INITIALIZE, textOf } from './helpers/clients';
 import { captureLogger, configWith, DEV_TOKEN, EVERYTHING, isAlive, startFront, type Front } from './helpers/servers';
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'stdio-server.js');
-
-const INITIALIZE = {
-  jsonrpc: '2.0',
-  id: 1,
-  method: 'initialize',
-  params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
-};
-
-const textOf = (result: unknown): string =>
-  ((result as { content: { type: string; text: string }[] }).content.find((c) => c.type === 'text')?.text ?? '');
 
 /** Processes we did not spawn ourselves send no event when they die: a bounded poll is the only way. */
 async function gone(pid: number, withinMs = 10_000): Promise<boolean> {

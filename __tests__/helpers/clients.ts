@@ -28,3 +28,15 @@ export async function connectClient(
   return client;
 }
 
+
+/** The text of a tool result: its text content items, joined. */
+export const textOf = (result: unknown): string =>
+  ((result as { content?: { type: string; text?: string }[] }).content ?? []).map((c) => c.text ?? '').join('');
+
+/** A 2025-06-18 `initialize` request, for raw HTTP tests. */
+export const INITIALIZE = {
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'initialize',
+  params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+} as const;

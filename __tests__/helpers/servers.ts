@@ -32,29 +32,28 @@ export interface Upstream {
   close(): Promise<void>;
 }
 
-/** Starts server-everything in `sse` or `streamableHttp` mode and waits for its "listening" line. */
-export async function startEverything(mode: 'sse' | 'streamableHttp'): Promise<Upstream> {
-  const port = await freePort();
-  const child = spawn(process.execPath, [EVERYTHING, mode], {
-    env: { PATH: process.env.PATH ?? '', PORT: String(port) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout!.resume();
-  await new Promise<void>((resolve, reject) => {
+/**
+ * Starts a node server process and waits for its ready line on stderr. When `ready` captures a
+ * group, that is the port it listens on (it was given PORT=0); otherwise `port` is.
+ */
+export async function startServerProcess(args: string[], env: Record<string, string>, ready: RegExp, port?: number): Promise<Upstream> {
+  const child = spawn(process.execPath, args, { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const listening = await new Promise<number>((resolve, reject) => {
     let seen = '';
     const onData = (chunk: Buffer) => {
       seen += chunk.toString();
-      if (/running on port|listening on port/i.test(seen)) {
+      const m = ready.exec(seen);
+      if (m) {
         child.stderr!.off('data', onData);
         child.stderr!.resume();
-        resolve();
+        resolve(m[1] !== undefined ? Number(m[1]) : port!);
       }
     };
     child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`server-everything ${mode} exited (${code}): ${seen}`)));
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited (${code}): ${seen}`)));
   });
   return {
-    origin: `http://127.0.0.1:${port}`,
+    origin: `http://127.0.0.1:${listening}`,
     child,
     async close() {
       if (child.exitCode !== null || child.signalCode !== null) return;
@@ -62,6 +61,12 @@ export async function startEverything(mode: 'sse' | 'streamableHttp'): Promise<U
       await once(child, 'exit');
     },
   };
+}
+
+/** Starts server-everything in `sse` or `streamableHttp` mode and waits for its "listening" line. */
+export async function startEverything(mode: 'sse' | 'streamableHttp'): Promise<Upstream> {
+  const port = await freePort();
+  return startServerProcess([EVERYTHING, mode], { PORT: String(port) }, /running on port|listening on port/i, port);
 }
 
 export interface LogEntry {
