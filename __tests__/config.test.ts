@@ -395,6 +395,7 @@ describe('defaults', () => {
       name: 'mcp-front',
       addr: ':8080',
       maxBodyBytes: 10 * 1024 * 1024,
+      maxEventBytes: 64 * 1024 * 1024,
       keepAliveMs: 15_000,
       allowedOrigins: undefined,
     });
@@ -402,6 +403,7 @@ describe('defaults', () => {
       name: 'mcp-front',
       addr: ':8080',
       maxBodyBytes: 10485760,
+      maxEventBytes: 67108864,
       keepAliveMs: 15000,
       timeoutMs: 60000,
       idleTimeoutMs: 1800000,
@@ -418,20 +420,26 @@ describe('defaults', () => {
 
   test('explicitly undefined fields are the same as omitted ones', () => {
     const raw = base();
-    Object.assign(raw.proxy, { name: undefined, addr: undefined, maxBodyBytes: undefined, keepAlive: undefined, cors: undefined });
+    Object.assign(raw.proxy, { name: undefined, addr: undefined, maxBodyBytes: undefined, maxEventBytes: undefined, keepAlive: undefined, cors: undefined });
     Object.assign(raw.mcpServers.local, { timeout: undefined, idleTimeout: undefined, maxSessions: undefined, env: undefined });
     const c = resolveConfig(raw, ENV);
-    expect(c).toMatchObject({ name: 'mcp-front', addr: ':8080', maxBodyBytes: DEFAULTS.maxBodyBytes, allowedOrigins: undefined });
+    expect(c).toMatchObject({
+      name: 'mcp-front',
+      addr: ':8080',
+      maxBodyBytes: DEFAULTS.maxBodyBytes,
+      maxEventBytes: DEFAULTS.maxEventBytes,
+      allowedOrigins: undefined,
+    });
     expect(stdio(c, 'local')).toMatchObject({ idleTimeoutMs: DEFAULTS.idleTimeoutMs, maxSessions: 100, env: {} });
   });
 
   test('configured values replace the defaults', () => {
     const raw = base();
-    Object.assign(raw.proxy, { name: 'Edge', addr: '127.0.0.1:9000', maxBodyBytes: 1024, keepAlive: '2s' });
+    Object.assign(raw.proxy, { name: 'Edge', addr: '127.0.0.1:9000', maxBodyBytes: 1024, maxEventBytes: 2048, keepAlive: '2s' });
     Object.assign(raw.mcpServers.local, { timeout: 500, idleTimeout: '1.5m', maxSessions: 3, cwd: '/tmp' });
     raw.mcpServers.remote.timeout = '5s';
     const c = resolveConfig(raw, ENV);
-    expect(c).toMatchObject({ name: 'Edge', addr: '127.0.0.1:9000', maxBodyBytes: 1024, keepAliveMs: 2000 });
+    expect(c).toMatchObject({ name: 'Edge', addr: '127.0.0.1:9000', maxBodyBytes: 1024, maxEventBytes: 2048, keepAliveMs: 2000 });
     expect(stdio(c, 'local')).toMatchObject({ timeoutMs: 500, idleTimeoutMs: 90_000, maxSessions: 3, cwd: '/tmp' });
     expect(remote(c, 'remote').timeoutMs).toBe(5000);
   });
@@ -561,6 +569,12 @@ describe('proxy', () => {
     const raw = base();
     raw.proxy.maxBodyBytes = maxBodyBytes;
     expectOnly(raw, 'proxy.maxBodyBytes', /^must be (a positive integer|an integer|at most \d+)$/);
+  });
+
+  test.each([0, -1, 1.5, '10', 2 ** 60])('maxEventBytes %p is rejected', (maxEventBytes) => {
+    const raw = base();
+    raw.proxy.maxEventBytes = maxEventBytes;
+    expectOnly(raw, 'proxy.maxEventBytes', /^must be (a positive integer|an integer|at most \d+)$/);
   });
 
   test('keepAlive is a positive duration', () => {

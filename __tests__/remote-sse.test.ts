@@ -114,8 +114,8 @@ test('the endpoint event names our own message route under the mount path, and t
     expect(JSON.parse(answer.data)).toMatchObject({ jsonrpc: '2.0', id: 1, result: { serverInfo: expect.any(Object) } });
 
     // Idle stream: our keep-alive comment (200 ms in this config) arrives.
-    const comment = await stream.nextMatching((e) => e.event === '' && e.raw.includes('keepalive'));
-    expect(comment.raw).toBe(': keepalive\n\n');
+    const comment = await stream.nextMatching((e) => e.event === '' && e.data.includes('keepalive'));
+    expect(comment.data).toBe('keepalive');
   } finally {
     stream.close();
     await stream.ended;

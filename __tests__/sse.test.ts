@@ -1,44 +1,245 @@
-// The SSE parser relays upstream streams event by event; it must survive any chunking.
-import { SseParser, type SseEvent } from '../lib/sse';
+// The SSE parser reads upstream streams by the rules of WHATWG HTML §9.2.6 "Interpreting an event
+// stream", exactly as clients do (the SDK's SSE client reads through eventsource-parser): any other
+// framing would let an upstream show the client events the proxy never saw.
+import http from 'node:http';
+import { once } from 'node:events';
+import type net from 'node:net';
+import fc from 'fast-check';
+import { createParser } from 'eventsource-parser';
+import { openSseStream, SseParser, type SseEvent, type SseParserOptions } from '../lib/sse';
 
-function parse(chunks: (string | Buffer)[]): SseEvent[] {
-  const events: SseEvent[] = [];
-  const parser = new SseParser((e) => events.push(e));
-  for (const c of chunks) parser.push(c);
-  return events;
+interface Parsed {
+  events: SseEvent[];
+  comments: string[];
+  retries: number[];
+  tooLarge: number[];
 }
 
-describe('SseParser', () => {
-  it('parses events, ids, multi-line data and comments', () => {
-    const events = parse(['event: endpoint\ndata: /message?sessionId=1\n\n: keepalive\n\nid: 7\ndata: a\ndata: b\n\n']);
-    expect(events.map(({ event, data, id }) => ({ event, data, id }))).toEqual([
-      { event: 'endpoint', data: '/message?sessionId=1', id: undefined },
-      { event: '', data: '', id: undefined },
-      { event: 'message', data: 'a\nb', id: '7' },
+function parse(chunks: (string | Buffer)[], options: Omit<SseParserOptions, 'onComment' | 'onRetry' | 'onTooLarge'> = {}): Parsed {
+  const out: Parsed = { events: [], comments: [], retries: [], tooLarge: [] };
+  const parser = new SseParser((e) => out.events.push(e), {
+    ...options,
+    onComment: (c) => out.comments.push(c),
+    onRetry: (ms) => out.retries.push(ms),
+    onTooLarge: (limit) => out.tooLarge.push(limit),
+  });
+  for (const c of chunks) parser.push(c);
+  return out;
+}
+
+const eventsOf = (text: string | Buffer) => parse([text]).events.map(({ event, data, id }) => ({ event, data, id }));
+
+/** What eventsource-parser (the SDK client's parser) makes of a whole text. */
+function reference(text: string): Omit<Parsed, 'tooLarge'> {
+  const out: Omit<Parsed, 'tooLarge'> = { events: [], comments: [], retries: [] };
+  const parser = createParser({
+    onEvent: (e) => out.events.push({ event: e.event ?? 'message', data: e.data, id: e.id }),
+    onComment: (c) => out.comments.push(c),
+    onRetry: (ms) => out.retries.push(ms),
+  });
+  parser.feed(text);
+  return out;
+}
+
+/** `bytes` cut at the given positions. */
+function cutAt(bytes: Buffer, cuts: number[]): Buffer[] {
+  const sorted = [...new Set(cuts)].sort((a, b) => a - b);
+  const chunks: Buffer[] = [];
+  let from = 0;
+  for (const cut of sorted) {
+    chunks.push(bytes.subarray(from, cut));
+    from = cut;
+  }
+  chunks.push(bytes.subarray(from));
+  return chunks;
+}
+
+describe('SseParser framing (WHATWG HTML §9.2.6)', () => {
+  const terminators = ['\r\n', '\n', '\r'];
+
+  test.each(terminators.flatMap((a) => terminators.map((b) => [a, b])))(
+    'a line ended by %j followed by an empty line ended by %j ends the event',
+    (first, second) => {
+      const text = `event: endpoint${first}data: /evil${first}${second}event: message${first}data: {}${first}${first}`;
+      // A CR followed by LF is one terminator: `\r` then `\n` is not a blank line.
+      if (first === '\r' && second === '\n') {
+        expect(eventsOf(text)).toEqual([{ event: 'message', data: '/evil\n{}', id: undefined }]);
+        return;
+      }
+      expect(eventsOf(text)).toEqual([
+        { event: 'endpoint', data: '/evil', id: undefined },
+        { event: 'message', data: '{}', id: undefined },
+      ]);
+    },
+  );
+
+  test('the mixed-terminator event the old parser merged is two events', () => {
+    expect(eventsOf('event: endpoint\ndata: /evil\n\r\nevent: message\ndata: {"jsonrpc":"2.0"}\n\n')).toEqual([
+      { event: 'endpoint', data: '/evil', id: undefined },
+      { event: 'message', data: '{"jsonrpc":"2.0"}', id: undefined },
     ]);
-    expect(events[1].raw).toBe(': keepalive\n\n');
+    expect(eventsOf('data: a\r\rdata: b\r\n\r\ndata: c\n\r')).toEqual([
+      { event: 'message', data: 'a', id: undefined },
+      { event: 'message', data: 'b', id: undefined },
+      { event: 'message', data: 'c', id: undefined },
+    ]);
   });
 
-  it('gives the same events whatever the chunk boundaries, CRLF included', () => {
-    const text = 'event: message\r\ndata: {"x":"héllo ☃ 🎉"}\r\n\r\nevent: message\ndata: {"y":2}\n\n';
-    const whole = parse([text]).map((e) => [e.event, e.data]);
+  test('fields: data, event, id, retry, comments, lines without a colon, one leading space', () => {
+    const text = [
+      ': a comment',
+      ':no space',
+      'data:no space',
+      'data:  two spaces',
+      'data',
+      'id: 7',
+      'retry: 2500',
+      'retry: soon',
+      'unknown: ignored',
+      'event: custom',
+      '',
+      'id: with\0nul',
+      'data: second',
+      '',
+      'event: lonely',
+      'id: 9',
+      '',
+      'event:',
+      'data:',
+      '',
+      'data: trailing',
+      'data:',
+      '',
+      'Data: case matters',
+      '',
+      '',
+    ].join('\n');
+    const out = parse([text]);
+    expect(out.events).toEqual([
+      { event: 'custom', data: 'no space\n two spaces\n', id: '7' },
+      // An id with U+0000 is ignored.
+      { event: 'message', data: 'second', id: undefined },
+      // `event: lonely` had no data: not dispatched. An empty `event` is `message`.
+      { event: 'message', data: '', id: undefined },
+      // Only the last newline of the data goes.
+      { event: 'message', data: 'trailing\n', id: undefined },
+    ]);
+    expect(out.comments).toEqual(['a comment', 'no space']);
+    expect(out.retries).toEqual([2500]);
+  });
+
+  test('a UTF-8 BOM is dropped at the start of the stream only, even split byte by byte', () => {
+    const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+    const body = Buffer.from('data: x\n\n\ufeffdata: y\n\ndata: z\n\n');
+    const whole = Buffer.concat([bom, body]);
+    const expected = [
+      { event: 'message', data: 'x', id: undefined },
+      // Later, U+FEFF is part of a field name (`\ufeffdata`), which is unknown.
+      { event: 'message', data: 'z', id: undefined },
+    ];
+    expect(eventsOf(whole)).toEqual(expected);
+    expect(eventsOf(body)).toEqual(expected);
+    const byteByByte = parse([...whole].map((b) => Buffer.from([b]))).events;
+    expect(byteByByte.map(({ event, data, id }) => ({ event, data, id }))).toEqual(expected);
+    // A stream that starts like a BOM but is not one keeps its bytes.
+    expect(parse([Buffer.from([0xef]), Buffer.from([0xbb]), Buffer.from('data: w\n\n')]).events[0]?.data).toBeUndefined();
+    expect(eventsOf(Buffer.from('d'))).toEqual([]);
+  });
+
+  test('a CRLF split across two chunks is one terminator', () => {
+    const out = parse(['data: a\r', '\ndata: b\r', '\n\r', '\n']);
+    expect(out.events.map((e) => e.data)).toEqual(['a\nb']);
+  });
+
+  test('every cut of a small stream, multi-byte characters and CRLF included, gives the same events', () => {
+    const text = '\ufeffevent: message\r\ndata: {"x":"héllo ☃ 🎉"}\r\n\r\n: ka\rid: 1\ndata: {"y":2}\r\n\ndata: z\r\r';
     const bytes = Buffer.from(text);
-    for (let cut = 1; cut < bytes.length; cut++) {
-      // Cuts inside multi-byte characters too.
-      expect(parse([bytes.subarray(0, cut), bytes.subarray(cut)]).map((e) => [e.event, e.data])).toEqual(whole);
-    }
-    expect(whole).toEqual([
-      ['message', '{"x":"héllo ☃ 🎉"}'],
-      ['message', '{"y":2}'],
+    const whole = parse([bytes]);
+    expect(whole.events.map((e) => [e.event, e.data, e.id])).toEqual([
+      ['message', '{"x":"héllo ☃ 🎉"}', undefined],
+      ['message', '{"y":2}', '1'],
+      ['message', 'z', undefined],
     ]);
+    for (let cut = 0; cut <= bytes.length; cut++) {
+      expect(parse(cutAt(bytes, [cut]))).toEqual(whole);
+    }
+    expect(parse([...bytes].map((b) => Buffer.from([b])))).toEqual(whole);
   });
 
-  it('holds an unfinished event until its blank line arrives', () => {
-    const events: SseEvent[] = [];
-    const parser = new SseParser((e) => events.push(e));
-    parser.push('data: partial');
-    expect(events).toEqual([]);
-    parser.push('\n\n');
-    expect(events.map((e) => e.data)).toEqual(['partial']);
+  test('property: where a stream is cut never changes its events', () => {
+    const piece = fc.constantFrom('data', 'event', 'id', 'retry', ':', ' ', '\r', '\n', '\r\n', 'a', 'é', '🎉', '7', 'endpoint', '\0');
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 60 }), fc.array(fc.nat(), { maxLength: 8 }), (pieces, cuts) => {
+        const bytes = Buffer.from(pieces.join(''));
+        const chunks = cutAt(bytes, cuts.map((c) => c % (bytes.length + 1)));
+        expect(parse(chunks)).toEqual(parse([bytes]));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  test('property: the same events, comments and retries as eventsource-parser', () => {
+    const piece = fc.constantFrom('data', 'event', 'id', 'retry', 'Data', ':', ': ', ' ', '\r', '\n', '\r\n', 'a', 'é', '12', 'message', '\0');
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 80 }), fc.array(fc.nat(), { maxLength: 8 }), (pieces, cuts) => {
+        // eventsource-parser holds a CR that ends its input (a CRLF may follow): end with LF for both.
+        const text = pieces.join('') + '\n';
+        const bytes = Buffer.from(text);
+        const mine = parse(cutAt(bytes, cuts.map((c) => c % (bytes.length + 1))));
+        expect({ events: mine.events, comments: mine.comments, retries: mine.retries }).toEqual(reference(text));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
+
+describe('SseParser size bound', () => {
+  test('an event up to the limit passes; one byte more ends the parse, once', () => {
+    const limit = 1000;
+    // The limit counts the bytes of the event's data lines, `data: ` included.
+    const fits = `data: ${'x'.repeat(limit - 6)}\n\n`;
+    expect(parse([fits, fits], { maxEventBytes: limit })).toMatchObject({ tooLarge: [] });
+    expect(parse([fits, fits], { maxEventBytes: limit }).events).toHaveLength(2);
+
+    const over = parse([fits, `data: ${'x'.repeat(limit / 2)}\ndata: ${'y'.repeat(limit / 2)}\n`, fits, '\n'], { maxEventBytes: limit });
+    expect(over.tooLarge).toEqual([limit]);
+    expect(over.events).toHaveLength(1);
+  });
+
+  test('a line that has not ended yet counts: memory stays bounded while it arrives', () => {
+    const out = parse(['data: ', 'x'.repeat(600), 'x'.repeat(600)], { maxEventBytes: 1000 });
+    expect(out.tooLarge).toEqual([1000]);
+  });
+
+  test('comments and events under the limit never add up across events', () => {
+    const chunks = Array.from({ length: 100 }, (_, i) => `: keep-alive ${i}\ndata: ${'z'.repeat(500)}\n\n`);
+    const out = parse(chunks, { maxEventBytes: 1000 });
+    expect(out.tooLarge).toEqual([]);
+    expect(out.events).toHaveLength(100);
+  });
+});
+
+describe('openSseStream', () => {
+  test('data with CR, LF or CRLF goes out as several data lines that read back the same', async () => {
+    const data = 'a\rb\r\nc\nd';
+    const server = http.createServer((_req, res) => {
+      const stream = openSseStream(res, 0);
+      stream.send('message', 'only\rcr', '5');
+      stream.send('message', data);
+      stream.end();
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const { port } = server.address() as net.AddressInfo;
+      const text = await (await fetch(`http://127.0.0.1:${port}/`)).text();
+      expect(reference(text).events).toEqual([
+        { event: 'message', data: 'only\ncr', id: '5' },
+        { event: 'message', data: 'a\nb\nc\nd', id: undefined },
+      ]);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 });

@@ -53,6 +53,8 @@ export class SseUpstreamChannel implements Channel {
   constructor(
     private readonly server: RemoteServer,
     private readonly logger: Logger,
+    /** Largest event of the upstream's stream, in bytes. */
+    private readonly maxEventBytes: number,
   ) {}
 
   get logFields(): LogFields {
@@ -108,7 +110,15 @@ export class SseUpstreamChannel implements Channel {
           return settle(badUpstreamAnswer(status, what, this.ctx));
         }
         if (this.paused) res.pause();
-        const parser = new SseParser((event) => this.onEvent(event, settle));
+        const parser = new SseParser((event) => this.onEvent(event, settle), {
+          maxEventBytes: this.maxEventBytes,
+          onTooLarge: (limit) => {
+            this.logger.error('upstream event too large', { server: server.name, limit });
+            // Before the endpoint the client's initialize fails with this; after, pending requests do.
+            settle(new HttpError(502, JsonRpcCode.ServerError, `Bad Gateway: upstream "${server.name}" sent an event over the ${limit}-byte limit`));
+            this.endOnItsOwn(`upstream sent an event over the ${limit}-byte limit`);
+          },
+        });
         res.on('data', (chunk: Buffer) => parser.push(chunk));
         const ended = (reason: string) => {
           if (settled) return this.endOnItsOwn(reason);

@@ -47,6 +47,8 @@ export class StreamableUpstreamChannel implements Channel {
   constructor(
     private readonly server: RemoteServer,
     private readonly logger: Logger,
+    /** Largest event of an upstream event stream, in bytes. */
+    private readonly maxEventBytes: number,
   ) {}
 
   get logFields(): LogFields {
@@ -174,10 +176,20 @@ export class StreamableUpstreamChannel implements Channel {
     res.once('error', finish);
     const events: ChannelEvents = { message: (line, m) => this.emit(line, m), closed: () => undefined };
     if (isEventStream(res.headers)) {
-      const parser = new SseParser((event) => {
-        if (this.over || event.event !== 'message' || event.data === '') return;
-        if (!emitServerText(event.data, events)) log('%s: ignoring an upstream event that is not JSON-RPC', this.server.name);
-      });
+      const parser = new SseParser(
+        (event) => {
+          if (this.over || event.event !== 'message' || event.data === '') return;
+          if (!emitServerText(event.data, events)) log('%s: ignoring an upstream event that is not JSON-RPC', this.server.name);
+        },
+        {
+          maxEventBytes: this.maxEventBytes,
+          onTooLarge: (limit) => {
+            this.logger.error('upstream event too large', { server: this.server.name, limit });
+            res.destroy();
+            this.endOnItsOwn(`upstream sent an event over the ${limit}-byte limit`);
+          },
+        },
+      );
       res.on('data', (chunk: Buffer) => parser.push(chunk));
       res.once('end', finish);
       return;

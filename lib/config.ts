@@ -51,6 +51,7 @@ export interface ResolvedConfig {
   /** Names of tokens whose value is written literally in the config (not `$env`). */
   literalTokens: ReadonlySet<string>;
   maxBodyBytes: number;
+  maxEventBytes: number;
   keepAliveMs: number;
   /** `'*'`, a set of origins, or `undefined` (same-origin only). */
   allowedOrigins: '*' | ReadonlySet<string> | undefined;
@@ -63,6 +64,7 @@ export const DEFAULTS = {
   name: 'mcp-front',
   addr: ':8080',
   maxBodyBytes: 10 * 1024 * 1024,
+  maxEventBytes: 64 * 1024 * 1024,
   keepAliveMs: 15_000,
   timeoutMs: 60_000,
   idleTimeoutMs: 30 * 60_000,
@@ -105,6 +107,7 @@ const proxyProperties = {
     } satisfies Record<keyof McpFrontConfig['proxy']['auth'], object>,
   },
   maxBodyBytes: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+  maxEventBytes: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
   keepAlive: DURATION,
   cors: {
     type: 'object',
@@ -489,6 +492,7 @@ interface ResolvedProxy {
   tokenNames: string[];
   literalTokens: Set<string>;
   maxBodyBytes: number;
+  maxEventBytes: number;
   keepAliveMs: number;
   allowedOrigins: '*' | Set<string> | undefined;
   authThrottle?: { maxFailures: number; windowMs: number };
@@ -504,6 +508,7 @@ function resolveProxy(proxy: unknown, r: Resolver): ResolvedProxy {
     tokenNames: [],
     literalTokens: new Set(),
     maxBodyBytes: DEFAULTS.maxBodyBytes,
+    maxEventBytes: DEFAULTS.maxEventBytes,
     keepAliveMs: DEFAULTS.keepAliveMs,
     allowedOrigins: undefined,
   };
@@ -549,6 +554,7 @@ function resolveProxy(proxy: unknown, r: Resolver): ResolvedProxy {
   }
 
   if (typeof p.maxBodyBytes === 'number') out.maxBodyBytes = p.maxBodyBytes;
+  if (typeof p.maxEventBytes === 'number') out.maxEventBytes = p.maxEventBytes;
   out.keepAliveMs = r.duration(p.keepAlive, [...at, 'keepAlive'], DEFAULTS.keepAliveMs);
 
   if (isObject(p.cors) && Array.isArray(p.cors.allowedOrigins)) {
@@ -806,6 +812,7 @@ export function resolveConfig(raw: unknown, env: Record<string, string | undefin
     tokens: proxy.tokens,
     literalTokens: proxy.literalTokens,
     maxBodyBytes: proxy.maxBodyBytes,
+    maxEventBytes: proxy.maxEventBytes,
     keepAliveMs: proxy.keepAliveMs,
     allowedOrigins: proxy.allowedOrigins,
     ...(proxy.authThrottle === undefined ? {} : { authThrottle: proxy.authThrottle }),

@@ -16,7 +16,7 @@ import { debug } from './logger';
 import { classifyPost, LEGACY_VERSIONS, UNSUPPORTED_VERSION, type StatelessStdio } from './stateless-stdio';
 import type { Session } from './sessions';
 import { openSseStream, sendSseBody, type SseStream } from './sse';
-import { messageEndpoint, querySessionId, type RequestContext, type TransportDeps } from './transport';
+import { messageEndpoint, querySessionId, type ProxySettings, type RequestContext, type TransportDeps } from './transport';
 
 const log = debug.extend('front');
 
@@ -44,8 +44,8 @@ export interface FrontOptions {
   noun: 'stdio server' | 'upstream';
   /** Prefix of the session log events: `stdio` → `stdio session started`. */
   logPrefix: string;
-  /** A new, unopened channel for a session of `token`. */
-  newChannel(token: string): Channel;
+  /** A new, unopened channel for a session of `token`, under the proxy settings of its first request. */
+  newChannel(token: string, proxy: ProxySettings): Channel;
   /** Serves stateless 2026-07-28 requests; without it they get `-32022` naming `legacyVersions`. */
   stateless?: StatelessStdio;
   /** The protocol versions the server side speaks, for that `-32022`. Default: the 2025 era's. */
@@ -249,7 +249,7 @@ abstract class FrontSession implements Session {
     this.server = owner.options.server;
     this.token = ctx.token;
     this.keepAliveMs = ctx.proxy.keepAliveMs;
-    this.channel = owner.options.newChannel(ctx.token);
+    this.channel = owner.options.newChannel(ctx.token, ctx.proxy);
   }
 
   open(): Promise<void> {

@@ -166,7 +166,7 @@ function buildState(config: ResolvedConfig, previous: Map<string, ServerTranspor
     config,
     tokens: new TokenIndex(config.tokens),
     transports,
-    proxy: { name: config.name, maxBodyBytes: config.maxBodyBytes, keepAliveMs: config.keepAliveMs },
+    proxy: { name: config.name, maxBodyBytes: config.maxBodyBytes, maxEventBytes: config.maxEventBytes, keepAliveMs: config.keepAliveMs },
     throttle: authThrottleFor(config.authThrottle, previousThrottle),
   };
 }

@@ -107,7 +107,7 @@ class StreamableProxy implements ServerTransport {
         maxSessions: Infinity,
         noun: 'upstream',
         logPrefix: 'bridged',
-        newChannel: () => new StreamableUpstreamChannel(server, deps.logger),
+        newChannel: (_token, proxy) => new StreamableUpstreamChannel(server, deps.logger, proxy.maxEventBytes),
       },
       deps,
     );

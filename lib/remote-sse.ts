@@ -90,7 +90,7 @@ class SseRelayTransport implements ServerTransport {
         maxSessions: Infinity,
         noun: 'upstream',
         logPrefix: 'bridged',
-        newChannel: () => new SseUpstreamChannel(server, deps.logger),
+        newChannel: (_token, proxy) => new SseUpstreamChannel(server, deps.logger, proxy.maxEventBytes),
       },
       deps,
     );
@@ -148,7 +148,10 @@ class SseRelayTransport implements ServerTransport {
     }
 
     relay.stream = openSseStream(res, ctx.proxy.keepAliveMs);
-    const parser = new SseParser((event) => this.onUpstreamEvent(relay, event, req));
+    const parser = new SseParser((event) => this.onUpstreamEvent(relay, event, req), {
+      maxEventBytes: ctx.proxy.maxEventBytes,
+      onTooLarge: (limit) => this.eventTooLarge(relay, limit),
+    });
     upstreamRes.on('data', (chunk: Buffer) => {
       parser.push(chunk);
       // A slow client must slow the upstream down, not fill the proxy's memory.
@@ -165,7 +168,8 @@ class SseRelayTransport implements ServerTransport {
   private onUpstreamEvent(relay: Relay, event: SseEvent, req: Request): void {
     if (relay.ended || !relay.stream) return;
     if (event.event !== 'endpoint') {
-      relay.stream.writeRaw(event.raw);
+      // Re-serialized, never the upstream's bytes: the client must frame exactly the events we read.
+      relay.stream.send(event.event, event.data, event.id);
       return;
     }
     const target = resolveUpstreamEndpoint(event.data, this.server.url);
@@ -187,6 +191,18 @@ class SseRelayTransport implements ServerTransport {
     this.deps.sessions.add(session);
     relay.stream.send('endpoint', messageEndpoint(req, this.server.name, id));
     log('%s: SSE session opened by token %s', this.server.name, relay.token);
+  }
+
+  /**
+   * The relay does not track which requests are pending, so the client gets one error response
+   * without an id (the MCP 2025-11-25 schema allows one when the request it answers is unknown),
+   * then the end of its stream.
+   */
+  private eventTooLarge(relay: Relay, limit: number): void {
+    this.deps.logger.error('upstream event too large', { server: this.server.name, limit });
+    const message = `upstream "${this.server.name}" sent an event over the ${limit}-byte limit; session ended`;
+    relay.stream?.send('message', JSON.stringify({ jsonrpc: '2.0', error: { code: JsonRpcCode.ServerError, message } }));
+    this.endRelay(relay, 'upstream event over the size limit');
   }
 
   /** Ends both sides of a relay and its session; every path out of a relay goes through here. */

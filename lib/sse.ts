@@ -1,11 +1,13 @@
 // Server-sent events, both ways: writing our own streams to clients, and reading upstream ones.
 import type { ServerResponse } from 'node:http';
-import { StringDecoder } from 'node:string_decoder';
 
 export interface SseStream {
-  /** Writes one event; `data` may hold newlines (each becomes its own `data:` line). */
+  /**
+   * Writes one event. `data` may hold line breaks (CRLF, LF or CR): each line becomes its own
+   * `data:` line, as WHATWG HTML §9.2.6 reads them back. `event` and `id` must hold none.
+   */
   send(event: string | undefined, data: string, id?: string): void;
-  /** Writes raw, already-framed SSE bytes (a relayed upstream event). */
+  /** Writes already-framed SSE bytes built by the proxy itself (never an upstream's bytes). */
   writeRaw(chunk: string | Buffer): void;
   /** Stops the keep-alive timer and ends the response. Idempotent. */
   end(): void;
@@ -53,7 +55,7 @@ export function openSseStream(res: ServerResponse, keepAliveMs: number, headers:
       let frame = '';
       if (event) frame += `event: ${event}\n`;
       if (id !== undefined) frame += `id: ${id}\n`;
-      frame += data.includes('\n') ? data.split(/\r\n|\r|\n/).map((l) => `data: ${l}\n`).join('') : `data: ${data}\n`;
+      frame += /[\r\n]/.test(data) ? data.split(/\r\n|\r|\n/).map((l) => `data: ${l}\n`).join('') : `data: ${data}\n`;
       write(frame + '\n');
     },
     writeRaw: write,
@@ -84,56 +86,165 @@ export function sendSseBody(res: ServerResponse, body: string): void {
 }
 
 export interface SseEvent {
+  /** The event type: `message` when the stream names none (WHATWG HTML §9.2.6). */
   event: string;
+  /** The `data` lines joined by `\n`; never ends with the newline of its last line. */
   data: string;
+  /** The `id` field of this event, when it had one without U+0000. */
   id?: string;
-  /** The event exactly as received, framing included, for verbatim relaying. */
-  raw: string;
 }
+
+export interface SseParserOptions {
+  /** A comment line, without its colon and one leading space (keep-alives). Default: ignored. */
+  onComment?(text: string): void;
+  /** A `retry` field made only of ASCII digits: the reconnection time in ms. Default: ignored. */
+  onRetry?(ms: number): void;
+  /**
+   * Bytes an event may hold before the blank line that ends it (its `data` lines and the line
+   * being received). Default: no limit.
+   */
+  maxEventBytes?: number;
+  /** Called once when an event goes over `maxEventBytes`; the parser ignores all input after that. */
+  onTooLarge?(limit: number): void;
+}
+
+const LF = 0x0a;
+const CR = 0x0d;
+const COLON = 0x3a;
+const SPACE = 0x20;
 
 /**
- * Incremental parser of an SSE byte stream (WHATWG HTML §9.2.6): feed chunks, get whole events.
- * Comments are reported as events named `''` with their raw text so a relay can pass them on.
+ * Incremental parser of an SSE byte stream, by the rules of WHATWG HTML §9.2.6 "Interpreting an
+ * event stream" (which the SDK's client follows through `eventsource-parser`): a line ends at
+ * CRLF, LF or CR, in any mix and across chunk boundaries; a blank line dispatches the event.
+ * Relays must re-serialize what this gives, never pass bytes on: a client frames by these rules,
+ * so anything else lets an upstream hide one event inside another.
+ *
+ * Linear in the input: each byte is scanned once (CR and LF are found with cached `indexOf`
+ * positions), an unfinished line is kept as a list of chunks and joined once when it ends, and
+ * UTF-8 is decoded per whole line. CR and LF never occur inside a multi-byte UTF-8 sequence, so
+ * decoding line by line gives the same text as decoding the whole stream.
  */
 export class SseParser {
-  private buffer = '';
-  // One decoder for the whole stream: a multi-byte character may be split across two chunks.
-  private readonly decoder = new StringDecoder('utf8');
+  /** The line being received, as its chunks. */
+  private partial: Buffer[] = [];
+  private partialBytes = 0;
+  /** The previous chunk ended with CR: an LF that starts the next one is part of that CRLF. */
+  private afterCr = false;
+  /** The stream's first bytes until there are three: a UTF-8 BOM there is dropped (WHATWG Encoding, "UTF-8 decode"). */
+  private head: Buffer | undefined = Buffer.alloc(0);
+  private data: string[] = [];
+  /** Bytes of the current event's `data` lines. */
+  private dataBytes = 0;
+  private event = '';
+  private id: string | undefined;
+  private failed = false;
 
-  constructor(private readonly onEvent: (event: SseEvent) => void) {}
+  constructor(
+    private readonly onEvent: (event: SseEvent) => void,
+    private readonly options: SseParserOptions = {},
+  ) {}
 
   push(chunk: Buffer | string): void {
-    this.buffer += typeof chunk === 'string' ? chunk : this.decoder.write(chunk);
+    if (this.failed) return;
+    let buf = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+    if (this.head !== undefined) {
+      const head = this.head.length === 0 ? buf : Buffer.concat([this.head, buf]);
+      if (head.length < 3 && UTF8_BOM.subarray(0, head.length).equals(head)) {
+        this.head = head;
+        return;
+      }
+      this.head = undefined;
+      buf = head.subarray(0, 3).equals(UTF8_BOM) ? head.subarray(3) : head;
+    }
+    if (buf.length === 0) return;
+    let start = 0;
+    if (this.afterCr) {
+      this.afterCr = false;
+      if (buf[0] === LF) start = 1;
+    }
+    let nextLf = buf.indexOf(LF, start);
+    let nextCr = buf.indexOf(CR, start);
     for (;;) {
-      const match = /\r\n\r\n|\n\n|\r\r/.exec(this.buffer);
-      if (!match) return;
-      const block = this.buffer.slice(0, match.index);
-      const raw = this.buffer.slice(0, match.index + match[0].length);
-      this.buffer = this.buffer.slice(match.index + match[0].length);
-      this.parseBlock(block, raw);
+      // Search again only past a terminator already used: every byte is scanned once per kind.
+      if (nextLf !== -1 && nextLf < start) nextLf = buf.indexOf(LF, start);
+      if (nextCr !== -1 && nextCr < start) nextCr = buf.indexOf(CR, start);
+      const end = nextLf === -1 ? nextCr : nextCr === -1 ? nextLf : Math.min(nextLf, nextCr);
+      if (end === -1) break;
+      this.line(buf, start, end);
+      if (this.failed) return;
+      start = end + 1;
+      if (buf[end] === CR) {
+        if (start === buf.length) this.afterCr = true;
+        else if (buf[start] === LF) start++;
+      }
+    }
+    if (start < buf.length) {
+      this.partial.push(start === 0 ? buf : buf.subarray(start));
+      this.partialBytes += buf.length - start;
+      this.checkSize();
     }
   }
 
-  private parseBlock(block: string, raw: string): void {
-    let event = 'message';
-    let id: string | undefined;
-    const data: string[] = [];
-    let sawField = false;
-    for (const line of block.split(/\r\n|\r|\n/)) {
-      if (line === '' || line.startsWith(':')) continue;
-      const colon = line.indexOf(':');
-      const field = colon === -1 ? line : line.slice(0, colon);
-      let value = colon === -1 ? '' : line.slice(colon + 1);
-      if (value.startsWith(' ')) value = value.slice(1);
-      sawField = true;
-      if (field === 'event') event = value;
-      else if (field === 'data') data.push(value);
-      else if (field === 'id') id = value;
+  private line(buf: Buffer, start: number, end: number): void {
+    let line: Buffer;
+    if (this.partialBytes > 0) {
+      this.partial.push(buf.subarray(start, end));
+      line = Buffer.concat(this.partial, this.partialBytes + end - start);
+      this.partial = [];
+      this.partialBytes = 0;
+    } else {
+      line = buf.subarray(start, end);
     }
-    if (!sawField) {
-      this.onEvent({ event: '', data: '', raw });
+    if (line.length === 0) return this.dispatch();
+    if (line[0] === COLON) {
+      this.options.onComment?.(line.toString('utf8', line[1] === SPACE ? 2 : 1));
       return;
     }
-    this.onEvent({ event, data: data.join('\n'), id, raw });
+    const colon = line.indexOf(COLON);
+    const nameEnd = colon === -1 ? line.length : colon;
+    // A line without a colon is a field with an empty value; one space after the colon is not part of the value.
+    let valueStart = colon === -1 ? line.length : colon + 1;
+    if (line[valueStart] === SPACE) valueStart++;
+    // Field names are compared literally; the known ones are at most 5 ASCII bytes.
+    const name = nameEnd <= 5 ? line.toString('latin1', 0, nameEnd) : '';
+    if (name === 'data') {
+      this.data.push(line.toString('utf8', valueStart));
+      this.dataBytes += line.length;
+      this.checkSize();
+    } else if (name === 'event') {
+      this.event = line.toString('utf8', valueStart);
+    } else if (name === 'id') {
+      const id = line.toString('utf8', valueStart);
+      if (!id.includes('\0')) this.id = id;
+    } else if (name === 'retry') {
+      const value = line.toString('latin1', valueStart);
+      if (/^[0-9]+$/.test(value)) this.options.onRetry?.(Number(value));
+    }
+  }
+
+  private dispatch(): void {
+    const { data, id } = this;
+    const event = this.event || 'message';
+    this.data = [];
+    this.dataBytes = 0;
+    this.event = '';
+    this.id = undefined;
+    // An event without data lines is not dispatched (WHATWG HTML §9.2.6, "dispatch the event").
+    if (data.length === 0) return;
+    this.onEvent({ event, data: data.join('\n'), id });
+  }
+
+  private checkSize(): void {
+    const limit = this.options.maxEventBytes;
+    if (limit === undefined || this.dataBytes + this.partialBytes <= limit) return;
+    this.failed = true;
+    this.partial = [];
+    this.partialBytes = 0;
+    this.data = [];
+    this.dataBytes = 0;
+    this.options.onTooLarge?.(limit);
   }
 }
+
+const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);

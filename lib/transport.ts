@@ -9,6 +9,8 @@ import type { Logger } from './types';
 export interface ProxySettings {
   name: string;
   maxBodyBytes: number;
+  /** Largest event of an upstream event stream, in bytes. */
+  maxEventBytes: number;
   keepAliveMs: number;
 }
 

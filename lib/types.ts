@@ -49,6 +49,11 @@ export interface ProxyConfig {
   auth: BearerTokenAuthConfig;
   /** Largest accepted request body in bytes; larger → `413`. Default: 10 MiB. */
   maxBodyBytes?: number;
+  /**
+   * Largest event in bytes that a remote upstream may send on an event stream; larger → that
+   * session ends with an error. Default: 64 MiB.
+   */
+  maxEventBytes?: number;
   /** Interval of keep-alive comments on idle SSE streams. Default: `"15s"`. */
   keepAlive?: Duration;
   /** Browser access. Default: same-origin only. */
