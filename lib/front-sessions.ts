@@ -251,7 +251,7 @@ export class FrontSessions {
   }
 
   /**
-   * Fair use of a full server (README, "Session limits"): a new session from a token that holds
+   * Fair use of a full server (README, `maxSessions`): a new session from a token that holds
    * at least two sessions fewer than the token holding the most ends that token's least recently
    * used session, so that no token can lock the others out by holding every slot. The margin of
    * two makes it settle instead of swapping a slot back and forth: shares converge to within one
@@ -295,7 +295,10 @@ abstract class FrontSession implements Session {
   ending = false;
   /** The server side is ready and the client was told so (endpoint event, or the initialize POST). */
   started = false;
-  /** When a client last opened a stream or sent a request (a `useClock` tick): picks whom to evict. */
+  /**
+   * When its client last sent something (a `useClock` tick): picks whom to evict. Streams do not
+   * count: SDK clients keep one open on every session, used or not.
+   */
   lastUsed = ++useClock;
   protected keepAliveMs: number;
   private closing: Promise<void> | undefined;
@@ -385,7 +388,6 @@ abstract class FrontSession implements Session {
 
   /** Counts `res` as activity until it ends; the idle clock runs only while nothing is open. */
   touch(res: ServerResponse): void {
-    this.lastUsed = ++useClock;
     this.busy++;
     this.stopIdleTimer();
     res.once('close', () => {
@@ -536,6 +538,7 @@ class StreamableSession extends FrontSession {
   private queue: string[] = [];
 
   post(req: Request, res: Response, ctx: RequestContext, body: Buffer, messages: JsonRpcMessage[], initialize: boolean): void {
+    this.lastUsed = ++useClock;
     if (initialize) this.touch(res);
     this.keepAliveMs = ctx.proxy.keepAliveMs;
     const ids: JsonRpcId[] = [];
