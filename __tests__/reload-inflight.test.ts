@@ -116,6 +116,7 @@ describe('reload() revokes what is still starting', () => {
   });
   beforeEach(async () => {
     logger.entries.splice(0);
+    fs.rmSync(path.join(holdDir, 'held'), { force: true });
     front = await startFront(both(), { logger });
   });
   afterEach(() => front.close());
@@ -196,32 +197,42 @@ describe('reload() revokes what is still starting', () => {
     expect(inFlightCount(front.router)).toBe(0);
   });
 
-  it('answers a stateless 2026-07-28 request waiting for the era with 403, and spawns nothing for its token', async () => {
-    const modern = (token: string, id: number) =>
-      fetch(`${front.url}/stateless/mcp`, {
-        method: 'POST',
-        headers: {
-          Authorization: `Bearer ${token}`,
-          'Content-Type': 'application/json',
-          Accept: 'application/json, text/event-stream',
-          'MCP-Protocol-Version': '2026-07-28',
-          'Mcp-Method': 'tools/call',
-          'Mcp-Name': 'echo',
+  const modern = (token: string, id: number) =>
+    fetch(`${front.url}/stateless/mcp`, {
+      method: 'POST',
+      headers: {
+        Authorization: `Bearer ${token}`,
+        'Content-Type': 'application/json',
+        Accept: 'application/json, text/event-stream',
+        'MCP-Protocol-Version': '2026-07-28',
+        'Mcp-Method': 'tools/call',
+        'Mcp-Name': 'echo',
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id,
+        method: 'tools/call',
+        params: {
+          name: 'echo',
+          arguments: { message: `from ${token === DEV_TOKEN ? 'dev' : 'prod'}` },
+          _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} },
         },
-        body: JSON.stringify({
-          jsonrpc: '2.0',
-          id,
-          method: 'tools/call',
-          params: {
-            name: 'echo',
-            arguments: { message: `from ${token === DEV_TOKEN ? 'dev' : 'prod'}` },
-            _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} },
-          },
-        }),
-      });
+      }),
+    });
+  /** Waits until a child holds its `server/discover`, then lets it answer. */
+  const releaseDiscover = async () => {
+    const held = path.join(holdDir, 'held');
+    await waitFor(() => fs.existsSync(held), 'a child to hold server/discover');
+    const pid = Number(fs.readFileSync(held, 'utf8'));
+    fs.rmSync(held);
+    process.kill(pid, 'SIGUSR2');
+  };
+  const startedBy = () => logger.entries.filter((e) => e.message === 'stdio session started').map((e) => e.fields.token);
+
+  it('answers a stateless 2026-07-28 request waiting for the era with 403, and spawns nothing for its token', async () => {
     // dev's request starts the era's discovery; prod's waits for the same one.
     const devAnswer = modern(DEV_TOKEN, 1);
-    await waitFor(() => logger.entries.some((e) => e.message === 'stdio session started'), 'the discovery child to start');
+    await waitFor(() => startedBy().length === 1, 'the discovery child to start');
     const prodAnswer = modern(PROD_TOKEN, 2);
     await waitFor(() => inFlightCount(front.router) === 2, 'both requests to wait for the era');
 
@@ -230,16 +241,32 @@ describe('reload() revokes what is still starting', () => {
     expect(prod.status).toBe(403);
     expect(await prod.json()).toMatchObject({ id: 2, error: { message: expect.stringMatching(/revoked/) } });
 
-    const held = path.join(holdDir, 'held');
-    await waitFor(() => fs.existsSync(held), 'the child to hold server/discover');
-    process.kill(Number(fs.readFileSync(held, 'utf8')), 'SIGUSR2');
+    await releaseDiscover();
     const dev = await devAnswer;
     expect(dev.status).toBe(200);
     expect(await dev.json()).toMatchObject({ id: 1, result: { content: [{ text: 'from dev' }] } });
     // One child, dev's: none was spawned for the revoked token.
-    expect(logger.entries.filter((e) => e.message === 'stdio session started').map((e) => e.fields.token)).toEqual(['dev']);
+    expect(startedBy()).toEqual(['dev']);
     expect(liveSessionCount(front.router)).toBe(1);
     expect(inFlightCount(front.router)).toBe(0);
+  });
+
+  it('lets a request that waited on a revoked token’s discovery ask again with its own child', async () => {
+    const prodAnswer = modern(PROD_TOKEN, 1);
+    await waitFor(() => startedBy().length === 1, 'the discovery child to start');
+    const devAnswer = modern(DEV_TOKEN, 2);
+    await waitFor(() => inFlightCount(front.router) === 2, 'both requests to wait for the era');
+    await waitFor(() => fs.existsSync(path.join(holdDir, 'held')), 'prod’s child to hold server/discover');
+    fs.rmSync(path.join(holdDir, 'held'));
+
+    await revokeProd();
+    expect((await prodAnswer).status).toBe(403);
+    await releaseDiscover();
+    const dev = await devAnswer;
+    expect(dev.status).toBe(200);
+    expect(await dev.json()).toMatchObject({ id: 2, result: { content: [{ text: 'from dev' }] } });
+    expect(startedBy()).toEqual(['prod', 'dev']);
+    expect(liveSessionCount(front.router)).toBe(1);
   });
 
   it('close() answers what is still starting at once', async () => {

@@ -91,6 +91,9 @@ function decodeHeaderValue(value: string | undefined): string | undefined {
 
 type Era = { modern: true; versions: string[] } | { modern: false };
 
+/** The child asking `server/discover` was stopped by the proxy (its token revoked), not by itself. */
+class DiscoveryAbandoned extends HttpError {}
+
 /** Modern requests of one stdio server: its era, and one shared child per token. */
 export class StatelessStdio {
   /** The era, once a child answered `server/discover`. */
@@ -125,7 +128,11 @@ export class StatelessStdio {
     });
     try {
       if (this.closed) throw new HttpError(503, JsonRpcCode.ServerError, 'mcp-front is shutting down');
-      const era = await this.learnEra(ctx.token);
+      const era = await this.learnEra(ctx.token).catch((err: unknown) => {
+        // The child that was asking was another token's, stopped with it (revoked): ask again.
+        if (err instanceof DiscoveryAbandoned && !revoked && !this.closed) return this.learnEra(ctx.token);
+        throw err;
+      });
       if (revoked) return;
       if (!era.modern || !era.versions.includes(version)) {
         const supported = era.modern ? era.versions : LEGACY_VERSIONS;
@@ -205,6 +212,8 @@ class SharedChild implements Session {
   private discoverAnswer: ((m: JsonRpcMessage) => void) | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private ended = false;
+  /** The child exited without being asked to. */
+  private exitedOnItsOwn = false;
 
   constructor(
     private readonly config: StdioServer,
@@ -218,6 +227,7 @@ class SharedChild implements Session {
     this.child.process.stdout!.on('data', (chunk: Buffer) => this.onStdout(chunk));
     void this.child.exited.then((info) => {
       if (this.ended) return;
+      this.exitedOnItsOwn = true;
       deps.logger.error('stdio server exited', { server: this.server, code: info.code, signal: info.signal, token, transport: 'stateless' });
       void this.close('child exited');
     });
@@ -257,7 +267,8 @@ class SharedChild implements Session {
       throw new HttpError(504, JsonRpcCode.ServerError, `stdio server "${this.server}" did not answer server/discover within ${this.config.timeoutMs / 1000} s`);
     }
     if (reply === 'exited') {
-      throw new HttpError(502, JsonRpcCode.ServerError, `stdio server "${this.server}" ended before answering server/discover`);
+      const Failure = this.exitedOnItsOwn ? HttpError : DiscoveryAbandoned;
+      throw new Failure(502, JsonRpcCode.ServerError, `stdio server "${this.server}" ended before answering server/discover`);
     }
     const result = reply.result as { supportedVersions?: unknown } | undefined;
     const error = reply.error as { code?: number; data?: { supported?: unknown } } | undefined;
