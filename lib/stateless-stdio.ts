@@ -129,8 +129,9 @@ export class StatelessStdio {
     try {
       if (this.closed) throw new HttpError(503, JsonRpcCode.ServerError, 'mcp-front is shutting down');
       const era = await this.learnEra(ctx.token).catch((err: unknown) => {
+        if (this.closed) throw new HttpError(503, JsonRpcCode.ServerError, 'mcp-front is shutting down');
         // The child that was asking was another token's, stopped with it (revoked): ask again.
-        if (err instanceof DiscoveryAbandoned && !revoked && !this.closed) return this.learnEra(ctx.token);
+        if (err instanceof DiscoveryAbandoned && !revoked) return this.learnEra(ctx.token);
         throw err;
       });
       if (revoked) return;
@@ -163,12 +164,7 @@ export class StatelessStdio {
     if (this.era) return Promise.resolve(this.era);
     this.discovering ??= this.spawn(token)
       .discover()
-      .then(
-        (era) => {
-          this.era = era;
-          return era;
-        },
-      )
+      .then((era) => (this.era = era))
       .finally(() => {
         this.discovering = undefined;
       });
