@@ -31,6 +31,9 @@ const MAX_QUEUED_MESSAGES = 1000;
 
 type JsonRpcId = string | number;
 
+/** Orders sessions by last use without clock ties (least recently used = smallest). */
+let useClock = 0;
+
 export interface FrontOptions {
   /** Name of the server, as configured. */
   server: string;
@@ -89,8 +92,7 @@ export class FrontSessions {
 
   private async openSse(req: Request, res: Response, ctx: RequestContext): Promise<void> {
     const session = new SseSession(this, ctx);
-    if (!(await this.start(session, res))) return;
-    session.attach(req, res, ctx);
+    await this.start(session, res, undefined, () => session.attach(req, res, ctx));
   }
 
   private async postMessage(req: Request, res: Response, ctx: RequestContext): Promise<void> {
@@ -145,10 +147,10 @@ export class FrontSessions {
         throw new HttpError(400, JsonRpcCode.InvalidRequest, 'Bad Request: initialize must be sent alone');
       }
       const session = new StreamableSession(this, ctx);
-      if (!(await this.start(session, res, messages[0].id))) return;
-      this.deps.sessions.add(session);
-      res.setHeader('Mcp-Session-Id', session.id);
-      session.post(req, res, ctx, body, messages, true);
+      await this.start(session, res, messages[0].id, () => {
+        res.setHeader('Mcp-Session-Id', session.id);
+        session.post(req, res, ctx, body, messages, true);
+      });
       return;
     }
 
@@ -177,48 +179,104 @@ export class FrontSessions {
   // --- common -----------------------------------------------------------------------------------
 
   /**
-   * Opens the session's channel and waits until it is ready. `false` when the answer is already
-   * sent: at the limit (`503`), closed, or the server side could not be reached (`502`/`504`, at
-   * once — never a hang). `requestId` is the id of the `initialize` that opens it, if any.
+   * Opens the session's channel, waits until it is ready, registers the session and calls
+   * `begin` (which tells the client) in the same tick. Otherwise the answer is sent here: at the
+   * limit (`503`), closed, token revoked meanwhile, or the server side could not be reached
+   * (`502`/`504`, at once — never a hang). `requestId` is the id of the `initialize` that opens
+   * it, if any.
    */
-  private async start(session: FrontSession, res: ServerResponse, requestId?: unknown): Promise<boolean> {
+  private async start(session: FrontSession, res: ServerResponse, requestId: unknown, begin: () => void): Promise<void> {
     const { options } = this;
     if (this.closed) {
       sendJsonRpcError(res, 503, JsonRpcCode.ServerError, 'Service Unavailable: server is shutting down', {
         id: requestId,
         headers: { 'Retry-After': RETRY_AFTER_SECONDS },
       });
-      return false;
+      return;
     }
+    let evicted: FrontSession | undefined;
     if (this.live.size >= options.maxSessions) {
-      this.deps.logger.warn(`${options.logPrefix} sessions exhausted`, { server: options.server, token: session.token, max_sessions: options.maxSessions });
-      sendJsonRpcError(res, 503, JsonRpcCode.ServerError, `Service Unavailable: server "${options.server}" has reached its maximum of ${options.maxSessions} sessions`, {
-        id: requestId,
-        headers: { 'Retry-After': RETRY_AFTER_SECONDS },
+      evicted = this.evictionFor(session.token);
+      if (!evicted) {
+        this.deps.logger.warn(`${options.logPrefix} sessions exhausted`, { server: options.server, token: session.token, max_sessions: options.maxSessions });
+        sendJsonRpcError(res, 503, JsonRpcCode.ServerError, `Service Unavailable: server "${options.server}" has reached its maximum of ${options.maxSessions} sessions`, {
+          id: requestId,
+          headers: { 'Retry-After': RETRY_AFTER_SECONDS },
+        });
+        return;
+      }
+      this.deps.logger.warn(`${options.logPrefix} session evicted`, {
+        server: options.server,
+        token: evicted.token,
+        for_token: session.token,
+        max_sessions: options.maxSessions,
       });
-      return false;
     }
     this.live.add(session);
+    // The session carries its token from the first byte: a revocation while its server side is
+    // starting ends it and answers the client, instead of letting it start a moment later.
+    const untrack = this.deps.sessions.track({
+      server: options.server,
+      token: session.token,
+      abort: (reason, error) => {
+        if (!res.headersSent) sendHttpError(res, error, requestId);
+        void session.close(reason);
+      },
+    });
     try {
+      // The evicted session's server side is gone before this one starts: `maxSessions` bounds processes.
+      if (evicted) await evicted.close(`evicted: server at its maximum of ${options.maxSessions} sessions`);
       await session.open();
     } catch (err) {
+      untrack();
       void session.close(`server side unavailable (${(err as Error).message})`);
       replyWithError(res, err, requestId);
-      return false;
+      return;
     }
+    untrack();
     if (session.ending || gone(res)) {
       void session.close('client went away before the server started');
       if (!res.writableEnded) sendJsonRpcError(res, 503, JsonRpcCode.ServerError, 'Service Unavailable: server is shutting down', { id: requestId });
-      return false;
+      return;
     }
     session.started = true;
+    this.deps.sessions.add(session);
     this.deps.logger.info(`${options.logPrefix} session started`, {
       server: options.server,
       token: session.token,
       transport: session.kind,
       ...session.channel.logFields,
     });
-    return true;
+    begin();
+  }
+
+  /**
+   * Fair use of a full server (README, `maxSessions`): a new session from a token that holds
+   * at least two sessions fewer than the token holding the most ends that token's least recently
+   * used session, so that no token can lock the others out by holding every slot. The margin of
+   * two makes it settle instead of swapping a slot back and forth: shares converge to within one
+   * session of each other, and a token alone on a server may still use every slot.
+   */
+  private evictionFor(token: string): FrontSession | undefined {
+    const held = new Map<string, FrontSession[]>();
+    for (const s of this.live) {
+      if (s.ending) continue;
+      const list = held.get(s.token);
+      if (list) list.push(s);
+      else held.set(s.token, [s]);
+    }
+    const mine = held.get(token)?.length ?? 0;
+    let victim: FrontSession | undefined;
+    let most = 0;
+    for (const [holder, sessions] of held) {
+      if (holder === token) continue;
+      const lru = sessions.reduce((a, b) => (b.lastUsed < a.lastUsed ? b : a));
+      if (sessions.length > most || (sessions.length === most && lru.lastUsed < victim!.lastUsed)) {
+        most = sessions.length;
+        victim = lru;
+      }
+    }
+    return victim !== undefined && mine + 2 <= most ? victim : undefined;
   }
 }
 
@@ -237,6 +295,11 @@ abstract class FrontSession implements Session {
   ending = false;
   /** The server side is ready and the client was told so (endpoint event, or the initialize POST). */
   started = false;
+  /**
+   * When its client last sent something (a `useClock` tick): picks whom to evict. Streams do not
+   * count: SDK clients keep one open on every session, used or not.
+   */
+  lastUsed = ++useClock;
   protected keepAliveMs: number;
   private closing: Promise<void> | undefined;
   /** Responses whose socket is full: the channel stays paused until all of them drained or closed. */
@@ -364,12 +427,12 @@ class SseSession extends FrontSession {
     this.res = res;
     this.stream = openSseStream(res, ctx.proxy.keepAliveMs);
     this.stream.send('endpoint', messageEndpoint(req, this.server, this.id));
-    this.owner.deps.sessions.add(this);
     this.touch(res);
     res.once('close', () => void this.close('client disconnected'));
   }
 
   async post(body: Buffer, messages: JsonRpcMessage[]): Promise<void> {
+    this.lastUsed = ++useClock;
     const ids: JsonRpcId[] = [];
     let initialize: JsonRpcId | undefined;
     for (const m of messages) {
@@ -475,6 +538,7 @@ class StreamableSession extends FrontSession {
   private queue: string[] = [];
 
   post(req: Request, res: Response, ctx: RequestContext, body: Buffer, messages: JsonRpcMessage[], initialize: boolean): void {
+    this.lastUsed = ++useClock;
     if (initialize) this.touch(res);
     this.keepAliveMs = ctx.proxy.keepAliveMs;
     const ids: JsonRpcId[] = [];

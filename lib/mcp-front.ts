@@ -6,7 +6,7 @@ import { authThrottleFor, sendThrottled, type AuthThrottle } from './auth-thrott
 import { TokenIndex, sendUnauthorized } from './bearer-auth';
 import { tokenWarnings } from './token-warnings';
 import { resolveConfig, type ResolvedConfig, type ResolvedServer } from './config';
-import { JsonRpcCode, sendJsonRpcError } from './errors';
+import { HttpError, JsonRpcCode, sendJsonRpcError } from './errors';
 import { createDefaultLogger, debug } from './logger';
 import { answerPreflight, originAllowed, setCorsHeaders } from './origin';
 import { createRemoteTransport } from './remote-proxy';
@@ -21,6 +21,13 @@ const log = debug.extend('router');
 const ROUTE = /^\/([^/]+)\/(sse|message|mcp)\/?$/;
 const METHODS: Record<string, readonly string[]> = { sse: ['GET'], message: ['POST'], mcp: ['POST', 'GET', 'DELETE'] };
 const MAX_LOGGED_NAME = 64;
+/**
+ * The answer to a request or stream whose token was revoked before it was answered. `403`, not
+ * `401`: an MCP client answers a `401` by starting its authorization flow (MCP specification,
+ * Authorization), which a revoked static token cannot complete.
+ */
+const TOKEN_REVOKED = new HttpError(403, JsonRpcCode.ServerError, 'Forbidden: the token was revoked or may no longer use this server');
+const SHUTTING_DOWN = new HttpError(503, JsonRpcCode.ServerError, 'mcp-front is shutting down', { 'Retry-After': '1' });
 
 /** Everything a request needs, swapped as one object by reload(). */
 interface State {
@@ -122,13 +129,14 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
     const previous = state;
     state = buildState(resolved, previous.transports, deps, previous.throttle);
 
-    // Revocation is immediate (CONTRACT §2): sessions of a token that is gone, whose value
-    // changed, or that may no longer use its server are closed now, streams included.
+    // Revocation is immediate: sessions of a token that is gone, whose value changed, or that may
+    // no longer use its server are closed now, streams included, and so is every request or
+    // stream of theirs still starting (RFC 6750 §3.1: a revoked token is no longer valid).
     const revoked = (s: { token: string; server: string }) =>
       resolved.tokens.get(s.token) !== previous.config.tokens.get(s.token) ||
       !(resolved.servers.get(s.server)?.authTokens.has(s.token) ?? false);
     const retired = [...previous.transports.values()].filter((t) => state.transports.get(t.server.name) !== t);
-    await Promise.all([sessions.closeWhere(revoked, 'token revoked'), ...retired.map((t) => t.close())]);
+    await Promise.all([sessions.closeWhere(revoked, 'token revoked', TOKEN_REVOKED), ...retired.map((t) => t.close())]);
 
     warnTokens(resolved);
     logger.info('config reloaded', {
@@ -140,8 +148,10 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
 
   router.close = async function close(): Promise<void> {
     closed = true;
-    await Promise.all([...state.transports.values()].map((t) => t.close()));
-    await sessions.closeWhere(() => true, 'proxy closed');
+    // Requests and streams still starting are answered at once, not after the transports' ends.
+    const aborting = sessions.closeWhere(() => true, 'proxy closed', SHUTTING_DOWN);
+    await Promise.all([aborting, ...[...state.transports.values()].map((t) => t.close())]);
+    await sessions.closeWhere(() => true, 'proxy closed', SHUTTING_DOWN);
   };
 
   registries.set(router, sessions);
@@ -153,6 +163,11 @@ const registries = new WeakMap<McpFrontRouter, SessionRegistry>();
 /** Live sessions of a router: for leak tests and diagnostics, not exported from the package. */
 export function liveSessionCount(router: McpFrontRouter): number {
   return registries.get(router)?.size ?? 0;
+}
+
+/** Requests and streams of a router still tracked as in flight: for leak tests, not exported from the package. */
+export function inFlightCount(router: McpFrontRouter): number {
+  return registries.get(router)?.inFlightCount ?? 0;
 }
 
 /** Reuses the transport of every server whose settings did not change, so its sessions live on. */

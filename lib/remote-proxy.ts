@@ -8,7 +8,7 @@ import { createProxyMiddleware, debugProxyErrorsPlugin, proxyEventsPlugin, type 
 import { readBodyOrReply } from './body';
 import { deleteUpstreamSession, StreamableUpstreamChannel } from './channel-streamable';
 import { DEFAULTS, type RemoteServer } from './config';
-import { JsonRpcCode, sendJsonRpcError } from './errors';
+import { JsonRpcCode, sendHttpError, sendJsonRpcError, type HttpError } from './errors';
 import { FrontSessions } from './front-sessions';
 import { debug } from './logger';
 import { createRemoteSseTransport } from './remote-sse';
@@ -54,6 +54,10 @@ interface Exchange {
   timer?: NodeJS.Timeout;
   /** Answered by the proxy itself (error, timeout, session closed) or the client is gone. */
   done: boolean;
+  /** Its token was revoked before it had a session: whatever session the upstream opens is deleted. */
+  revoked?: boolean;
+  /** Ends its tracking as a request in flight (requests without a session only). */
+  untrack?: () => void;
 }
 
 class StreamableSession implements Session {
@@ -180,6 +184,11 @@ class StreamableProxy implements ServerTransport {
     }
     this.live.add(ex);
     this.exchanges.set(req, ex);
+    if (!session) {
+      // An `initialize` (or a stateless request) carries its token before any session exists: a
+      // revocation while it is in flight must reach it too.
+      ex.untrack = this.deps.sessions.track({ server: this.server.name, token: ctx.token, abort: (_reason, error) => this.revoke(ex, error) });
+    }
     res.once('close', () => this.onClientClose(ex));
     ex.timer = setTimeout(() => this.fail(ex, new UpstreamTimeoutError(this.server.timeoutMs)), this.server.timeoutMs);
     ex.timer.unref();
@@ -220,6 +229,7 @@ class StreamableProxy implements ServerTransport {
 
   private onProxyRes(proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse): void {
     const ex = this.exchanges.get(req);
+    if (ex?.revoked) return this.discardRevoked(ex, proxyRes);
     if (!ex || ex.done) {
       proxyRes.destroy();
       return;
@@ -276,6 +286,7 @@ class StreamableProxy implements ServerTransport {
     created.protocolVersion = headerOf(ex.req.headers, 'mcp-protocol-version');
     this.sessions.set(upstreamId, created);
     this.deps.sessions.add(created);
+    ex.untrack?.();
     created.exchanges.add(ex);
     ex.session = created;
     log('%s: session opened by token %s', this.server.name, created.token);
@@ -300,7 +311,8 @@ class StreamableProxy implements ServerTransport {
   }
 
   private onClientClose(ex: Exchange): void {
-    clearTimeout(ex.timer);
+    ex.untrack?.();
+    if (!ex.revoked) clearTimeout(ex.timer);
     this.live.delete(ex);
     if (ex.session) {
       ex.session.exchanges.delete(ex);
@@ -311,6 +323,38 @@ class StreamableProxy implements ServerTransport {
     ex.done = true;
     ex.proxyReq?.destroy();
     ex.proxyRes?.destroy();
+  }
+
+  /**
+   * Its token was revoked before the exchange had a session: the client is answered now. An
+   * upstream that has not answered yet keeps its request (bounded by `timeout`), so that a
+   * session it opens for it can be deleted (Streamable HTTP §Session Management) instead of
+   * living on upstream.
+   */
+  private revoke(ex: Exchange, error: HttpError): void {
+    if (ex.session) return;
+    const waiting = !ex.done && ex.proxyRes === undefined;
+    if (!waiting) {
+      this.endExchange(ex, error.status, error.message);
+      return;
+    }
+    ex.done = true;
+    ex.revoked = true;
+    clearTimeout(ex.timer);
+    ex.timer = setTimeout(() => ex.proxyReq?.destroy(), this.server.timeoutMs);
+    ex.timer.unref();
+    if (!ex.res.destroyed) sendHttpError(ex.res, error, jsonRpcIdOf(ex.body));
+  }
+
+  /** The upstream's late answer to a revoked exchange: dropped, and its session deleted. */
+  private discardRevoked(ex: Exchange, proxyRes: IncomingMessage): void {
+    clearTimeout(ex.timer);
+    const status = proxyRes.statusCode ?? 0;
+    const upstreamId = status < 300 ? headerOf(proxyRes.headers, 'mcp-session-id') : undefined;
+    proxyRes.destroy();
+    if (upstreamId === undefined || this.sessions.has(upstreamId)) return;
+    log('%s: deleting the upstream session of a revoked initialize', this.server.name);
+    void deleteUpstreamSession(this.server, upstreamId, headerOf(ex.req.headers, 'mcp-protocol-version'));
   }
 
   /** Ends an exchange from the proxy's side: stream ended, or an error if nothing was sent yet. */

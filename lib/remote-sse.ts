@@ -8,7 +8,7 @@ import type { Request, Response } from 'express';
 import { readBodyOrReply } from './body';
 import { resolveUpstreamEndpoint, SseUpstreamChannel } from './channel-sse';
 import { DEFAULTS, type RemoteServer } from './config';
-import { JsonRpcCode, sendJsonRpcError } from './errors';
+import { HttpError, JsonRpcCode, sendHttpError, sendJsonRpcError } from './errors';
 import { FrontSessions } from './front-sessions';
 import { debug } from './logger';
 import type { Session } from './sessions';
@@ -34,6 +34,9 @@ export function createRemoteSseTransport(server: RemoteServer, deps: TransportDe
 interface Relay {
   readonly token: string;
   readonly upstreamReq: ClientRequest;
+  readonly res: ServerResponse;
+  /** Ends its tracking as a stream in flight: at the `endpoint` event, or when it ends first. */
+  untrack?: () => void;
   upstreamRes?: IncomingMessage;
   stream?: SseStream;
   session?: SseSession;
@@ -113,8 +116,15 @@ class SseRelayTransport implements ServerTransport {
     delete headers['content-type'];
     const upstreamReq = this.request(this.server.url, 'GET', headers, res);
     if (!upstreamReq) return;
-    const relay: Relay = { token: ctx.token, upstreamReq, ended: false };
+    const relay: Relay = { token: ctx.token, upstreamReq, res, ended: false };
     this.relays.add(relay);
+    // Tracked from the first byte: a token revoked before the upstream's `endpoint` event must
+    // not get a session when it arrives.
+    relay.untrack = this.deps.sessions.track({
+      server: this.server.name,
+      token: ctx.token,
+      abort: (reason, error) => this.endRelay(relay, reason, error),
+    });
 
     relay.timer = setTimeout(() => upstreamReq.destroy(new UpstreamTimeoutError(this.server.timeoutMs)), this.server.timeoutMs);
     relay.timer.unref();
@@ -189,6 +199,7 @@ class SseRelayTransport implements ServerTransport {
     relay.session = session;
     this.sessions.set(id, session);
     this.deps.sessions.add(session);
+    relay.untrack?.();
     relay.stream.send('endpoint', messageEndpoint(req, this.server.name, id));
     log('%s: SSE session opened by token %s', this.server.name, relay.token);
   }
@@ -205,15 +216,20 @@ class SseRelayTransport implements ServerTransport {
     this.endRelay(relay, 'upstream event over the size limit');
   }
 
-  /** Ends both sides of a relay and its session; every path out of a relay goes through here. */
-  private endRelay(relay: Relay, reason: string): void {
+  /**
+   * Ends both sides of a relay and its session; every path out of a relay goes through here.
+   * `error` answers a client whose stream has not started yet (otherwise its stream just ends).
+   */
+  private endRelay(relay: Relay, reason: string, error?: HttpError): void {
     if (relay.ended) return;
     relay.ended = true;
+    relay.untrack?.();
     clearTimeout(relay.timer);
     this.relays.delete(relay);
     relay.upstreamReq.destroy();
     relay.upstreamRes?.destroy();
     relay.stream?.end();
+    if (error && !relay.res.headersSent) sendHttpError(relay.res, error);
     const session = relay.session;
     if (session) {
       session.ended = true;
@@ -327,7 +343,8 @@ class SseRelayTransport implements ServerTransport {
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const relay of [...this.relays]) this.endRelay(relay, 'server closed');
+    const closing = new HttpError(503, JsonRpcCode.ServerError, `Service Unavailable: server "${this.server.name}" is shutting down`, { 'Retry-After': '1' });
+    for (const relay of [...this.relays]) this.endRelay(relay, 'server closed', closing);
     await this.bridge.close();
   }
 }

@@ -1,5 +1,8 @@
-// Every live session, whatever its transport, bound to the token that opened it (CONTRACT §5).
-// One table so that reload() can revoke and close() can end them all in one place.
+// Every live session, whatever its transport, bound to the token that opened it, and every
+// request or stream of a token that is still on its way to becoming one (or to its answer).
+// One table so that reload() can revoke and close() can end them all in one walk: a token
+// revoked while a stream is starting must not get a live session a moment later.
+import type { HttpError } from './errors';
 
 export type SessionKind = 'sse' | 'streamable';
 
@@ -17,10 +20,42 @@ export interface Session {
   close(reason: string): Promise<void>;
 }
 
+/**
+ * A request or stream that carries a token but is not (yet) a registered session: a legacy SSE
+ * stream waiting for its upstream's `endpoint` event, an `initialize` waiting for its answer, a
+ * stateless request waiting for its server.
+ */
+export interface InFlight {
+  /** Name of the server it is for. */
+  readonly server: string;
+  /** Name of the token it carries. */
+  readonly token: string;
+  /**
+   * Ends it now: the client is answered with `error` (or its stream ended) and whatever it
+   * started on the server side is undone. Called at most once.
+   */
+  abort(reason: string, error: HttpError): void;
+}
+
 const keyOf = (server: string, kind: SessionKind, id: string) => `${server}\u0000${kind}\u0000${id}`;
 
 export class SessionRegistry {
   private readonly sessions = new Map<string, Session>();
+  private readonly inFlight = new Set<InFlight>();
+
+  /**
+   * Registers a request or stream from its first byte; call the returned function once it is a
+   * registered session or answered. Idempotent.
+   */
+  track(entry: InFlight): () => void {
+    this.inFlight.add(entry);
+    return () => void this.inFlight.delete(entry);
+  }
+
+  /** Requests and streams tracked and not yet done: for leak tests and diagnostics. */
+  get inFlightCount(): number {
+    return this.inFlight.size;
+  }
 
   add(session: Session): void {
     this.sessions.set(keyOf(session.server, session.kind, session.id), session);
@@ -49,8 +84,16 @@ export class SessionRegistry {
     return [...this.sessions.values()];
   }
 
-  /** Closes every session matching `predicate` and waits for all of them. */
-  async closeWhere(predicate: (s: Session) => boolean, reason: string): Promise<void> {
+  /**
+   * Aborts every request or stream in flight matching `predicate` (answering `error`), then closes
+   * every session matching it, and waits for all of them.
+   */
+  async closeWhere(predicate: (s: { server: string; token: string }) => boolean, reason: string, error: HttpError): Promise<void> {
+    const aborted = [...this.inFlight].filter(predicate);
+    for (const entry of aborted) {
+      this.inFlight.delete(entry);
+      entry.abort(reason, error);
+    }
     const doomed = this.list().filter(predicate);
     await Promise.allSettled(doomed.map((s) => s.close(reason)));
     for (const s of doomed) this.remove(s);

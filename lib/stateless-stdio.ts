@@ -2,8 +2,9 @@
 //
 // A modern request carries its protocol version and client capabilities in `params._meta` and
 // stands alone: no `initialize`, no `Mcp-Session-Id`. The stdio bridge classifies every POST that
-// has no session id; modern ones come here. Each server's era is learnt once with
-// `server/discover`; a 2025-only child gets `-32022` (so dual-era clients fall back to
+// has no session id; modern ones come here. Each server's era is learnt with `server/discover`
+// (once it answers: a child that fails to start, exits or times out is asked again by the next
+// request); a 2025-only child gets `-32022` (so dual-era clients fall back to
 // `initialize`), a modern one serves the requests of each token on one long-lived child, with
 // the JSON-RPC ids and progress tokens rewritten so that concurrent clients never collide.
 import { randomBytes } from 'node:crypto';
@@ -90,9 +91,15 @@ function decodeHeaderValue(value: string | undefined): string | undefined {
 
 type Era = { modern: true; versions: string[] } | { modern: false };
 
+/** The child asking `server/discover` was stopped by the proxy (its token revoked), not by itself. */
+class DiscoveryAbandoned extends HttpError {}
+
 /** Modern requests of one stdio server: its era, and one shared child per token. */
 export class StatelessStdio {
-  private era: Promise<Era> | undefined;
+  /** The era, once a child answered `server/discover`. */
+  private era: Era | undefined;
+  /** The `server/discover` in flight: concurrent requests wait for the same one. */
+  private discovering: Promise<Era> | undefined;
   private readonly children = new Map<string, SharedChild>();
   private closed = false;
 
@@ -108,13 +115,26 @@ export class StatelessStdio {
       res.writeHead(202).end();
       return;
     }
+    // Tracked from the first byte: a token revoked while its request waits for the era must not
+    // get a child afterwards. Once handed to a child, that child (a session) answers for it.
+    let revoked = false;
+    const untrack = this.deps.sessions.track({
+      server: this.server.name,
+      token: ctx.token,
+      abort: (_reason, error) => {
+        revoked = true;
+        sendHttpError(res, error, message.id);
+      },
+    });
     try {
-      let child = this.children.get(ctx.token);
-      if (this.era === undefined) {
-        child = this.spawn(ctx.token);
-        this.era = child.discover();
-      }
-      const era = await this.era;
+      if (this.closed) throw new HttpError(503, JsonRpcCode.ServerError, 'mcp-front is shutting down');
+      const era = await this.learnEra(ctx.token).catch((err: unknown) => {
+        if (this.closed) throw new HttpError(503, JsonRpcCode.ServerError, 'mcp-front is shutting down');
+        // The child that was asking was another token's, stopped with it (revoked): ask again.
+        if (err instanceof DiscoveryAbandoned && !revoked) return this.learnEra(ctx.token);
+        throw err;
+      });
+      if (revoked) return;
       if (!era.modern || !era.versions.includes(version)) {
         const supported = era.modern ? era.versions : LEGACY_VERSIONS;
         const why = era.modern ? '' : ` (server "${this.server.name}" speaks 2025-era MCP only: initialize a session)`;
@@ -125,12 +145,30 @@ export class StatelessStdio {
         return;
       }
       if (this.closed) throw new HttpError(503, JsonRpcCode.ServerError, 'mcp-front is shutting down');
-      child = this.children.get(ctx.token) ?? this.spawn(ctx.token);
+      const child = this.children.get(ctx.token) ?? this.spawn(ctx.token);
       child.request(res, message);
     } catch (err) {
+      if (revoked) return;
       if (err instanceof HttpError) sendHttpError(res, err, message.id);
       else sendJsonRpcError(res, 502, JsonRpcCode.ServerError, `stdio server "${this.server.name}" failed: ${(err as Error).message}`, { id: message.id });
+    } finally {
+      untrack();
     }
+  }
+
+  /**
+   * The server's era. Only an answer is kept: a failed attempt (the child did not start, exited
+   * or timed out) fails the requests waiting for it, and the next request asks a new child.
+   */
+  private learnEra(token: string): Promise<Era> {
+    if (this.era) return Promise.resolve(this.era);
+    this.discovering ??= this.spawn(token)
+      .discover()
+      .then((era) => (this.era = era))
+      .finally(() => {
+        this.discovering = undefined;
+      });
+    return this.discovering;
   }
 
   private spawn(token: string): SharedChild {
@@ -167,9 +205,11 @@ class SharedChild implements Session {
   private readonly pending = new Map<string, Exchange>();
   private next = 0;
   private buffered: Buffer[] = [];
-  private discoverAnswer: ((m: JsonRpcMessage | undefined) => void) | undefined;
+  private discoverAnswer: ((m: JsonRpcMessage) => void) | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private ended = false;
+  /** The child exited without being asked to. */
+  private exitedOnItsOwn = false;
 
   constructor(
     private readonly config: StdioServer,
@@ -183,19 +223,24 @@ class SharedChild implements Session {
     this.child.process.stdout!.on('data', (chunk: Buffer) => this.onStdout(chunk));
     void this.child.exited.then((info) => {
       if (this.ended) return;
+      this.exitedOnItsOwn = true;
       deps.logger.error('stdio server exited', { server: this.server, code: info.code, signal: info.signal, token, transport: 'stateless' });
       void this.close('child exited');
     });
     deps.logger.info('stdio session started', { server: this.server, token, transport: 'stateless', pid: this.child.pid });
   }
 
-  /** Sends `server/discover` and learns the era; a child that is not modern is stopped. */
+  /**
+   * Sends `server/discover` and learns the era; a child that is not modern is stopped. Rejects
+   * (and stops the child) when there is no answer to learn from: failed start, exit, timeout.
+   */
   async discover(): Promise<Era> {
-    const answer = new Promise<JsonRpcMessage | undefined>((resolve) => {
+    let timer: NodeJS.Timeout | undefined;
+    const answer = new Promise<JsonRpcMessage | 'timeout' | 'exited'>((resolve) => {
       this.discoverAnswer = resolve;
-      const timer = setTimeout(() => resolve(undefined), this.config.timeoutMs);
+      timer = setTimeout(() => resolve('timeout'), this.config.timeoutMs);
       timer.unref();
-      void this.child.exited.then(() => resolve(undefined));
+      void this.child.exited.then(() => resolve('exited'));
     });
     try {
       await this.child.started;
@@ -210,9 +255,19 @@ class SharedChild implements Session {
       params: { _meta: { [PROTOCOL_VERSION]: MODERN_VERSION, [CLIENT_CAPABILITIES]: {}, 'io.modelcontextprotocol/clientInfo': { name: 'mcp-front', version: '1' } } },
     });
     const reply = await answer;
+    clearTimeout(timer);
     this.discoverAnswer = undefined;
-    const result = reply?.result as { supportedVersions?: unknown } | undefined;
-    const error = reply?.error as { code?: number; data?: { supported?: unknown } } | undefined;
+    if (reply === 'timeout') {
+      this.deps.logger.warn('stdio server timed out', { server: this.server, transport: 'stateless', method: 'server/discover' });
+      void this.close('no answer to server/discover');
+      throw new HttpError(504, JsonRpcCode.ServerError, `stdio server "${this.server}" did not answer server/discover within ${this.config.timeoutMs / 1000} s`);
+    }
+    if (reply === 'exited') {
+      const Failure = this.exitedOnItsOwn ? HttpError : DiscoveryAbandoned;
+      throw new Failure(502, JsonRpcCode.ServerError, `stdio server "${this.server}" ended before answering server/discover`);
+    }
+    const result = reply.result as { supportedVersions?: unknown } | undefined;
+    const error = reply.error as { code?: number; data?: { supported?: unknown } } | undefined;
     const listed = Array.isArray(result?.supportedVersions) ? result.supportedVersions : error?.code === UNSUPPORTED_VERSION ? error.data?.supported : undefined;
     const versions = Array.isArray(listed) ? listed.filter(isModernVersion) : [];
     log('%s: discover → %o', this.server, versions);
