@@ -102,30 +102,48 @@ describe.each([
   });
 });
 
-test('the drain is bounded: a client that ignores the close and keeps sending is cut off', async () => {
+/** A raw client that ignores the proxy's close: half-open allowed, so only the proxy's bounds end it. */
+async function stubbornClient(head: string) {
   const { port } = new URL(front.origin);
-  // Half-open allowed, so the proxy's FIN does not stop this client: only the bound can.
+  // The proxy's side of the connection: a socket closed after the FIN sends the client nothing,
+  // so the cut is observed there.
+  const accepted = once(front.server, 'connection') as Promise<[net.Socket]>;
   const socket = net.connect({ host: '127.0.0.1', port: Number(port), allowHalfOpen: true });
   await once(socket, 'connect');
+  const [serverSide] = await accepted;
+  const cut = new Promise<void>((resolve) => serverSide.once('close', () => resolve()));
   socket.on('error', () => {});
-  socket.write(
-    `POST /remote/mcp HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${DEV_TOKEN}\r\n` +
-      'Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n',
-  );
   let response = '';
   socket.setEncoding('utf8');
   socket.on('data', (chunk: string) => (response += chunk));
-  const chunk = `${CHUNK.length.toString(16)}\r\n${CHUNK.toString()}\r\n`;
   let open = true;
-  // Not events.once: it would reject on the write errors this test provokes.
+  // Not events.once: it would reject on the write errors these tests provoke.
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve(void (open = false))));
-  // Endless: the test ends only when the proxy cuts the connection.
-  const writeMore = () => {
-    while (open && !socket.destroyed) {
-      if (!socket.write(chunk)) return void socket.once('drain', writeMore);
-    }
-  };
-  writeMore();
-  await closed;
-  expect(response).toMatch(/^HTTP\/1\.1 413 /);
-}, 60_000);
+  socket.write(
+    `POST /remote/mcp HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${DEV_TOKEN}\r\nContent-Type: application/json\r\n${head}\r\n`,
+  );
+  return { socket, closed, cut, isOpen: () => open, response: () => response };
+}
+
+describe('the drain is bounded', () => {
+  test('in bytes: a client that keeps sending after the 413 is cut off', async () => {
+    const client = await stubbornClient('Transfer-Encoding: chunked\r\n');
+    const chunk = `${CHUNK.length.toString(16)}\r\n${CHUNK.toString()}\r\n`;
+    // Endless: the test ends only when the proxy cuts the connection.
+    const writeMore = () => {
+      while (client.isOpen() && !client.socket.destroyed) {
+        if (!client.socket.write(chunk)) return void client.socket.once('drain', writeMore);
+      }
+    };
+    writeMore();
+    await client.closed;
+    expect(client.response()).toMatch(/^HTTP\/1\.1 413 /);
+  }, 60_000);
+
+  test('in time: a client that announced 64 MiB, sends nothing and never closes is cut off', async () => {
+    const client = await stubbornClient(`Content-Length: ${BODY_BYTES}\r\n`);
+    await client.cut;
+    client.socket.destroy();
+    expect(client.response()).toMatch(/^HTTP\/1\.1 413 /);
+  }, 60_000);
+});
