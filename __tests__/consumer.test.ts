@@ -10,11 +10,15 @@ const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
 describe('packed package', () => {
   let dir: string;
+  /** Paths in the tarball, relative to the package root. */
+  let packed: string[];
 
   beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mcp-front-consumer-'));
     const out = execFileSync(npm, ['pack', '--json', '--pack-destination', dir], { cwd: root, encoding: 'utf8' });
-    const tarball = path.join(dir, JSON.parse(out)[0].filename);
+    const [pack] = JSON.parse(out) as { filename: string; files: { path: string }[] }[];
+    packed = pack.files.map((f) => f.path);
+    const tarball = path.join(dir, pack.filename);
     fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
     // Everything it needs is in npm's cache after `npm ci`: no network round trips.
     execFileSync(npm, ['install', tarball, 'express@5', '@types/express@5', '@types/node@20', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts'], {
@@ -61,23 +65,58 @@ describe('packed package', () => {
     expect(out).toBe('function function function\n');
   });
 
-  it('ships type declarations', () => {
+  it('ships type declarations that type-check in an Express app', () => {
     fs.writeFileSync(
       path.join(dir, 'consumer.ts'),
-      `import { mcpFront, type McpFrontConfig, type Logger } from 'mcp-front';
+      `import express from 'express';
+       import { mcpFront, type McpFrontConfig, type Logger } from 'mcp-front';
        const config: McpFrontConfig = ${config};
        const logger: Logger = console;
        const router = mcpFront(config, { logger });
        const done: Promise<void> = router.reload(config);
+       express().use('/mcp', router);
        void done;`,
     );
+    // Without skipLibCheck, so an import in our declarations that does not resolve fails here.
     fs.writeFileSync(
       path.join(dir, 'tsconfig.json'),
-      JSON.stringify({ compilerOptions: { strict: true, module: 'node16', moduleResolution: 'node16', noEmit: true, skipLibCheck: true, types: ['node'] }, files: ['consumer.ts'] }),
+      JSON.stringify({ compilerOptions: { strict: true, module: 'node16', moduleResolution: 'node16', noEmit: true, types: ['node'] }, files: ['consumer.ts'] }),
     );
     // Throws (with the compiler's output) when the declarations are missing or wrong.
     execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', dir], { cwd: dir, encoding: 'utf8' });
     expect(fs.existsSync(path.join(dir, 'node_modules/mcp-front/dist/index.d.ts'))).toBe(true);
+  });
+
+  it('declares the Express types its declarations import as an optional peer dependency', () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'node_modules/mcp-front/package.json'), 'utf8'));
+    const imported = new Set<string>();
+    for (const file of packed.filter((f) => f.endsWith('.d.ts'))) {
+      const text = fs.readFileSync(path.join(dir, 'node_modules/mcp-front', file), 'utf8');
+      for (const m of text.matchAll(/from '([^'.][^']*)'/g)) imported.add(m[1].startsWith('@') ? m[1].split('/').slice(0, 2).join('/') : m[1].split('/')[0]);
+    }
+    expect(imported.has('express')).toBe(true);
+    expect(pkg.peerDependencies['@types/express']).toBeDefined();
+    expect(pkg.peerDependenciesMeta['@types/express']).toEqual({ optional: true });
+  });
+
+  it('ships the MIT license text', () => {
+    expect(packed).toContain('LICENSE');
+    const text = fs.readFileSync(path.join(dir, 'node_modules/mcp-front/LICENSE'), 'utf8');
+    expect(text).toMatch(/^MIT License/);
+    expect(text).toContain('Copyright (c) 2026 mcp-front contributors');
+  });
+
+  it('ships source maps whose sources resolve inside the package', () => {
+    const maps = packed.filter((f) => f.endsWith('.js.map'));
+    expect(maps.length).toBe(packed.filter((f) => f.endsWith('.js')).length);
+    for (const file of maps) {
+      const map = JSON.parse(fs.readFileSync(path.join(dir, 'node_modules/mcp-front', file), 'utf8')) as { sources: string[]; sourcesContent?: (string | null)[] };
+      map.sources.forEach((source, i) => {
+        const inPackage = packed.includes(path.posix.join(path.posix.dirname(file), source));
+        const inlined = typeof map.sourcesContent?.[i] === 'string';
+        if (!inPackage && !inlined) throw new Error(`${file}: source ${source} is neither shipped nor inlined`);
+      });
+    }
   });
 
   it('ships the command line', () => {

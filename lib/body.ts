@@ -5,9 +5,9 @@ import { HttpError, JsonRpcCode, sendHttpError } from './errors';
 type MaybeParsed = IncomingMessage & { body?: unknown };
 
 /**
- * The raw body, at most `limit` bytes (CONTRACT §7: larger → `413`, decided before anything is
+ * The raw body, at most `limit` bytes (larger → `413`, decided before anything is
  * forwarded). When a host app's body parser (`express.json()`) already consumed the stream, its
- * result is re-serialized: the upstream must still receive a body (FIELD-NOTES, fixRequestBody).
+ * result is re-serialized: the upstream must still receive a body (http-proxy-middleware's fixRequestBody).
  */
 export function readBody(req: MaybeParsed, limit: number): Promise<Buffer> {
   if (req.readableEnded || (req as { _body?: boolean })._body) {
@@ -21,7 +21,7 @@ export function readBody(req: MaybeParsed, limit: number): Promise<Buffer> {
   }
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) {
-    req.resume();
+    discardRest(req);
     return Promise.reject(tooLarge(limit));
   }
   return new Promise((resolve, reject) => {
@@ -31,8 +31,7 @@ export function readBody(req: MaybeParsed, limit: number): Promise<Buffer> {
       size += chunk.length;
       if (size > limit) {
         cleanup();
-        // Discard the rest instead of buffering it; the 413 goes out with Connection: close.
-        req.resume();
+        discardRest(req);
         reject(tooLarge(limit));
         return;
       }
@@ -72,6 +71,39 @@ export async function readBodyOrReply(req: MaybeParsed, res: ServerResponse, lim
     else res.destroy();
     return undefined;
   }
+}
+
+/** How much of a refused body is still read and thrown away, at most, before the connection is cut. */
+const LINGER_MAX_BYTES = 16 * 1024 * 1024;
+const LINGER_MAX_MS = 5000;
+
+/**
+ * Reads and throws away the rest of a refused body, and makes the connection's close a lingering
+ * one. Node's HTTP server ends a `Connection: close` response with `socket.destroySoon()`: the
+ * socket is closed as soon as the response is out, while the client is still sending, and the
+ * kernel answers the unread bytes with a reset that can wipe the response from the client's
+ * buffers before it is read ("fetch failed" instead of `413`). RFC 9112 §9.6 (Tear-down): close
+ * in stages — half-close (the FIN after the response tells the client to stop), keep reading
+ * until the client closes, then close. Bounded in bytes and time, so a client that never stops
+ * cannot hold the connection; nothing read here is kept.
+ */
+function discardRest(req: IncomingMessage): void {
+  const { socket } = req;
+  let drained = 0;
+  const cut = () => socket.destroy();
+  const timer = setTimeout(cut, LINGER_MAX_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+  req.on('data', (chunk: Buffer) => {
+    drained += chunk.length;
+    if (drained > LINGER_MAX_BYTES) cut();
+  });
+  // Only the write side: the socket stays readable (Node's HTTP server allows half-open sockets)
+  // and closes when the client closes its side, or when a bound above is reached.
+  socket.destroySoon = () => {
+    socket.end();
+  };
+  req.resume();
 }
 
 function tooLarge(limit: number): HttpError {
