@@ -8,7 +8,7 @@ import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/cl
 import type { McpFrontConfig } from '../lib/types';
 import { connectClient, type ClientTransportKind, INITIALIZE, textOf } from './helpers/clients';
 import { readFileSync } from 'node:fs';
-import { captureLogger, childPidsOf, configWith, DEV_TOKEN, EVERYTHING, isAlive, startFront, startFrontHost, type Front } from './helpers/servers';
+import { captureLogger, childPidsOf, configWith, DEV_TOKEN, EVERYTHING, isAlive, startFront, startFrontHost, waitFor, type Front } from './helpers/servers';
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'stdio-server.js');
 
@@ -202,6 +202,40 @@ describe('stdio session lifecycle', () => {
     } finally {
       await host.close();
       for (const p of [-pid, grandchild, ...helpers]) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {
+          // already gone: the expected case
+        }
+      }
+      await client.close();
+    }
+  });
+
+  it('replaces a killed watchdog, which learns the children already running', async () => {
+    const host = await startFrontHost(configWith({ stubborn: { command: process.execPath, args: [FIXTURE, '--ignore-sigterm', '--grandchild'] } }));
+    const client = await connectClient(host.url, 'stubborn', 'streamable', DEV_TOKEN);
+    const { pid, grandchild } = JSON.parse(textOf(await client.callTool({ name: 'pid', arguments: {} }))) as { pid: number; grandchild: number };
+    const watchdogs = () => childPidsOf(host.process.pid!).filter((p) => p !== pid);
+    // Named once its runtime started, long after the host wrote it the groups (right after the fork).
+    const running = (p: number) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, 'latin1').startsWith('mcp-front-watchdog');
+      } catch {
+        return false;
+      }
+    };
+    const [first] = watchdogs();
+    try {
+      await waitFor(() => running(first), 'the watchdog to run', 10_000);
+      process.kill(first, 'SIGKILL');
+      await waitFor(() => watchdogs().some((p) => p !== first && running(p)), 'a new watchdog', 10_000);
+      await host.close();
+      expect(await gone(pid)).toBe(true);
+      expect(await gone(grandchild)).toBe(true);
+    } finally {
+      await host.close();
+      for (const p of [-pid, grandchild, ...watchdogs()]) {
         try {
           process.kill(p, 'SIGKILL');
         } catch {

@@ -162,7 +162,7 @@ export class StdioChild {
       installExitHook();
       live.add(this);
       // The hooks cannot run when the proxy is killed outright (SIGKILL, the OOM killer).
-      if (!IS_WINDOWS) watchGroup(child.pid);
+      watchGroup(child.pid);
     }
     void this.exited.then(() => {
       if (!this.groupAlive()) this.untrack();
@@ -225,7 +225,7 @@ export class StdioChild {
   /** The group is gone: no hook may signal its id again (the kernel may give it to another process). */
   private untrack(): void {
     if (!live.delete(this)) return;
-    if (this.process.pid !== undefined && !IS_WINDOWS) unwatchGroup(this.process.pid);
+    if (this.process.pid !== undefined) unwatchGroup(this.process.pid);
   }
 
   /** Signals the whole process group (the tree), or the process alone on Windows. Never throws. */
