@@ -8,7 +8,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { promisify } from 'node:util';
 import { parseAddr } from '../lib/cli';
-import { EVERYTHING, isAlive } from './helpers/servers';
+import { EVERYTHING, isAlive, waitFor } from './helpers/servers';
 
 const ROOT = path.join(__dirname, '..');
 const CLI = path.join(ROOT, 'dist', 'cli.js');
@@ -425,11 +425,22 @@ describe('running', () => {
     expect(status).toBe(200);
     expect(session).toBeTruthy();
     const children = childPids(cli.child.pid!);
-    expect(children.length).toBeGreaterThan(0);
+    // On Linux one of them is the watchdog that would kill the servers if the command were killed
+    // outright: it leaves on its own once the command is gone, not before.
+    const watchdogs = children.filter((pid) => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('mcp-front-watchdog');
+      } catch {
+        return false;
+      }
+    });
+    const servers = children.filter((pid) => !watchdogs.includes(pid));
+    expect(servers.length).toBeGreaterThan(0);
 
     cli.child.kill(signal);
     expect(await cli.exit(`mcp-front to exit on ${signal}`)).toEqual({ code: 0, signal: null });
-    expect(children.filter(isAlive)).toEqual([]);
+    expect(servers.filter(isAlive)).toEqual([]);
+    await waitFor(() => !watchdogs.some(isAlive), 'the watchdog to exit after the command', 10_000);
     expect(cli.lines.join('\n')).toMatch(new RegExp(` INFO shutting down signal=${signal}`));
   });
 });

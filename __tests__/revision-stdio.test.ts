@@ -3,12 +3,28 @@
 // 2025-only child makes the proxy answer -32022 so that dual-era clients fall back to initialize.
 import path from 'node:path';
 import { Client as V2Client, StreamableHTTPClientTransport as V2Transport } from '@modelcontextprotocol/client';
+import { MAX_LINE_BYTES } from '../lib/line-reader';
 import type { McpFrontConfig } from '../lib/types';
 import { connectClient, textOf as text } from './helpers/clients';
-import { captureLogger, configWith, DEV_TOKEN, EVERYTHING, isAlive, PROD_TOKEN, startEverything, startFront, waitFor, type Front, type Upstream } from './helpers/servers';
+import {
+  captureLogger,
+  configWith,
+  DEV_TOKEN,
+  EVERYTHING,
+  isAlive,
+  PROD_TOKEN,
+  startEverything,
+  startFront,
+  startFrontHost,
+  waitFor,
+  type Front,
+  type FrontHost,
+  type Upstream,
+} from './helpers/servers';
 
 const MODERN = '2026-07-28';
 const V2_FIXTURE = path.join(__dirname, 'fixtures', 'v2-server.mjs');
+const FIXTURE = path.join(__dirname, 'fixtures', 'stdio-server.js');
 
 const envelope = { 'io.modelcontextprotocol/protocolVersion': MODERN, 'io.modelcontextprotocol/clientCapabilities': {} };
 
@@ -163,4 +179,34 @@ describe('2026-07-28 clients in front of a legacy SSE upstream', () => {
     // own limit, reported rather than hidden.
     await expect(connectV2(front.url, 'legacy', 'pinned')).rejects.toThrow();
   });
+});
+
+describe('a 2026-07-28 stdio server whose stdout line never ends', () => {
+  let host: FrontHost | undefined;
+  // Not in a `finally`: a test that times out never reaches it, and the host would hold jest open.
+  afterEach(() => host?.close());
+
+  it('is stopped: its request gets a prompt JSON-RPC error, the proxy holds at most one line, and goes on serving', async () => {
+    // In a process of its own, to measure the proxy's memory and nothing else. A request timeout far
+    // beyond the test's: only the line limit can answer in time.
+    host = await startFrontHost(configWith({ flood: { command: process.execPath, args: [FIXTURE, '--modern'], timeout: '5m' } }));
+    const before = await host.memory();
+    // Four times the limit without a newline (the child then goes silent, its line unfinished).
+    const flood = { name: 'flood', arguments: { bytes: 4 * MAX_LINE_BYTES } };
+    const { status, messages } = await modern(host.url, 'flood', { id: 1, method: 'tools/call', params: flood });
+    expect(status).toBe(502);
+    expect(messages[0]).toMatchObject({ jsonrpc: '2.0', id: 1, error: { code: -32000, message: expect.stringMatching(/line over the size limit/) } });
+    // What was written beyond the limit was never held: the peak is below twice the limit.
+    const after = await host.memory();
+    expect(after.maxRss - before.rss).toBeLessThan(2 * MAX_LINE_BYTES);
+
+    const log = host.stderr();
+    expect(log).toMatch(new RegExp(`ERROR stdio server output line too long server=flood limit=${MAX_LINE_BYTES}`));
+    expect(log).not.toContain(DEV_TOKEN);
+    const pid = Number(/stdio session started server=flood .*pid=(\d+)/.exec(log)![1]);
+    await waitFor(() => !isAlive(pid), 'the flooding child to be stopped', 15_000);
+
+    const again = await modern(host.url, 'flood', { id: 2, method: 'tools/call', params: { name: 'echo', arguments: { message: 'still here' } } });
+    expect(again).toMatchObject({ status: 200, messages: [{ id: 2, result: { content: [{ text: 'still here' }] } }] });
+  }, 60_000);
 });

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { MAX_LINE_BYTES } from '../lib/line-reader';
 import { SseParser, type SseEvent } from '../lib/sse';
 import { connectClient, type ClientTransportKind, INITIALIZE, textOf } from './helpers/clients';
 import { captureLogger, configWith, DEV_TOKEN, PROD_TOKEN, startFront, type Front } from './helpers/servers';
@@ -170,6 +171,13 @@ describe('stdio faults and refusals', () => {
     const ping = await post({ jsonrpc: '2.0', id: 8, method: 'ping' }, { 'Mcp-Session-Id': id }, DEV_TOKEN, 'slow');
     expect(ping.status).toBe(200);
     expect(JSON.parse((await eventsOf(ping))[0].data)).toMatchObject({ id: 8, result: {} });
+  });
+
+  it('ends a session whose server writes a line that never ends, with a JSON-RPC error', async () => {
+    const client = await connect('fixture', 'streamable');
+    await expect(client.callTool({ name: 'flood', arguments: { bytes: 2 * MAX_LINE_BYTES } })).rejects.toThrow(/line over the size limit/);
+    expect(errorsLogged('stdio server output line too long', 'fixture').at(-1)?.fields).toMatchObject({ limit: MAX_LINE_BYTES });
+    expect(textOf(await (await connect('fixture', 'streamable')).callTool({ name: 'echo', arguments: { message: 'next' } }))).toBe('next');
   });
 
   it('starts the server in its configured cwd, and says so when that directory is missing', async () => {

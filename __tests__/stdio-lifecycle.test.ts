@@ -7,7 +7,8 @@ import { promisify } from 'node:util';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { McpFrontConfig } from '../lib/types';
 import { connectClient, type ClientTransportKind, INITIALIZE, textOf } from './helpers/clients';
-import { captureLogger, configWith, DEV_TOKEN, EVERYTHING, isAlive, startFront, type Front } from './helpers/servers';
+import { readFileSync } from 'node:fs';
+import { captureLogger, childPidsOf, configWith, DEV_TOKEN, EVERYTHING, isAlive, startFront, startFrontHost, waitFor, type Front } from './helpers/servers';
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'stdio-server.js');
 
@@ -173,6 +174,75 @@ describe('stdio session lifecycle', () => {
           // already gone: the expected case
         }
       }
+    }
+  });
+
+  it('kills every spawned tree when the host is killed with SIGKILL (no hook of its own can run)', async () => {
+    // As deployed: the token value only in the host's environment, read through `$env`.
+    const secret = 'host-env-token-value-0123456789abcdef';
+    const config = configWith({ stubborn: { command: process.execPath, args: [FIXTURE, '--ignore-sigterm', '--grandchild'] } });
+    config.proxy.auth = { kind: 'bearer_token', tokens: { dev: { $env: 'MCP_FRONT_TEST_TOKEN' } } };
+    const host = await startFrontHost(config, { MCP_FRONT_TEST_TOKEN: secret });
+    const client = await connectClient(host.url, 'stubborn', 'streamable', secret);
+    const { pid, grandchild } = JSON.parse(textOf(await client.callTool({ name: 'pid', arguments: {} }))) as { pid: number; grandchild: number };
+    const helpers = childPidsOf(host.process.pid!).filter((p) => p !== pid);
+    try {
+      expect(isAlive(pid) && isAlive(grandchild)).toBe(true);
+      expect(helpers.map((p) => readFileSync(`/proc/${p}/cmdline`, 'latin1')).join('\n')).toContain('mcp-front-watchdog');
+      // Whatever the host spawned (the server, and on Linux its watchdog) carries no token value.
+      for (const p of [pid, ...helpers]) {
+        expect(readFileSync(`/proc/${p}/environ`, 'latin1')).not.toContain(secret);
+        expect(readFileSync(`/proc/${p}/cmdline`, 'latin1')).not.toContain(secret);
+      }
+      await host.close();
+      expect(await gone(pid)).toBe(true);
+      expect(await gone(grandchild)).toBe(true);
+      // Its job done, the watchdog exits too.
+      for (const p of helpers) expect(await gone(p)).toBe(true);
+    } finally {
+      await host.close();
+      for (const p of [-pid, grandchild, ...helpers]) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {
+          // already gone: the expected case
+        }
+      }
+      await client.close();
+    }
+  });
+
+  it('replaces a killed watchdog, which learns the children already running', async () => {
+    const host = await startFrontHost(configWith({ stubborn: { command: process.execPath, args: [FIXTURE, '--ignore-sigterm', '--grandchild'] } }));
+    const client = await connectClient(host.url, 'stubborn', 'streamable', DEV_TOKEN);
+    const { pid, grandchild } = JSON.parse(textOf(await client.callTool({ name: 'pid', arguments: {} }))) as { pid: number; grandchild: number };
+    const watchdogs = () => childPidsOf(host.process.pid!).filter((p) => p !== pid);
+    // Named once its runtime started, long after the host wrote it the groups (right after the fork).
+    const running = (p: number) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, 'latin1').startsWith('mcp-front-watchdog');
+      } catch {
+        return false;
+      }
+    };
+    const [first] = watchdogs();
+    try {
+      await waitFor(() => running(first), 'the watchdog to run', 10_000);
+      process.kill(first, 'SIGKILL');
+      await waitFor(() => watchdogs().some((p) => p !== first && running(p)), 'a new watchdog', 10_000);
+      await host.close();
+      expect(await gone(pid)).toBe(true);
+      expect(await gone(grandchild)).toBe(true);
+    } finally {
+      await host.close();
+      for (const p of [-pid, grandchild, ...watchdogs()]) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {
+          // already gone: the expected case
+        }
+      }
+      await client.close();
     }
   });
 

@@ -6,16 +6,11 @@ import { firstByte, type Channel, type ChannelEvents } from './channel';
 import { DEFAULT_GRACE_MS, spawnStdioChild, type ExitInfo, type StdioChild } from './child-process';
 import type { StdioServer } from './config';
 import { HttpError, JsonRpcCode } from './errors';
+import { LineReader, MAX_LINE_BYTES } from './line-reader';
 import { debug } from './logger';
 import type { Logger, LogFields } from './types';
 
 const log = debug.extend('stdio');
-
-/**
- * A stdout line longer than this ends the session: V8 cannot make a string much beyond 512 MiB,
- * and a child that never writes a newline would otherwise grow the buffer without end.
- */
-const MAX_LINE_BYTES = 128 * 1024 * 1024;
 
 const NEWLINE = 0x0a;
 
@@ -26,8 +21,8 @@ export class StdioChannel implements Channel {
   private closing: Promise<void> | undefined;
   /** The server side is over, by `close()` or on its own: nothing more is delivered. */
   private over = false;
-  private partial: Buffer[] = [];
-  private partialBytes = 0;
+  /** A stdout line over the limit ends the session. */
+  private readonly stdout = new LineReader((line) => this.onLine(line), MAX_LINE_BYTES, (limit) => this.onLineTooLong(limit));
 
   constructor(
     private readonly server: StdioServer,
@@ -45,7 +40,7 @@ export class StdioChannel implements Channel {
     const { server } = this;
     const child = spawnStdioChild({ name: server.name, command: server.command, args: server.args, env: server.env, cwd: server.cwd });
     this.child = child;
-    child.process.stdout!.on('data', (chunk: Buffer) => this.onStdout(chunk));
+    child.process.stdout!.on('data', (chunk: Buffer) => this.stdout.push(chunk));
     void child.finished.then((info) => this.onChildFinished(info));
     try {
       await child.started;
@@ -105,38 +100,10 @@ export class StdioChannel implements Channel {
     return this.closing;
   }
 
-  /**
-   * Newline framing of stdout. Chunks are scanned with `indexOf` and a line is decoded once, when
-   * complete; pieces of a line that spans chunks are kept as Buffers and joined once, so a
-   * multi-megabyte result costs one copy, not one per chunk.
-   */
-  private onStdout(chunk: Buffer): void {
-    let start = 0;
-    let nl = chunk.indexOf(NEWLINE);
-    while (nl !== -1) {
-      let line: string;
-      if (this.partial.length > 0) {
-        this.partial.push(chunk.subarray(start, nl));
-        line = Buffer.concat(this.partial, this.partialBytes + nl - start).toString('utf8');
-        this.partial = [];
-        this.partialBytes = 0;
-      } else {
-        line = chunk.toString('utf8', start, nl);
-      }
-      this.onLine(line);
-      start = nl + 1;
-      nl = chunk.indexOf(NEWLINE, start);
-    }
-    if (start < chunk.length) {
-      this.partial.push(start === 0 ? chunk : chunk.subarray(start));
-      this.partialBytes += chunk.length - start;
-      if (this.partialBytes > MAX_LINE_BYTES) {
-        this.partial = [];
-        this.partialBytes = 0;
-        this.logger.error('stdio server output line too long', { server: this.server.name, limit: MAX_LINE_BYTES });
-        this.endOnItsOwn('stdio server wrote a line over the size limit', `stdio server "${this.server.name}" wrote a line over the size limit`);
-      }
-    }
+  private onLineTooLong(limit: number): void {
+    if (this.over) return;
+    this.logger.error('stdio server output line too long', { server: this.server.name, limit, pid: this.child?.pid });
+    this.endOnItsOwn('stdio server wrote a line over the size limit', `stdio server "${this.server.name}" wrote a line over the size limit`);
   }
 
   private onLine(raw: string): void {

@@ -3,7 +3,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type debug from 'debug';
+import { LineReader } from './line-reader';
 import { debug as root } from './logger';
+import { unwatchGroup, watchGroup } from './watchdog';
 
 /**
  * Time a child gets after stdin is closed, and again after SIGTERM, before the next step
@@ -146,29 +148,24 @@ export class StdioChild {
     child.stdout!.on('error', (err) => stderrLog('stdout: %s', err.message));
 
     // stderr is always read: a pipe nobody drains fills up (64 KiB) and blocks a chatty child
-    // in its next write (FIELD-NOTES, StdioClientTransport).
-    let partial = '';
+    // in its next write (the SDK's StdioClientTransport has the same rule for `stderr: 'pipe'`).
+    const stderrLines = new LineReader((line) => {
+      if (line) stderrLog('%s', line.replace(/\r$/, ''));
+    }, MAX_STDERR_LINE, 'split');
     child.stderr!.on('data', (chunk: Buffer) => {
-      if (!stderrLog.enabled) return;
-      const lines = (partial + chunk.toString('utf8')).split('\n');
-      partial = lines.pop() ?? '';
-      if (partial.length > MAX_STDERR_LINE) {
-        lines.push(partial);
-        partial = '';
-      }
-      for (const line of lines) if (line) stderrLog('%s', line.replace(/\r$/, ''));
+      if (stderrLog.enabled) stderrLines.push(chunk);
     });
-    child.stderr!.on('end', () => {
-      if (partial && stderrLog.enabled) stderrLog('%s', partial);
-    });
+    child.stderr!.on('end', () => stderrLines.end());
     child.stderr!.on('error', () => undefined);
 
     if (child.pid !== undefined) {
       installExitHook();
       live.add(this);
+      // The hooks cannot run when the proxy is killed outright (SIGKILL, the OOM killer).
+      watchGroup(child.pid);
     }
     void this.exited.then(() => {
-      if (!this.groupAlive()) live.delete(this);
+      if (!this.groupAlive()) this.untrack();
     });
   }
 
@@ -222,7 +219,13 @@ export class StdioChild {
       }
     }
     this.log('pid %d: gone', pid);
-    live.delete(this);
+    this.untrack();
+  }
+
+  /** The group is gone: no hook may signal its id again (the kernel may give it to another process). */
+  private untrack(): void {
+    if (!live.delete(this)) return;
+    if (this.process.pid !== undefined) unwatchGroup(this.process.pid);
   }
 
   /** Signals the whole process group (the tree), or the process alone on Windows. Never throws. */

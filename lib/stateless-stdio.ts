@@ -13,6 +13,7 @@ import { spawnStdioChild, type StdioChild } from './child-process';
 import type { StdioServer } from './config';
 import type { JsonRpcMessage } from './body';
 import { HttpError, JsonRpcCode, sendHttpError, sendJsonRpcError } from './errors';
+import { LineReader, MAX_LINE_BYTES } from './line-reader';
 import { debug } from './logger';
 import type { Session } from './sessions';
 import { openSseStream, type SseStream } from './sse';
@@ -204,11 +205,12 @@ class SharedChild implements Session {
   private readonly child: StdioChild;
   private readonly pending = new Map<string, Exchange>();
   private next = 0;
-  private buffered: Buffer[] = [];
+  /** A stdout line over the limit stops the child: its requests get an error, not a hang. */
+  private readonly stdout = new LineReader((line) => this.onLine(line), MAX_LINE_BYTES, (limit) => this.onLineTooLong(limit));
   private discoverAnswer: ((m: JsonRpcMessage) => void) | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private ended = false;
-  /** The child exited without being asked to. */
+  /** The child exited without being asked to, or broke the protocol (a line over the limit). */
   private exitedOnItsOwn = false;
 
   constructor(
@@ -220,7 +222,7 @@ class SharedChild implements Session {
     this.server = config.name;
     this.child = spawnStdioChild({ name: config.name, command: config.command, args: config.args, env: config.env, cwd: config.cwd });
     deps.sessions.add(this);
-    this.child.process.stdout!.on('data', (chunk: Buffer) => this.onStdout(chunk));
+    this.child.process.stdout!.on('data', (chunk: Buffer) => this.stdout.push(chunk));
     void this.child.exited.then((info) => {
       if (this.ended) return;
       this.exitedOnItsOwn = true;
@@ -310,16 +312,12 @@ class SharedChild implements Session {
     this.child.process.stdin!.write(JSON.stringify(message) + '\n');
   }
 
-  private onStdout(chunk: Buffer): void {
-    let start = 0;
-    for (let nl = chunk.indexOf(0x0a); nl !== -1; nl = chunk.indexOf(0x0a, start)) {
-      const piece = chunk.subarray(start, nl);
-      const line = this.buffered.length ? Buffer.concat([...this.buffered, piece]) : piece;
-      this.buffered = [];
-      start = nl + 1;
-      this.onLine(line.toString('utf8'));
-    }
-    if (start < chunk.length) this.buffered.push(chunk.subarray(start));
+  private onLineTooLong(limit: number): void {
+    if (this.ended) return;
+    this.deps.logger.error('stdio server output line too long', { server: this.server, limit, token: this.token, transport: 'stateless', pid: this.child.pid });
+    // The child's fault, like an exit of its own: a discover waiting on it fails with 502.
+    this.exitedOnItsOwn = true;
+    void this.close('stdio server wrote a line over the size limit');
   }
 
   private onLine(line: string): void {

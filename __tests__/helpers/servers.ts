@@ -2,6 +2,7 @@
 // real Express app on port 0.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -205,4 +206,68 @@ export async function startJsonRpcUpstream(path = '/mcp'): Promise<JsonRpcUpstre
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+export interface FrontHost {
+  /** Base URL of the proxy in the host process, e.g. http://127.0.0.1:1234 */
+  url: string;
+  process: ChildProcess;
+  /** What the host wrote on stderr so far (its log lines). */
+  stderr(): string;
+  /** Its memory: current RSS and the peak since it started, in bytes. */
+  memory(): Promise<{ rss: number; maxRss: number }>;
+  /** SIGKILL, if still running; resolves when it has exited. */
+  close(): Promise<void>;
+}
+
+/**
+ * mcp-front in a process of its own (fixtures/front-host.js), for what a test cannot do to its
+ * own process: kill it, or measure its memory. `env` is that process's whole environment but PATH.
+ */
+export async function startFrontHost(config: McpFrontConfig, env: Record<string, string> = {}): Promise<FrontHost> {
+  const child = spawn(process.execPath, [path.join(__dirname, '..', 'fixtures', 'front-host.js')], {
+    env: { PATH: process.env.PATH ?? '', ...env, MCP_FRONT_HOST_CONFIG: JSON.stringify(config) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (text: string) => (stderr += text));
+  const exited = once(child, 'exit');
+  const port = await new Promise<number>((resolve, reject) => {
+    let seen = '';
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', (text: string) => {
+      seen += text;
+      if (seen.includes('\n')) resolve((JSON.parse(seen) as { port: number }).port);
+    });
+    void exited.then(([code]) => reject(new Error(`front host exited (${code}): ${stderr}`)));
+  });
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    url,
+    process: child,
+    stderr: () => stderr,
+    memory: async () => (await (await fetch(`${url}/host/memory`)).json()) as { rss: number; maxRss: number },
+    async close() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** The pids whose parent is `pid` (Linux: from /proc). */
+export function childPidsOf(pid: number): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Fields after the command name, which may itself contain spaces and parentheses.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) pids.push(Number(entry));
+    } catch {
+      // exited while we looked
+    }
+  }
+  return pids;
 }
