@@ -2,10 +2,10 @@
 // HTTP client can use a legacy server: the upstream event stream carries the server's messages,
 // each client message is POSTed to the upstream's message URL (its `endpoint` event).
 import type { ClientRequest, IncomingMessage } from 'node:http';
-import type { JsonRpcMessage } from './body';
+import { serializeMessage, type JsonRpcMessage } from './body';
 import { emitServerText, firstByte, readStart, sessionGone, type Channel, type ChannelEvents } from './channel';
 import type { RemoteServer } from './config';
-import { HttpError, JsonRpcCode } from './errors';
+import { HttpError, JsonRpcCode, faultFrames, faultName } from './errors';
 import { debug } from './logger';
 import { SseParser, type SseEvent } from './sse';
 import type { Logger, LogFields } from './types';
@@ -109,7 +109,14 @@ export class SseUpstreamChannel implements Channel {
         }
         if (this.paused) res.pause();
         const parser = new SseParser((event) => this.onEvent(event, settle));
-        res.on('data', (chunk: Buffer) => parser.push(chunk));
+        res.on('data', (chunk: Buffer) => {
+          // An event handler: a throw here would reach the event loop and end the process.
+          try {
+            parser.push(chunk);
+          } catch (err) {
+            this.fault(err);
+          }
+        });
         const ended = (reason: string) => {
           if (settled) return this.endOnItsOwn(reason);
           this.logger.warn('upstream error', { server: server.name, code: 'STREAM_ENDED', status: 502 });
@@ -148,7 +155,7 @@ export class SseUpstreamChannel implements Channel {
    */
   async send(body: Buffer, messages: JsonRpcMessage[]): Promise<void> {
     if (messages.length === 1 && firstByte(body) !== 0x5b /* [ */) return this.post(body);
-    for (const m of messages) await this.post(Buffer.from(JSON.stringify(m)));
+    for (const m of messages) await this.post(Buffer.from(serializeMessage(m)));
   }
 
   private post(body: Buffer): Promise<void> {
@@ -223,6 +230,14 @@ export class SseUpstreamChannel implements Channel {
   private destroyStream(): void {
     this.streamReq?.destroy();
     this.streamRes?.destroy();
+  }
+
+  /** A fault while relaying the upstream's stream ends this session only. */
+  private fault(err: unknown): void {
+    this.logger.error('bridged session failed', { server: this.server.name, upstream: 'sse', where: 'server message', error: faultName(err) });
+    log('%s: relaying the upstream stream failed: %s\n%s', this.server.name, faultName(err), faultFrames(err));
+    if (this.failOpen) this.failOpen(new HttpError(502, JsonRpcCode.ServerError, `Bad Gateway: mcp-front could not relay upstream "${this.server.name}"`));
+    this.endOnItsOwn('internal error (server message)');
   }
 
   private endOnItsOwn(reason: string): void {

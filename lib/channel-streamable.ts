@@ -7,7 +7,7 @@ import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { JsonRpcMessage } from './body';
 import { emitServerText, readStart, sessionGone, type Channel, type ChannelEvents } from './channel';
 import type { RemoteServer } from './config';
-import type { HttpError } from './errors';
+import { faultFrames, faultName, type HttpError } from './errors';
 import { debug } from './logger';
 import { SseParser } from './sse';
 import type { Logger, LogFields } from './types';
@@ -178,7 +178,7 @@ export class StreamableUpstreamChannel implements Channel {
         if (this.over || event.event !== 'message' || event.data === '') return;
         if (!emitServerText(event.data, events)) log('%s: ignoring an upstream event that is not JSON-RPC', this.server.name);
       });
-      res.on('data', (chunk: Buffer) => parser.push(chunk));
+      res.on('data', (chunk: Buffer) => this.guard(() => parser.push(chunk)));
       res.once('end', finish);
       return;
     }
@@ -200,9 +200,11 @@ export class StreamableUpstreamChannel implements Channel {
       chunks.push(chunk);
     });
     res.once('end', () => {
-      if (!this.over && size <= MAX_JSON_BODY && !emitServerText(Buffer.concat(chunks, size).toString('utf8'), events)) {
-        log('%s: ignoring an upstream answer that is not JSON-RPC', this.server.name);
-      }
+      this.guard(() => {
+        if (!this.over && size <= MAX_JSON_BODY && !emitServerText(Buffer.concat(chunks, size).toString('utf8'), events)) {
+          log('%s: ignoring an upstream answer that is not JSON-RPC', this.server.name);
+        }
+      });
       finish();
     });
   }
@@ -258,6 +260,20 @@ export class StreamableUpstreamChannel implements Channel {
     for (const res of this.responses) res.destroy();
     if (this.sessionId === undefined || this.forgotten) return;
     await deleteUpstreamSession(this.server, this.sessionId, this.protocolVersion);
+  }
+
+  /**
+   * Runs a step of an event handler: a fault there ends this session only (logged), instead of
+   * reaching the event loop and ending the process.
+   */
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.logger.error('bridged session failed', { server: this.server.name, upstream: 'streamable-http', where: 'server message', error: faultName(err) });
+      log('%s: relaying an upstream answer failed: %s\n%s', this.server.name, faultName(err), faultFrames(err));
+      this.endOnItsOwn('internal error (server message)');
+    }
   }
 
   private endOnItsOwn(reason: string): void {

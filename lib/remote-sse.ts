@@ -5,10 +5,10 @@
 import { randomBytes } from 'node:crypto';
 import http, { type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Request, Response } from 'express';
-import { readBodyOrReply } from './body';
+import { readBodyOrReply, validJsonRpcOrReply } from './body';
 import { resolveUpstreamEndpoint, SseUpstreamChannel } from './channel-sse';
 import { DEFAULTS, type RemoteServer } from './config';
-import { JsonRpcCode, sendJsonRpcError } from './errors';
+import { JsonRpcCode, faultFrames, faultName, sendJsonRpcError } from './errors';
 import { FrontSessions } from './front-sessions';
 import { debug } from './logger';
 import type { Session } from './sessions';
@@ -150,7 +150,15 @@ class SseRelayTransport implements ServerTransport {
     relay.stream = openSseStream(res, ctx.proxy.keepAliveMs);
     const parser = new SseParser((event) => this.onUpstreamEvent(relay, event, req));
     upstreamRes.on('data', (chunk: Buffer) => {
-      parser.push(chunk);
+      // An event handler: a throw here would reach the event loop and end the process.
+      try {
+        parser.push(chunk);
+      } catch (err) {
+        this.deps.logger.error('sse session failed', { server: this.server.name, token: relay.token, where: 'server message', error: faultName(err) });
+        log('%s: relaying the upstream stream failed: %s\n%s', this.server.name, faultName(err), faultFrames(err));
+        this.endRelay(relay, 'internal error (server message)');
+        return;
+      }
       // A slow client must slow the upstream down, not fill the proxy's memory.
       if (res.writableNeedDrain && !upstreamRes.isPaused()) {
         upstreamRes.pause();
@@ -224,6 +232,8 @@ class SseRelayTransport implements ServerTransport {
 
     const body = await readBodyOrReply(req, res, ctx.proxy.maxBodyBytes);
     if (body === undefined) return;
+    // The bytes go upstream as they are, but only once they are JSON-RPC (see parseJsonRpc).
+    if (!validJsonRpcOrReply(body, res)) return;
     session = this.findSession(id, ctx.token);
     if (!session) return sendSessionNotFound(res);
     if (res.destroyed) return;

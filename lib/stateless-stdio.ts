@@ -10,8 +10,8 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { spawnStdioChild, type StdioChild } from './child-process';
 import type { StdioServer } from './config';
-import type { JsonRpcMessage } from './body';
-import { HttpError, JsonRpcCode, sendHttpError, sendJsonRpcError } from './errors';
+import { serializeMessage, type JsonRpcMessage } from './body';
+import { HttpError, JsonRpcCode, faultFrames, faultName, sendHttpError, sendJsonRpcError } from './errors';
 import { debug } from './logger';
 import type { Session } from './sessions';
 import { openSseStream, type SseStream } from './sse';
@@ -39,7 +39,8 @@ export type Classification = { kind: 'legacy' } | { kind: 'modern'; message: Jso
  * `classifyInboundRequest`). Throws `HttpError` for requests that are neither.
  */
 export function classifyPost(req: IncomingMessage, messages: JsonRpcMessage[], isBatch: boolean): Classification {
-  const claims = (m: JsonRpcMessage) => m.params?._meta !== undefined && PROTOCOL_VERSION in (m.params._meta as object);
+  // `_meta` is the client's: anything but an object claims nothing (and `in` would throw on it).
+  const claims = (m: JsonRpcMessage) => typeof m.params?._meta === 'object' && m.params._meta !== null && PROTOCOL_VERSION in m.params._meta;
   if (isBatch) {
     if (messages.some(claims)) throw new HttpError(400, JsonRpcCode.InvalidRequest, 'Invalid Request: 2026-07-28 requests cannot be batched');
     return { kind: 'legacy' };
@@ -180,7 +181,7 @@ class SharedChild implements Session {
     this.server = config.name;
     this.child = spawnStdioChild({ name: config.name, command: config.command, args: config.args, env: config.env, cwd: config.cwd });
     deps.sessions.add(this);
-    this.child.process.stdout!.on('data', (chunk: Buffer) => this.onStdout(chunk));
+    this.child.process.stdout!.on('data', (chunk: Buffer) => this.guard('server output', () => this.onStdout(chunk)));
     void this.child.exited.then((info) => {
       if (this.ended) return;
       deps.logger.error('stdio server exited', { server: this.server, code: info.code, signal: info.signal, token, transport: 'stateless' });
@@ -232,12 +233,14 @@ class SharedChild implements Session {
       id: ours,
       params: { ...params, _meta: 'progressToken' in meta ? { ...meta, progressToken: `${ours}:p` } : meta },
     };
+    // Before anything is registered: a message that cannot be written out is the client's 400.
+    const line = serializeMessage(rewritten);
     const exchange: Exchange = {
       clientId: message.id as string | number,
       progressToken: meta.progressToken,
       res,
       stream: undefined,
-      timer: setTimeout(() => this.timeOut(ours), this.config.timeoutMs),
+      timer: setTimeout(() => this.guard('timeout', () => this.timeOut(ours)), this.config.timeoutMs),
     };
     this.pending.set(ours, exchange);
     this.stopIdle();
@@ -247,12 +250,27 @@ class SharedChild implements Session {
       this.forget(ours);
       this.write({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: ours, reason: 'client disconnected' } });
     });
-    this.write(rewritten);
+    this.write(line);
   }
 
-  private write(message: object): void {
+  /** One message to the child: an object, or its JSON text already made. */
+  private write(message: object | string): void {
     if (!this.child.process.stdin!.writable) return;
-    this.child.process.stdin!.write(JSON.stringify(message) + '\n');
+    this.child.process.stdin!.write((typeof message === 'string' ? message : JSON.stringify(message)) + '\n');
+  }
+
+  /**
+   * The boundary of every event handler and timer of this child: a fault there ends this child's
+   * requests (logged at `error`), never the process and the other tokens' children with it.
+   */
+  private guard(where: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.deps.logger.error('stdio session failed', { server: this.server, token: this.token, transport: 'stateless', where, error: faultName(err) });
+      log('%s: %s failed: %s\n%s', this.server, where, faultName(err), faultFrames(err));
+      void this.close(`internal error (${where})`);
+    }
   }
 
   private onStdout(chunk: Buffer): void {
@@ -305,7 +323,7 @@ class SharedChild implements Session {
   /** JSON when the answer comes first; an event stream once anything precedes it. */
   private deliver(ex: Exchange, message: JsonRpcMessage, final: boolean): void {
     clearTimeout(ex.timer);
-    if (!final) ex.timer = setTimeout(() => this.timeOut(this.keyOf(ex)), this.config.timeoutMs);
+    if (!final) ex.timer = setTimeout(() => this.guard('timeout', () => this.timeOut(this.keyOf(ex))), this.config.timeoutMs);
     const body = JSON.stringify(message);
     if (ex.res.writableEnded || ex.res.destroyed) return;
     if (final && !ex.stream) {
@@ -358,7 +376,12 @@ class SharedChild implements Session {
       this.deps.sessions.remove(this);
       for (const [ours, ex] of [...this.pending]) {
         this.forget(ours);
-        sendJsonRpcError(ex.res, 502, JsonRpcCode.ServerError, `stdio server "${this.server}" ended (${reason})`, { id: ex.clientId });
+        // Callers do not wait for close(): a throw here would be an unhandled rejection.
+        try {
+          sendJsonRpcError(ex.res, 502, JsonRpcCode.ServerError, `stdio server "${this.server}" ended (${reason})`, { id: ex.clientId });
+        } catch {
+          ex.res.destroy();
+        }
       }
       this.stopIdle();
       this.deps.logger.info('stdio session ended', { server: this.server, token: this.token, transport: 'stateless', reason });
