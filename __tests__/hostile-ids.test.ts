@@ -6,7 +6,7 @@ import path from 'node:path';
 import { startBridgeUpstream, type BridgeUpstream } from './fixtures/bridge-upstream';
 import { openEventStream, type EventStream } from './fixtures/remote-streams';
 import { connectClient, INITIALIZE, textOf } from './helpers/clients';
-import { configWith, DEV_TOKEN, startFront, type Front } from './helpers/servers';
+import { captureLogger, configWith, DEV_TOKEN, startFront, waitFor, type Front } from './helpers/servers';
 
 const STDIO_SERVER = path.join(__dirname, 'fixtures', 'stdio-server.js');
 /** About 12 KB of JSON: `JSON.parse` takes it, `JSON.stringify` runs out of stack on it. */
@@ -152,5 +152,104 @@ describe.each([
     } finally {
       await client.close();
     }
+  });
+});
+
+// The other direction: a server whose output cannot be written back out (a message nested too
+// deep for `JSON.stringify`). Relaying it fails inside an event handler, where a throw would end
+// the process; it ends that one session instead, with an error for its client and an ERROR line.
+describe('server output the proxy cannot relay', () => {
+  let up: BridgeUpstream;
+  let front: Front;
+  const logger = captureLogger();
+  const streams: EventStream[] = [];
+  /** A 2026-07-28 stdio server that answers every request with a result nested 6,000 deep. */
+  const DEEP_CHILD = `
+    const deep = '['.repeat(6000) + ']'.repeat(6000);
+    let buffer = '';
+    process.stdin.on('data', (chunk) => {
+      buffer += chunk;
+      for (let nl = buffer.indexOf('\\n'); nl !== -1; nl = buffer.indexOf('\\n')) {
+        const m = JSON.parse(buffer.slice(0, nl));
+        buffer = buffer.slice(nl + 1);
+        if (m.id === undefined) continue;
+        if (m.method === 'server/discover') {
+          process.stdout.write(JSON.stringify({ jsonrpc: '2.0', id: m.id, result: { supportedVersions: ['2026-07-28'] } }) + '\\n');
+        } else {
+          process.stdout.write('{"jsonrpc":"2.0","id":' + JSON.stringify(m.id) + ',"result":{"data":' + deep + '}}\\n');
+        }
+      }
+    });
+    process.stdin.on('end', () => process.exit(0));
+  `;
+
+  const post = (url: string, body: object, extra: Record<string, string> = {}) => fetch(url, { method: 'POST', headers: headers(extra), body: JSON.stringify(body) });
+  const failures = () => logger.entries.filter((e) => e.level === 'error' && / session failed$/.test(e.message));
+
+  beforeAll(async () => {
+    up = await startBridgeUpstream();
+    front = await startFront(
+      configWith({
+        stdio: { command: process.execPath, args: [STDIO_SERVER] },
+        deep: { command: process.execPath, args: ['-e', DEEP_CHILD] },
+        modern: { url: `${up.origin}/modern/mcp` },
+        legacy: { url: `${up.origin}/legacy/sse` },
+      }),
+      { logger },
+    );
+  });
+  afterEach(async () => {
+    for (const s of streams.splice(0)) s.close();
+    // Every other server still serves a new session.
+    const client = await connectClient(front.url, 'stdio', 'streamable', DEV_TOKEN);
+    try {
+      expect(textOf(await client.callTool({ name: 'echo', arguments: { message: 'still here' } }))).toBe('still here');
+    } finally {
+      await client.close();
+    }
+  });
+  afterAll(async () => {
+    await front?.close();
+    await up?.close();
+  });
+
+  it('a legacy SSE upstream, bridged to a Streamable HTTP client: the pending request gets 502, the session ends', async () => {
+    logger.entries.splice(0);
+    const init = await post(`${front.url}/legacy/mcp`, INITIALIZE);
+    expect(init.status).toBe(200);
+    await init.text();
+    const session = init.headers.get('mcp-session-id')!;
+    const res = await post(`${front.url}/legacy/mcp`, { jsonrpc: '2.0', id: 2, method: 'test/unrelayable' }, { 'Mcp-Session-Id': session });
+    expect(res.status).toBe(502);
+    expect(await res.json()).toMatchObject({ jsonrpc: '2.0', id: 2, error: { code: -32000 } });
+    expect(failures()).toEqual([expect.objectContaining({ fields: expect.objectContaining({ server: 'legacy', where: 'server message', error: 'RangeError' }) })]);
+    const after = await post(`${front.url}/legacy/mcp`, { jsonrpc: '2.0', id: 3, method: 'ping' }, { 'Mcp-Session-Id': session });
+    expect(after.status).toBe(404);
+    await after.text();
+  });
+
+  it('a Streamable HTTP upstream, bridged to a legacy SSE client: the pending request gets an error on the stream, which ends', async () => {
+    logger.entries.splice(0);
+    const stream = await openEventStream(`${front.url}/modern/sse`, { headers: headers() });
+    streams.push(stream);
+    const endpoint = front.origin + (await stream.nextMatching((e) => e.event === 'endpoint')).data;
+    expect((await post(endpoint, INITIALIZE)).status).toBe(202);
+    expect(JSON.parse((await stream.nextMatching((e) => e.event === 'message')).data)).toMatchObject({ id: 1, result: {} });
+    const accepted = await post(endpoint, { jsonrpc: '2.0', id: 2, method: 'test/unrelayable' });
+    expect(accepted.status).toBe(202);
+    await accepted.text();
+    expect(JSON.parse((await stream.nextMatching((e) => e.event === 'message')).data)).toMatchObject({ jsonrpc: '2.0', id: 2, error: { code: -32000 } });
+    await stream.ended;
+    expect(failures()).toEqual([expect.objectContaining({ fields: expect.objectContaining({ server: 'modern', where: 'server message', error: 'RangeError' }) })]);
+  });
+
+  it('a 2026-07-28 stdio server answering a stateless request: 502 for it, its child stopped', async () => {
+    logger.entries.splice(0);
+    const meta = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} };
+    const res = await post(`${front.url}/deep/mcp`, { jsonrpc: '2.0', id: 5, method: 'tools/list', params: { _meta: meta } }, MODERN_HEADERS);
+    expect(res.status).toBe(502);
+    expect(await res.json()).toMatchObject({ jsonrpc: '2.0', id: 5, error: { code: -32000 } });
+    expect(failures()).toEqual([expect.objectContaining({ fields: expect.objectContaining({ server: 'deep', transport: 'stateless', where: 'server output', error: 'RangeError' }) })]);
+    await waitFor(() => logger.entries.some((e) => e.message === 'stdio session ended' && e.fields.server === 'deep'), 'the stateless child to end');
   });
 });

@@ -300,8 +300,9 @@ class SharedChild implements Session {
     if (message.method === undefined) {
       const ex = typeof message.id === 'string' ? this.pending.get(message.id) : undefined;
       if (!ex) return;
-      this.forget(message.id as string);
+      // Delivered while still pending: should it fail, close() answers the client for it.
       this.deliver(ex, { ...message, id: ex.clientId }, true);
+      this.forget(message.id as string);
       return;
     }
     if (message.id !== undefined && message.id !== null) {
