@@ -5,8 +5,8 @@ import type { ClientRequest, IncomingMessage } from 'node:http';
 import { serializeMessage, type JsonRpcMessage } from './body';
 import { emitServerText, firstByte, readStart, sessionGone, type Channel, type ChannelEvents } from './channel';
 import type { RemoteServer } from './config';
-import { HttpError, JsonRpcCode, faultFrames, faultName } from './errors';
-import { debug } from './logger';
+import { HttpError, JsonRpcCode } from './errors';
+import { debug, logFault } from './logger';
 import { SseParser, type SseEvent } from './sse';
 import type { Logger, LogFields } from './types';
 import { isEventStream, upstreamRequest } from './upstream-agent';
@@ -234,8 +234,7 @@ export class SseUpstreamChannel implements Channel {
 
   /** A fault while relaying the upstream's stream ends this session only. */
   private fault(err: unknown): void {
-    this.logger.error('bridged session failed', { server: this.server.name, upstream: 'sse', where: 'server message', error: faultName(err) });
-    log('%s: relaying the upstream stream failed: %s\n%s', this.server.name, faultName(err), faultFrames(err));
+    logFault(this.logger, 'bridged session failed', { server: this.server.name, upstream: 'sse', where: 'server message' }, err);
     if (this.failOpen) this.failOpen(new HttpError(502, JsonRpcCode.ServerError, `Bad Gateway: mcp-front could not relay upstream "${this.server.name}"`));
     this.endOnItsOwn('internal error (server message)');
   }

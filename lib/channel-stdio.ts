@@ -5,8 +5,8 @@ import { serializeMessage, type JsonRpcMessage } from './body';
 import { firstByte, type Channel, type ChannelEvents } from './channel';
 import { DEFAULT_GRACE_MS, spawnStdioChild, type ExitInfo, type StdioChild } from './child-process';
 import type { StdioServer } from './config';
-import { HttpError, JsonRpcCode, faultFrames, faultName } from './errors';
-import { debug } from './logger';
+import { HttpError, JsonRpcCode } from './errors';
+import { debug, logFault } from './logger';
 import type { Logger, LogFields } from './types';
 
 const log = debug.extend('stdio');
@@ -190,8 +190,7 @@ export class StdioChannel implements Channel {
 
   /** A fault while relaying this child's output ends this session only. */
   private fault(err: unknown): void {
-    this.logger.error('stdio session failed', { server: this.server.name, token: this.token, pid: this.child?.pid, where: 'server output', error: faultName(err) });
-    log('%s: relaying stdout failed: %s\n%s', this.server.name, faultName(err), faultFrames(err));
+    logFault(this.logger, 'stdio session failed', { server: this.server.name, token: this.token, pid: this.child?.pid, where: 'server output' }, err);
     this.endOnItsOwn('internal error (server output)', `mcp-front could not relay the output of stdio server "${this.server.name}"`);
   }
 

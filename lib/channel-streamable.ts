@@ -7,8 +7,8 @@ import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { JsonRpcMessage } from './body';
 import { emitServerText, readStart, sessionGone, type Channel, type ChannelEvents } from './channel';
 import type { RemoteServer } from './config';
-import { faultFrames, faultName, type HttpError } from './errors';
-import { debug } from './logger';
+import type { HttpError } from './errors';
+import { debug, logFault } from './logger';
 import { SseParser } from './sse';
 import type { Logger, LogFields } from './types';
 import { headerOf, isEventStream, upstreamRequest } from './upstream-agent';
@@ -270,8 +270,7 @@ export class StreamableUpstreamChannel implements Channel {
     try {
       fn();
     } catch (err) {
-      this.logger.error('bridged session failed', { server: this.server.name, upstream: 'streamable-http', where: 'server message', error: faultName(err) });
-      log('%s: relaying an upstream answer failed: %s\n%s', this.server.name, faultName(err), faultFrames(err));
+      logFault(this.logger, 'bridged session failed', { server: this.server.name, upstream: 'streamable-http', where: 'server message' }, err);
       this.endOnItsOwn('internal error (server message)');
     }
   }

@@ -66,21 +66,3 @@ export function sendJsonRpcError(
 export function sendHttpError(res: ServerResponse, err: HttpError, id?: unknown): void {
   sendJsonRpcError(res, err.status, err.code, err.message, { id, headers: err.headers });
 }
-
-/**
- * What a log line says about an unexpected fault: the error's class only (`RangeError`,
- * `TypeError`). Its message may quote the data that caused it, and that data may be a client's
- * body or a server's output, where a token value can hide.
- */
-export function faultName(err: unknown): string {
-  return err instanceof Error ? err.name : typeof err;
-}
-
-/** Where a fault happened, for `DEBUG=mcp-front*`: the stack's frames, without the message. */
-export function faultFrames(err: unknown): string {
-  const stack = err instanceof Error && typeof err.stack === 'string' ? err.stack : '';
-  return stack
-    .split('\n')
-    .filter((line) => line.startsWith('    at '))
-    .join('\n');
-}

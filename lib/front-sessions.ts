@@ -11,8 +11,8 @@ import type { ServerResponse } from 'node:http';
 import type { Request, Response } from 'express';
 import { isRequest, parseJsonRpc, readBody, type JsonRpcMessage } from './body';
 import { SESSION_GONE, bodyOf, firstByte, type Channel } from './channel';
-import { HttpError, JsonRpcCode, faultFrames, faultName, jsonRpcErrorBody, sendHttpError, sendJsonRpcError } from './errors';
-import { debug } from './logger';
+import { HttpError, JsonRpcCode, jsonRpcErrorBody, sendHttpError, sendJsonRpcError } from './errors';
+import { debug, logFault } from './logger';
 import { classifyPost, LEGACY_VERSIONS, UNSUPPORTED_VERSION, type StatelessStdio } from './stateless-stdio';
 import type { Session } from './sessions';
 import { openSseStream, sendSseBody, type SseStream } from './sse';
@@ -282,9 +282,7 @@ abstract class FrontSession implements Session {
   }
 
   private logFault(where: string, err: unknown): void {
-    const { logger } = this.owner.deps;
-    logger.error(`${this.owner.options.logPrefix} session failed`, { server: this.server, token: this.token, transport: this.kind, where, error: faultName(err) });
-    log('%s: %s session failed (%s): %s\n%s', this.server, this.kind, where, faultName(err), faultFrames(err));
+    logFault(this.owner.deps.logger, `${this.owner.options.logPrefix} session failed`, { server: this.server, token: this.token, transport: this.kind, where }, err);
   }
 
   /** Ends the session; idempotent; resolves when the server side is gone. */
@@ -764,7 +762,7 @@ function replyWithError(res: ServerResponse, err: unknown, id?: unknown): void {
     log('request failed: %s', (err as Error)?.message);
     sendJsonRpcError(res, 500, JsonRpcCode.InternalError, 'Internal error', { id });
   } catch (failure) {
-    log('could not answer a failed request: %s\n%s', faultName(failure), faultFrames(failure));
+    log('could not answer a failed request: %s', (failure as Error)?.name);
     res.destroy();
   }
 }

@@ -8,9 +8,9 @@ import { createProxyMiddleware, debugProxyErrorsPlugin, proxyEventsPlugin, type 
 import { readBodyOrReply, validJsonRpcOrReply } from './body';
 import { deleteUpstreamSession, StreamableUpstreamChannel } from './channel-streamable';
 import { DEFAULTS, type RemoteServer } from './config';
-import { JsonRpcCode, faultFrames, faultName, sendJsonRpcError } from './errors';
+import { JsonRpcCode, sendJsonRpcError } from './errors';
 import { FrontSessions } from './front-sessions';
-import { debug } from './logger';
+import { debug, logFault } from './logger';
 import { createRemoteSseTransport } from './remote-sse';
 import type { Session } from './sessions';
 import type { RequestContext, ServerTransport, TransportDeps } from './transport';
@@ -265,8 +265,7 @@ class StreamableProxy implements ServerTransport {
 
   /** A fault while relaying an answer ends that one exchange (logged at `error`). */
   private onFault(err: unknown, proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse): void {
-    this.deps.logger.error('proxy failure', { server: this.server.name, where: 'upstream answer', error: faultName(err) });
-    log('%s: relaying an upstream answer failed: %s\n%s', this.server.name, faultName(err), faultFrames(err));
+    logFault(this.deps.logger, 'proxy failure', { server: this.server.name, where: 'upstream answer' }, err);
     const ex = this.exchanges.get(req);
     if (ex) {
       ex.done = true;

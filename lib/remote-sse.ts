@@ -8,9 +8,9 @@ import type { Request, Response } from 'express';
 import { readBodyOrReply, validJsonRpcOrReply } from './body';
 import { resolveUpstreamEndpoint, SseUpstreamChannel } from './channel-sse';
 import { DEFAULTS, type RemoteServer } from './config';
-import { JsonRpcCode, faultFrames, faultName, sendJsonRpcError } from './errors';
+import { JsonRpcCode, sendJsonRpcError } from './errors';
 import { FrontSessions } from './front-sessions';
-import { debug } from './logger';
+import { debug, logFault } from './logger';
 import type { Session } from './sessions';
 import { openSseStream, SseParser, type SseEvent, type SseStream } from './sse';
 import { messageEndpoint, querySessionId, type RequestContext, type ServerTransport, type TransportDeps } from './transport';
@@ -154,8 +154,7 @@ class SseRelayTransport implements ServerTransport {
       try {
         parser.push(chunk);
       } catch (err) {
-        this.deps.logger.error('sse session failed', { server: this.server.name, token: relay.token, where: 'server message', error: faultName(err) });
-        log('%s: relaying the upstream stream failed: %s\n%s', this.server.name, faultName(err), faultFrames(err));
+        logFault(this.deps.logger, 'sse session failed', { server: this.server.name, token: relay.token, where: 'server message' }, err);
         this.endRelay(relay, 'internal error (server message)');
         return;
       }

@@ -11,8 +11,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { spawnStdioChild, type StdioChild } from './child-process';
 import type { StdioServer } from './config';
 import { serializeMessage, type JsonRpcMessage } from './body';
-import { HttpError, JsonRpcCode, faultFrames, faultName, sendHttpError, sendJsonRpcError } from './errors';
-import { debug } from './logger';
+import { HttpError, JsonRpcCode, sendHttpError, sendJsonRpcError } from './errors';
+import { debug, logFault } from './logger';
 import type { Session } from './sessions';
 import { openSseStream, type SseStream } from './sse';
 import type { RequestContext, TransportDeps } from './transport';
@@ -267,8 +267,7 @@ class SharedChild implements Session {
     try {
       fn();
     } catch (err) {
-      this.deps.logger.error('stdio session failed', { server: this.server, token: this.token, transport: 'stateless', where, error: faultName(err) });
-      log('%s: %s failed: %s\n%s', this.server, where, faultName(err), faultFrames(err));
+      logFault(this.deps.logger, 'stdio session failed', { server: this.server, token: this.token, transport: 'stateless', where }, err);
       void this.close(`internal error (${where})`);
     }
   }
