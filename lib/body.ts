@@ -146,7 +146,7 @@ function isJsonRpcMessage(value: unknown): value is JsonRpcMessage {
   return 'id' in m && ('result' in m || 'error' in m);
 }
 
-export function isJsonRpcId(id: unknown): id is string | number | null {
+function isJsonRpcId(id: unknown): id is string | number | null {
   return typeof id === 'string' || typeof id === 'number' || id === null;
 }
 
