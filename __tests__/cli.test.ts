@@ -8,7 +8,8 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { promisify } from 'node:util';
 import { parseAddr } from '../lib/cli';
-import { EVERYTHING, isAlive, waitFor } from './helpers/servers';
+import { openEventStream } from './fixtures/remote-streams';
+import { EVERYTHING, isAlive, startEverything, waitFor, type Upstream } from './helpers/servers';
 
 const ROOT = path.join(__dirname, '..');
 const CLI = path.join(ROOT, 'dist', 'cli.js');
@@ -442,5 +443,127 @@ describe('running', () => {
     expect(servers.filter(isAlive)).toEqual([]);
     await waitFor(() => !watchdogs.some(isAlive), 'the watchdog to exit after the command', 10_000);
     expect(cli.lines.join('\n')).toMatch(new RegExp(` INFO shutting down signal=${signal}`));
+  });
+});
+
+// A fault while answering, timing out or ending one session ends that session, never the process
+// with every session of every token. An id nested 6,000 deep was once kept as pending and
+// answered later with `JSON.stringify`, which ran out of stack: the process died at the
+// disconnect, the timeout, the DELETE or the bridge's error answer that came after.
+describe('one session cannot end the process', () => {
+  const STDIO_SERVER = path.join(FIXTURES, 'stdio-server.js');
+  /** About 12 KB: `JSON.parse` takes it, `JSON.stringify` runs out of stack on it. */
+  const DEEP = '['.repeat(6000) + ']'.repeat(6000);
+  const HANG = `{"jsonrpc":"2.0","id":${DEEP},"method":"tools/call","params":{"name":"hang","arguments":{}}}`;
+  const headers = (extra: Record<string, string> = {}) => ({
+    Authorization: `Bearer ${TOKEN_A}`,
+    'Content-Type': 'application/json',
+    Accept: 'application/json, text/event-stream',
+    ...extra,
+  });
+  let legacyUpstream: Upstream;
+
+  beforeAll(async () => {
+    legacyUpstream = await startEverything('sse');
+  });
+  afterAll(() => legacyUpstream?.close());
+
+  async function startFixtureCli(): Promise<{ cli: RunningCli; base: string }> {
+    const config = {
+      ...configWithTokens({ main: TOKEN_A }),
+      mcpServers: {
+        fixture: { command: process.execPath, args: [STDIO_SERVER], timeout: '1s' },
+        legacy: { url: `${legacyUpstream.origin}/sse`, timeout: '1s' },
+      },
+    };
+    const cli = start(['--config', writeConfig(config)]);
+    return { cli, base: await cli.base() };
+  }
+
+  const post = (url: string, body: string, extra: Record<string, string> = {}) => fetch(url, { method: 'POST', headers: headers(extra), body });
+
+  async function openSession(base: string, server = 'fixture'): Promise<string> {
+    const res = await post(`${base}/${server}/mcp`, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'cli-test', version: '1' } } }));
+    expect(res.status).toBe(200);
+    await res.text();
+    return res.headers.get('mcp-session-id')!;
+  }
+
+  /** Whatever comes back; looked at only once the process has proven it is still up. */
+  async function answerOf(res: Response): Promise<{ status: number; body: unknown }> {
+    const text = await res.text();
+    return { status: res.status, body: text.startsWith('{') ? (JSON.parse(text) as unknown) : text };
+  }
+
+  /** The process still serves: a new session calls a tool. */
+  async function stillServing(cli: RunningCli, base: string): Promise<void> {
+    expect(cli.child.exitCode).toBeNull();
+    const session = await openSession(base);
+    const res = await post(`${base}/fixture/mcp`, JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'echo', arguments: { message: 'alive' } } }), { 'Mcp-Session-Id': session });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain('alive');
+  }
+
+  const INVALID_REQUEST = { status: 400, body: { jsonrpc: '2.0', id: null, error: { code: -32600, message: expect.stringMatching(/^Invalid Request/) } } };
+
+  test('a legacy SSE client that disconnects after sending an id nested 6,000 deep', async () => {
+    const { cli, base } = await startFixtureCli();
+    const stream = await openEventStream(`${base}/fixture/sse`, { headers: headers() });
+    const endpoint = await stream.nextMatching((e) => e.event === 'endpoint');
+    const hostile = await post(base + endpoint.data, HANG).then(answerOf);
+    stream.close();
+    await stream.ended;
+    await stillServing(cli, base);
+    expect(hostile).toEqual(INVALID_REQUEST);
+  });
+
+  test("a Streamable HTTP request with an id nested 6,000 deep that nobody answers before the server's timeout", async () => {
+    const { cli, base } = await startFixtureCli();
+    const hostile = await post(`${base}/fixture/mcp`, HANG, { 'Mcp-Session-Id': await openSession(base) }).then(answerOf);
+    await stillServing(cli, base);
+    expect(hostile).toEqual(INVALID_REQUEST);
+  });
+
+  test('a Streamable HTTP session ended by DELETE while a request with an id nested 6,000 deep is pending', async () => {
+    const { cli, base } = await startFixtureCli();
+    const session = await openSession(base);
+    const hostile = post(`${base}/fixture/mcp`, HANG, { 'Mcp-Session-Id': session }).then(answerOf, (err: Error) => err);
+    // The child answers in order: the ping's answer proves the request above reached it.
+    const ping = await post(`${base}/fixture/mcp`, '{"jsonrpc":"2.0","id":3,"method":"ping"}', { 'Mcp-Session-Id': session });
+    await ping.text();
+    const deleted = await fetch(`${base}/fixture/mcp`, { method: 'DELETE', headers: headers({ 'Mcp-Session-Id': session }) });
+    expect(deleted.status).toBe(204);
+    await stillServing(cli, base);
+    expect(await hostile).toEqual(INVALID_REQUEST);
+  });
+
+  test('a Streamable HTTP client bridged to a legacy SSE upstream sending an id nested 6,000 deep', async () => {
+    const { cli, base } = await startFixtureCli();
+    const hostile = await post(`${base}/legacy/mcp`, HANG, { 'Mcp-Session-Id': await openSession(base, 'legacy') }).then(answerOf, (err: Error) => err);
+    await stillServing(cli, base);
+    expect(hostile).toEqual(INVALID_REQUEST);
+  });
+
+  test('output the proxy cannot relay ends that one session with an error, logged at ERROR; the process serves on', async () => {
+    const { cli, base } = await startFixtureCli();
+    const other = await openSession(base);
+    const session = await openSession(base);
+    const mark = cli.mark();
+
+    const res = await post(`${base}/fixture/mcp`, JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'unrelayable', arguments: { depth: 6000 } } }), {
+      'Mcp-Session-Id': session,
+    });
+    expect(res.status).toBe(502);
+    expect(await res.json()).toEqual({ jsonrpc: '2.0', id: 2, error: { code: -32000, message: expect.stringContaining('could not relay') } });
+    await cli.waitFor(/ ERROR stdio session failed .*where="server output" error=RangeError/, 'the ERROR line of the failed session', mark);
+
+    // That session is over; the other one, and new ones, are not.
+    const after = await post(`${base}/fixture/mcp`, '{"jsonrpc":"2.0","id":3,"method":"ping"}', { 'Mcp-Session-Id': session });
+    expect(after.status).toBe(404);
+    await after.text();
+    const ping = await post(`${base}/fixture/mcp`, '{"jsonrpc":"2.0","id":4,"method":"ping"}', { 'Mcp-Session-Id': other });
+    expect(ping.status).toBe(200);
+    await ping.text();
+    await stillServing(cli, base);
   });
 });

@@ -16,7 +16,13 @@ export function readBody(req: MaybeParsed, limit: number): Promise<Buffer> {
     if (Buffer.isBuffer(parsed)) buf = parsed;
     else if (typeof parsed === 'string') buf = Buffer.from(parsed);
     else if (parsed === undefined) buf = Buffer.alloc(0);
-    else buf = Buffer.from(JSON.stringify(parsed));
+    else {
+      try {
+        buf = Buffer.from(serializeMessage(parsed));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
     return buf.length > limit ? Promise.reject(tooLarge(limit)) : Promise.resolve(buf);
   }
   const declared = Number(req.headers['content-length']);
@@ -106,6 +112,21 @@ function discardRest(req: IncomingMessage): void {
   req.resume();
 }
 
+/**
+ * For routes that forward the client's bytes unchanged: `parseJsonRpc`'s verdict, answering the
+ * client itself (`400`) when the body is refused: `false` then, and the caller just returns.
+ */
+export function validJsonRpcOrReply(body: Buffer, res: ServerResponse): boolean {
+  try {
+    parseJsonRpc(body);
+    return true;
+  } catch (err) {
+    if (!(err instanceof HttpError)) throw err;
+    sendHttpError(res, err);
+    return false;
+  }
+}
+
 function tooLarge(limit: number): HttpError {
   return new HttpError(413, JsonRpcCode.InvalidRequest, `request body exceeds the limit of ${limit} bytes`, {
     Connection: 'close',
@@ -123,7 +144,9 @@ export interface JsonRpcMessage {
 
 /**
  * Parses a JSON-RPC message or batch. Malformed JSON → `400` with `-32700`; valid JSON that is not
- * JSON-RPC → `400` with `-32600` (JSON-RPC 2.0 §5.1).
+ * JSON-RPC → `400` with `-32600` (JSON-RPC 2.0 §5.1). Every route that takes a client body calls
+ * it, including those that forward the original bytes unchanged: an id the proxy cannot hold is
+ * refused here, before anything remembers it or sends it on.
  */
 export function parseJsonRpc(body: Buffer): JsonRpcMessage[] {
   let value: unknown;
@@ -139,12 +162,36 @@ export function parseJsonRpc(body: Buffer): JsonRpcMessage[] {
   return messages as JsonRpcMessage[];
 }
 
+/**
+ * JSON-RPC 2.0 §4 and §5: `jsonrpc` is exactly "2.0"; a request or notification has a string
+ * `method`; a response has `result` or `error` and no `method`; an id, wherever it appears, is a
+ * string, a number or null. Anything else as an id (an object, an array, a boolean) is an Invalid
+ * Request: the proxy keeps ids to answer for them later, and an arbitrarily nested one cannot even
+ * be written back out (`JSON.stringify` runs out of stack).
+ */
 function isJsonRpcMessage(value: unknown): value is JsonRpcMessage {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const m = value as Record<string, unknown>;
   if (m.jsonrpc !== '2.0') return false;
-  if (typeof m.method === 'string') return true;
+  if ('id' in m && !isJsonRpcId(m.id)) return false;
+  if ('method' in m) return typeof m.method === 'string';
   return 'id' in m && ('result' in m || 'error' in m);
+}
+
+function isJsonRpcId(id: unknown): id is string | number | null {
+  return typeof id === 'string' || typeof id === 'number' || id === null;
+}
+
+/**
+ * `JSON.stringify` of a client message, or `400` with `-32600` when it cannot be written out (a
+ * value nested deeper than the stack allows): thrown as an `HttpError`, never a `RangeError`.
+ */
+export function serializeMessage(value: unknown): string {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    throw new HttpError(400, JsonRpcCode.InvalidRequest, 'Invalid Request: the message is nested too deeply to be relayed');
+  }
 }
 
 export const isRequest = (m: JsonRpcMessage): boolean => typeof m.method === 'string' && m.id !== undefined && m.id !== null;

@@ -2,11 +2,11 @@
 // HTTP client can use a legacy server: the upstream event stream carries the server's messages,
 // each client message is POSTed to the upstream's message URL (its `endpoint` event).
 import type { ClientRequest, IncomingMessage } from 'node:http';
-import type { JsonRpcMessage } from './body';
+import { serializeMessage, type JsonRpcMessage } from './body';
 import { emitServerText, firstByte, readStart, sessionGone, type Channel, type ChannelEvents } from './channel';
 import type { RemoteServer } from './config';
 import { HttpError, JsonRpcCode } from './errors';
-import { debug } from './logger';
+import { debug, logFault } from './logger';
 import { SseParser, type SseEvent } from './sse';
 import type { Logger, LogFields } from './types';
 import { isEventStream, upstreamRequest } from './upstream-agent';
@@ -119,7 +119,14 @@ export class SseUpstreamChannel implements Channel {
             this.endOnItsOwn(`upstream sent an event over the ${limit}-byte limit`);
           },
         });
-        res.on('data', (chunk: Buffer) => parser.push(chunk));
+        res.on('data', (chunk: Buffer) => {
+          // An event handler: a throw here would reach the event loop and end the process.
+          try {
+            parser.push(chunk);
+          } catch (err) {
+            this.fault(err);
+          }
+        });
         const ended = (reason: string) => {
           if (settled) return this.endOnItsOwn(reason);
           this.logger.warn('upstream error', { server: server.name, code: 'STREAM_ENDED', status: 502 });
@@ -158,7 +165,7 @@ export class SseUpstreamChannel implements Channel {
    */
   async send(body: Buffer, messages: JsonRpcMessage[]): Promise<void> {
     if (messages.length === 1 && firstByte(body) !== 0x5b /* [ */) return this.post(body);
-    for (const m of messages) await this.post(Buffer.from(JSON.stringify(m)));
+    for (const m of messages) await this.post(Buffer.from(serializeMessage(m)));
   }
 
   private post(body: Buffer): Promise<void> {
@@ -233,6 +240,13 @@ export class SseUpstreamChannel implements Channel {
   private destroyStream(): void {
     this.streamReq?.destroy();
     this.streamRes?.destroy();
+  }
+
+  /** A fault while relaying the upstream's stream ends this session only. */
+  private fault(err: unknown): void {
+    logFault(this.logger, 'bridged session failed', { server: this.server.name, upstream: 'sse', where: 'server message' }, err);
+    if (this.failOpen) this.failOpen(new HttpError(502, JsonRpcCode.ServerError, `Bad Gateway: mcp-front could not relay upstream "${this.server.name}"`));
+    this.endOnItsOwn('internal error (server message)');
   }
 
   private endOnItsOwn(reason: string): void {

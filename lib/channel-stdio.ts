@@ -1,13 +1,13 @@
 // A stdio server as a channel: one child process per session, newline-delimited JSON-RPC on its
 // stdin and stdout (MCP 2025-06-18 §stdio). The child's stdout lines are handed over as they are.
 import { existsSync } from 'node:fs';
-import type { JsonRpcMessage } from './body';
+import { serializeMessage, type JsonRpcMessage } from './body';
 import { firstByte, type Channel, type ChannelEvents } from './channel';
 import { DEFAULT_GRACE_MS, spawnStdioChild, type ExitInfo, type StdioChild } from './child-process';
 import type { StdioServer } from './config';
 import { HttpError, JsonRpcCode } from './errors';
 import { LineReader, MAX_LINE_BYTES } from './line-reader';
-import { debug } from './logger';
+import { debug, logFault } from './logger';
 import type { Logger, LogFields } from './types';
 
 const log = debug.extend('stdio');
@@ -40,7 +40,14 @@ export class StdioChannel implements Channel {
     const { server } = this;
     const child = spawnStdioChild({ name: server.name, command: server.command, args: server.args, env: server.env, cwd: server.cwd });
     this.child = child;
-    child.process.stdout!.on('data', (chunk: Buffer) => this.stdout.push(chunk));
+    child.process.stdout!.on('data', (chunk: Buffer) => {
+      // An event handler: a throw here would reach the event loop and end the process.
+      try {
+        this.stdout.push(chunk);
+      } catch (err) {
+        this.fault(err);
+      }
+    });
     void child.finished.then((info) => this.onChildFinished(info));
     try {
       await child.started;
@@ -70,7 +77,7 @@ export class StdioChannel implements Channel {
       stdin.uncork();
     } else {
       let text = '';
-      for (const m of messages) text += JSON.stringify(m) + '\n';
+      for (const m of messages) text += serializeMessage(m) + '\n';
       flushed = stdin.write(text);
     }
     if (flushed) return Promise.resolve();
@@ -146,6 +153,12 @@ export class StdioChannel implements Channel {
     });
     const how = info.signal ? `signal ${info.signal}` : `code ${info.code}`;
     this.endOnItsOwn(`stdio server exited (${how})`, `stdio server "${this.server.name}" exited (${how})`);
+  }
+
+  /** A fault while relaying this child's output ends this session only. */
+  private fault(err: unknown): void {
+    logFault(this.logger, 'stdio session failed', { server: this.server.name, token: this.token, pid: this.child?.pid, where: 'server output' }, err);
+    this.endOnItsOwn('internal error (server output)', `mcp-front could not relay the output of stdio server "${this.server.name}"`);
   }
 
   private endOnItsOwn(reason: string, clientMessage: string): void {

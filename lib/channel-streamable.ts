@@ -8,7 +8,7 @@ import type { JsonRpcMessage } from './body';
 import { emitServerText, readStart, sessionGone, type Channel, type ChannelEvents } from './channel';
 import type { RemoteServer } from './config';
 import type { HttpError } from './errors';
-import { debug } from './logger';
+import { debug, logFault } from './logger';
 import { SseParser } from './sse';
 import type { Logger, LogFields } from './types';
 import { headerOf, isEventStream, upstreamRequest } from './upstream-agent';
@@ -190,7 +190,7 @@ export class StreamableUpstreamChannel implements Channel {
           },
         },
       );
-      res.on('data', (chunk: Buffer) => parser.push(chunk));
+      res.on('data', (chunk: Buffer) => this.guard(() => parser.push(chunk)));
       res.once('end', finish);
       return;
     }
@@ -212,9 +212,11 @@ export class StreamableUpstreamChannel implements Channel {
       chunks.push(chunk);
     });
     res.once('end', () => {
-      if (!this.over && size <= MAX_JSON_BODY && !emitServerText(Buffer.concat(chunks, size).toString('utf8'), events)) {
-        log('%s: ignoring an upstream answer that is not JSON-RPC', this.server.name);
-      }
+      this.guard(() => {
+        if (!this.over && size <= MAX_JSON_BODY && !emitServerText(Buffer.concat(chunks, size).toString('utf8'), events)) {
+          log('%s: ignoring an upstream answer that is not JSON-RPC', this.server.name);
+        }
+      });
       finish();
     });
   }
@@ -270,6 +272,19 @@ export class StreamableUpstreamChannel implements Channel {
     for (const res of this.responses) res.destroy();
     if (this.sessionId === undefined || this.forgotten) return;
     await deleteUpstreamSession(this.server, this.sessionId, this.protocolVersion);
+  }
+
+  /**
+   * Runs a step of an event handler: a fault there ends this session only (logged), instead of
+   * reaching the event loop and ending the process.
+   */
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      logFault(this.logger, 'bridged session failed', { server: this.server.name, upstream: 'streamable-http', where: 'server message' }, err);
+      this.endOnItsOwn('internal error (server message)');
+    }
   }
 
   private endOnItsOwn(reason: string): void {

@@ -8,7 +8,7 @@
 // front writes into SSE frames verbatim (a stdio child's lines go out as the child wrote them,
 // never re-serialized: that is where the stdio bridge's throughput comes from).
 import type { IncomingMessage } from 'node:http';
-import type { JsonRpcMessage } from './body';
+import { serializeMessage, type JsonRpcMessage } from './body';
 import { HttpError, JsonRpcCode } from './errors';
 import type { LogFields } from './types';
 
@@ -49,13 +49,14 @@ export interface Channel {
 
 /** The messages a client sends as one body, for `Channel.send` from code (cancellations). */
 export function bodyOf(messages: JsonRpcMessage[]): Buffer {
-  return Buffer.from(JSON.stringify(messages.length === 1 ? messages[0] : messages));
+  return Buffer.from(serializeMessage(messages.length === 1 ? messages[0] : messages));
 }
 
 /**
  * Hands every message of a server's JSON text (a message or a batch) to `events`. `text` is
  * reused as the line when it already is one message on one line. Returns false when it is not
- * JSON-RPC at all.
+ * JSON-RPC at all. Throws when a message cannot be written out again (nested too deeply):
+ * callers run it inside their fault boundary.
  */
 export function emitServerText(text: string, events: ChannelEvents): boolean {
   let parsed: unknown;

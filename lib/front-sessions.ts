@@ -12,7 +12,7 @@ import type { Request, Response } from 'express';
 import { isRequest, parseJsonRpc, readBody, type JsonRpcMessage } from './body';
 import { SESSION_GONE, bodyOf, firstByte, type Channel } from './channel';
 import { HttpError, JsonRpcCode, jsonRpcErrorBody, sendHttpError, sendJsonRpcError } from './errors';
-import { debug } from './logger';
+import { debug, logFault } from './logger';
 import { classifyPost, LEGACY_VERSIONS, UNSUPPORTED_VERSION, type StatelessStdio } from './stateless-stdio';
 import type { Session } from './sessions';
 import { openSseStream, sendSseBody, type SseStream } from './sse';
@@ -318,12 +318,34 @@ abstract class FrontSession implements Session {
   open(): Promise<void> {
     return this.channel.open({
       message: (line, message) => {
-        if (!this.ending) this.deliver(line, message);
+        if (!this.ending) this.guard('server message', () => this.deliver(line, message));
       },
       closed: (reason, clientMessage) => {
         this.closing ??= this.shutdown(reason, clientMessage);
       },
     });
+  }
+
+  /**
+   * The boundary of every callback, timer and event handler that answers, times out or ends this
+   * session: a fault there ends this session, logged at `error`, and never reaches the event loop,
+   * where it would end the process and every session of every token with it.
+   */
+  protected guard(where: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.fault(where, err);
+    }
+  }
+
+  private fault(where: string, err: unknown): void {
+    this.logFault(where, err);
+    void this.close(`internal error (${where})`);
+  }
+
+  private logFault(where: string, err: unknown): void {
+    logFault(this.owner.deps.logger, `${this.owner.options.logPrefix} session failed`, { server: this.server, token: this.token, transport: this.kind, where }, err);
   }
 
   /** Ends the session; idempotent; resolves when the server side is gone. */
@@ -334,6 +356,9 @@ abstract class FrontSession implements Session {
 
   /** Answers everything pending with a JSON-RPC error and ends every stream. */
   protected abstract endStreams(code: number, message: string): void;
+
+  /** Destroys every response still open: the last resort when `endStreams` failed half-way. */
+  protected abstract abortStreams(): void;
 
   /** One message from the server: `line` is its one-line text, `message` its parse. */
   protected abstract deliver(line: string, message: JsonRpcMessage): void;
@@ -367,13 +392,25 @@ abstract class FrontSession implements Session {
     res.on('close', release);
   }
 
-  /** `clientMessage` answers every request still pending. */
+  /**
+   * `clientMessage` answers every request still pending. Never rejects: callers do not wait for
+   * it (`void close()` from timers and `close` events), so a rejection would be unhandled.
+   */
   private async shutdown(reason: string, clientMessage: string): Promise<void> {
     this.ending = true;
     this.owner.deps.sessions.remove(this);
     this.stopIdleTimer();
-    this.endStreams(JsonRpcCode.ServerError, clientMessage);
-    await this.channel.close();
+    try {
+      this.endStreams(JsonRpcCode.ServerError, clientMessage);
+    } catch (err) {
+      this.logFault('close', err);
+      this.abortStreams();
+    }
+    try {
+      await this.channel.close();
+    } catch (err) {
+      this.logFault('close', err);
+    }
     this.owner.forget(this);
     if (this.started) {
       this.owner.deps.logger.info(`${this.owner.options.logPrefix} session ended`, { server: this.server, token: this.token, transport: this.kind, reason });
@@ -490,6 +527,11 @@ class SseSession extends FrontSession {
     this.pending.clear();
     stream.end();
   }
+
+  protected abortStreams(): void {
+    this.pending.clear();
+    this.res?.destroy();
+  }
 }
 
 // --- Streamable HTTP -----------------------------------------------------------------------------
@@ -546,9 +588,9 @@ class StreamableSession extends FrontSession {
 
     if (ids.length === 0) {
       // Only notifications and responses (e.g. a sampling answer): accepted, nothing to wait for.
-      this.channel.send(body, messages).then(
+      this.sendToChannel(body, messages).then(
         () => {
-          if (!res.writableEnded) res.writeHead(202).end();
+          if (!res.headersSent) res.writeHead(202).end();
         },
         (err: unknown) => replyWithError(res, err),
       );
@@ -574,9 +616,18 @@ class StreamableSession extends FrontSession {
     // Per 2025-06-18 §Sending Messages, a disconnect is not a cancellation: the server goes on,
     // and its late answers are dropped since nobody can receive them.
     res.once('close', () => this.forgetExchange(ex));
-    ex.timer = setTimeout(() => this.timeOut(ex), this.owner.options.timeoutMs);
+    ex.timer = setTimeout(() => this.guard('timeout', () => this.timeOut(ex)), this.owner.options.timeoutMs);
     ex.timer.unref();
-    this.channel.send(body, messages).catch((err: unknown) => this.refused(ex, err));
+    this.sendToChannel(body, messages).catch((err: unknown) => this.guard('send', () => this.refused(ex, err)));
+  }
+
+  /** `channel.send`, with a synchronous throw turned into the rejection its callers handle. */
+  private sendToChannel(body: Buffer, messages: JsonRpcMessage[]): Promise<void> {
+    try {
+      return this.channel.send(body, messages);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   openGetStream(req: Request, res: Response, ctx: RequestContext): void {
@@ -700,7 +751,7 @@ class StreamableSession extends FrontSession {
     }
     // The server may still be working on them: tell it to stop (2025-06-18 §Cancellation).
     const cancellations: JsonRpcMessage[] = ids.map((id) => ({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: 'timeout' } }));
-    if (cancellations.length > 0 && !this.ending) this.channel.send(bodyOf(cancellations), cancellations).catch(() => undefined);
+    if (cancellations.length > 0 && !this.ending) this.sendToChannel(bodyOf(cancellations), cancellations).catch(() => undefined);
   }
 
   /** The server side did not take the POST's messages (upstream refused, unreachable, too slow). */
@@ -735,6 +786,16 @@ class StreamableSession extends FrontSession {
     this.getStream = undefined;
     this.queue = [];
   }
+
+  protected abortStreams(): void {
+    for (const ex of [...this.exchanges]) {
+      this.forgetExchange(ex);
+      ex.res.destroy();
+    }
+    this.getStream?.res.destroy();
+    this.getStream = undefined;
+    this.queue = [];
+  }
 }
 
 // --- helpers ---------------------------------------------------------------------------------------
@@ -755,11 +816,17 @@ function sessionNotFound(req: Request): HttpError {
   return new HttpError(404, JsonRpcCode.ServerError, SESSION_GONE);
 }
 
+/** The last step of a request's promise chain: must not throw, or the rejection is unhandled. */
 function replyWithError(res: ServerResponse, err: unknown, id?: unknown): void {
-  if (err instanceof HttpError) {
-    sendHttpError(res, err, id);
-    return;
+  try {
+    if (err instanceof HttpError) {
+      sendHttpError(res, err, id);
+      return;
+    }
+    log('request failed: %s', (err as Error)?.message);
+    sendJsonRpcError(res, 500, JsonRpcCode.InternalError, 'Internal error', { id });
+  } catch (failure) {
+    log('could not answer a failed request: %s', (failure as Error)?.name);
+    res.destroy();
   }
-  log('request failed: %s', (err as Error)?.message);
-  sendJsonRpcError(res, 500, JsonRpcCode.InternalError, 'Internal error', { id });
 }

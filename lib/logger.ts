@@ -5,6 +5,22 @@ import type { LogFields, Logger } from './types';
 /** Root of the `DEBUG=mcp-front*` namespaces; modules use `debug.extend('…')`. */
 export const debug = createDebug('mcp-front');
 
+const faults = debug.extend('fault');
+
+/**
+ * Logs an unexpected fault (a bug, or input nobody foresaw) at `error`: `fields` and the error's
+ * class (`error=RangeError`), never its message, which may quote a client's body or a server's
+ * output, where a token value can hide. The stack's frames go to `DEBUG=mcp-front:fault`.
+ */
+export function logFault(logger: Logger, message: string, fields: LogFields, err: unknown): void {
+  const name = err instanceof Error ? err.name : typeof err;
+  logger.error(message, { ...fields, error: name });
+  if (!faults.enabled) return;
+  const stack = err instanceof Error && typeof err.stack === 'string' ? err.stack : '';
+  const frames = stack.split('\n').filter((line) => line.startsWith('    at '));
+  faults('%s (%s)\n%s', message, name, frames.join('\n'));
+}
+
 // One exit hook for every default logger (a listener each would trip MaxListeners). Loggers are
 // few and live as long as their router, so the set is not pruned.
 const flushers = new Set<() => void>();

@@ -5,12 +5,12 @@
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import type { Request, Response } from 'express';
 import { createProxyMiddleware, debugProxyErrorsPlugin, proxyEventsPlugin, type RequestHandler } from 'http-proxy-middleware';
-import { readBodyOrReply } from './body';
+import { readBodyOrReply, validJsonRpcOrReply } from './body';
 import { deleteUpstreamSession, StreamableUpstreamChannel } from './channel-streamable';
 import { DEFAULTS, type RemoteServer } from './config';
 import { JsonRpcCode, sendHttpError, sendJsonRpcError, type HttpError } from './errors';
 import { FrontSessions } from './front-sessions';
-import { debug } from './logger';
+import { debug, logFault } from './logger';
 import { createRemoteSseTransport } from './remote-sse';
 import type { Session } from './sessions';
 import type { RequestContext, ServerTransport, TransportDeps } from './transport';
@@ -134,7 +134,14 @@ class StreamableProxy implements ServerTransport {
       plugins: [debugProxyErrorsPlugin, proxyEventsPlugin],
       on: {
         proxyReq: (proxyReq, req) => this.onProxyReq(proxyReq, req),
-        proxyRes: (proxyRes, req, res) => this.onProxyRes(proxyRes, req, res),
+        proxyRes: (proxyRes, req, res) => {
+          // A socket event: a throw here would reach the event loop and end the process.
+          try {
+            this.onProxyRes(proxyRes, req, res);
+          } catch (err) {
+            this.onFault(err, proxyRes, req, res);
+          }
+        },
         // Replaces hpm's default handler (which maps refusals to 504): every path ends `res`.
         error: (err, req, res) => this.onProxyError(err, req, res),
       },
@@ -172,6 +179,8 @@ class StreamableProxy implements ServerTransport {
     // the buffer is what gets sent, whether or not express.json() consumed the stream.
     const body = await readBodyOrReply(req, res, ctx.proxy.maxBodyBytes);
     if (body === undefined) return;
+    // The bytes go upstream as they are, but only once they are JSON-RPC (see parseJsonRpc).
+    if (req.method === 'POST' && !validJsonRpcOrReply(body, res)) return;
     if (this.closed) return this.shuttingDown(res);
     if (session?.ended) return sendSessionNotFound(res);
     if (res.destroyed) return;
@@ -262,6 +271,20 @@ class StreamableProxy implements ServerTransport {
       if (!proxyRes.complete && !ex.done && !res.writableEnded) res.destroy();
     });
     proxyRes.pipe(res);
+  }
+
+  /** A fault while relaying an answer ends that one exchange (logged at `error`). */
+  private onFault(err: unknown, proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse): void {
+    logFault(this.deps.logger, 'proxy failure', { server: this.server.name, where: 'upstream answer' }, err);
+    const ex = this.exchanges.get(req);
+    if (ex) {
+      ex.done = true;
+      clearTimeout(ex.timer);
+    }
+    proxyRes.unpipe(res);
+    proxyRes.destroy();
+    if (res.headersSent) res.destroy();
+    else sendJsonRpcError(res, 502, JsonRpcCode.ServerError, `Bad Gateway: mcp-front could not relay the answer of upstream "${this.server.name}"`);
   }
 
   /** Session bookkeeping, decided from the upstream's answer (MCP Streamable HTTP §Session Management). */

@@ -5,12 +5,12 @@
 import { randomBytes } from 'node:crypto';
 import http, { type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Request, Response } from 'express';
-import { readBodyOrReply } from './body';
+import { readBodyOrReply, validJsonRpcOrReply } from './body';
 import { resolveUpstreamEndpoint, SseUpstreamChannel } from './channel-sse';
 import { DEFAULTS, type RemoteServer } from './config';
 import { HttpError, JsonRpcCode, sendHttpError, sendJsonRpcError } from './errors';
 import { FrontSessions } from './front-sessions';
-import { debug } from './logger';
+import { debug, logFault } from './logger';
 import type { Session } from './sessions';
 import { openSseStream, SseParser, type SseEvent, type SseStream } from './sse';
 import { messageEndpoint, querySessionId, type RequestContext, type ServerTransport, type TransportDeps } from './transport';
@@ -163,7 +163,14 @@ class SseRelayTransport implements ServerTransport {
       onTooLarge: (limit) => this.eventTooLarge(relay, limit),
     });
     upstreamRes.on('data', (chunk: Buffer) => {
-      parser.push(chunk);
+      // An event handler: a throw here would reach the event loop and end the process.
+      try {
+        parser.push(chunk);
+      } catch (err) {
+        logFault(this.deps.logger, 'sse session failed', { server: this.server.name, token: relay.token, where: 'server message' }, err);
+        this.endRelay(relay, 'internal error (server message)');
+        return;
+      }
       // A slow client must slow the upstream down, not fill the proxy's memory.
       if (res.writableNeedDrain && !upstreamRes.isPaused()) {
         upstreamRes.pause();
@@ -256,6 +263,8 @@ class SseRelayTransport implements ServerTransport {
 
     const body = await readBodyOrReply(req, res, ctx.proxy.maxBodyBytes);
     if (body === undefined) return;
+    // The bytes go upstream as they are, but only once they are JSON-RPC (see parseJsonRpc).
+    if (!validJsonRpcOrReply(body, res)) return;
     session = this.findSession(id, ctx.token);
     if (!session) return sendSessionNotFound(res);
     if (res.destroyed) return;

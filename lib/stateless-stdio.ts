@@ -11,10 +11,10 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { spawnStdioChild, type StdioChild } from './child-process';
 import type { StdioServer } from './config';
-import type { JsonRpcMessage } from './body';
+import { serializeMessage, type JsonRpcMessage } from './body';
 import { HttpError, JsonRpcCode, sendHttpError, sendJsonRpcError } from './errors';
 import { LineReader, MAX_LINE_BYTES } from './line-reader';
-import { debug } from './logger';
+import { debug, logFault } from './logger';
 import type { Session } from './sessions';
 import { openSseStream, type SseStream } from './sse';
 import type { RequestContext, TransportDeps } from './transport';
@@ -41,7 +41,8 @@ export type Classification = { kind: 'legacy' } | { kind: 'modern'; message: Jso
  * `classifyInboundRequest`). Throws `HttpError` for requests that are neither.
  */
 export function classifyPost(req: IncomingMessage, messages: JsonRpcMessage[], isBatch: boolean): Classification {
-  const claims = (m: JsonRpcMessage) => m.params?._meta !== undefined && PROTOCOL_VERSION in (m.params._meta as object);
+  // `_meta` is the client's: anything but an object claims nothing (and `in` would throw on it).
+  const claims = (m: JsonRpcMessage) => typeof m.params?._meta === 'object' && m.params._meta !== null && PROTOCOL_VERSION in m.params._meta;
   if (isBatch) {
     if (messages.some(claims)) throw new HttpError(400, JsonRpcCode.InvalidRequest, 'Invalid Request: 2026-07-28 requests cannot be batched');
     return { kind: 'legacy' };
@@ -222,7 +223,7 @@ class SharedChild implements Session {
     this.server = config.name;
     this.child = spawnStdioChild({ name: config.name, command: config.command, args: config.args, env: config.env, cwd: config.cwd });
     deps.sessions.add(this);
-    this.child.process.stdout!.on('data', (chunk: Buffer) => this.stdout.push(chunk));
+    this.child.process.stdout!.on('data', (chunk: Buffer) => this.guard('server output', () => this.stdout.push(chunk)));
     void this.child.exited.then((info) => {
       if (this.ended) return;
       this.exitedOnItsOwn = true;
@@ -289,12 +290,14 @@ class SharedChild implements Session {
       id: ours,
       params: { ...params, _meta: 'progressToken' in meta ? { ...meta, progressToken: `${ours}:p` } : meta },
     };
+    // Before anything is registered: a message that cannot be written out is the client's 400.
+    const line = serializeMessage(rewritten);
     const exchange: Exchange = {
       clientId: message.id as string | number,
       progressToken: meta.progressToken,
       res,
       stream: undefined,
-      timer: setTimeout(() => this.timeOut(ours), this.config.timeoutMs),
+      timer: setTimeout(() => this.guard('timeout', () => this.timeOut(ours)), this.config.timeoutMs),
     };
     this.pending.set(ours, exchange);
     this.stopIdle();
@@ -304,12 +307,26 @@ class SharedChild implements Session {
       this.forget(ours);
       this.write({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: ours, reason: 'client disconnected' } });
     });
-    this.write(rewritten);
+    this.write(line);
   }
 
-  private write(message: object): void {
+  /** One message to the child: an object, or its JSON text already made. */
+  private write(message: object | string): void {
     if (!this.child.process.stdin!.writable) return;
-    this.child.process.stdin!.write(JSON.stringify(message) + '\n');
+    this.child.process.stdin!.write((typeof message === 'string' ? message : JSON.stringify(message)) + '\n');
+  }
+
+  /**
+   * The boundary of every event handler and timer of this child: a fault there ends this child's
+   * requests (logged at `error`), never the process and the other tokens' children with it.
+   */
+  private guard(where: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      logFault(this.deps.logger, 'stdio session failed', { server: this.server, token: this.token, transport: 'stateless', where }, err);
+      void this.close(`internal error (${where})`);
+    }
   }
 
   private onLineTooLong(limit: number): void {
@@ -335,8 +352,9 @@ class SharedChild implements Session {
     if (message.method === undefined) {
       const ex = typeof message.id === 'string' ? this.pending.get(message.id) : undefined;
       if (!ex) return;
-      this.forget(message.id as string);
+      // Delivered while still pending: should it fail, close() answers the client for it.
       this.deliver(ex, { ...message, id: ex.clientId }, true);
+      this.forget(message.id as string);
       return;
     }
     if (message.id !== undefined && message.id !== null) {
@@ -358,7 +376,7 @@ class SharedChild implements Session {
   /** JSON when the answer comes first; an event stream once anything precedes it. */
   private deliver(ex: Exchange, message: JsonRpcMessage, final: boolean): void {
     clearTimeout(ex.timer);
-    if (!final) ex.timer = setTimeout(() => this.timeOut(this.keyOf(ex)), this.config.timeoutMs);
+    if (!final) ex.timer = setTimeout(() => this.guard('timeout', () => this.timeOut(this.keyOf(ex))), this.config.timeoutMs);
     const body = JSON.stringify(message);
     if (ex.res.writableEnded || ex.res.destroyed) return;
     if (final && !ex.stream) {
@@ -411,7 +429,12 @@ class SharedChild implements Session {
       this.deps.sessions.remove(this);
       for (const [ours, ex] of [...this.pending]) {
         this.forget(ours);
-        sendJsonRpcError(ex.res, 502, JsonRpcCode.ServerError, `stdio server "${this.server}" ended (${reason})`, { id: ex.clientId });
+        // Callers do not wait for close(): a throw here would be an unhandled rejection.
+        try {
+          sendJsonRpcError(ex.res, 502, JsonRpcCode.ServerError, `stdio server "${this.server}" ended (${reason})`, { id: ex.clientId });
+        } catch {
+          ex.res.destroy();
+        }
       }
       this.stopIdle();
       this.deps.logger.info('stdio session ended', { server: this.server, token: this.token, transport: 'stateless', reason });
