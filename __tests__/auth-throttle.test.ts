@@ -1,6 +1,6 @@
 // `proxy.authThrottle`: failed-authentication throttling per client IP (README "Security model").
 import request from 'supertest';
-import { AuthThrottle, authThrottleFor } from '../lib/auth-throttle';
+import { AuthThrottle, authThrottleFor } from '../lib/auth/throttle';
 import type { McpFrontConfig } from '../lib/types';
 import { captureLogger, configWith, DEV_TOKEN, PROD_TOKEN, startFront, startJsonRpcUpstream, type Front, type JsonRpcUpstream } from './helpers/servers';
 

@@ -1,6 +1,6 @@
 // CONTRACT §5 and §6: authentication, authorization order, Origin/CORS, health, log lines.
 import request from 'supertest';
-import { parseAuthorization, TokenIndex } from '../lib/bearer-auth';
+import { parseAuthorization, TokenIndex } from '../lib/auth/bearer';
 import { createDefaultLogger, formatLine } from '../lib/logger';
 import { captureLogger, configWith, DEV_TOKEN, PROD_TOKEN, startFront, startJsonRpcUpstream, type Front, type JsonRpcUpstream } from './helpers/servers';
 

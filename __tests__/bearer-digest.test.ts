@@ -1,6 +1,6 @@
 // TokenIndex hashes with crypto.hash where Node has it (20.12+) and with createHash before: both
 // paths must match the same tokens, non-ASCII values included.
-import type { TokenIndex as TokenIndexType } from '../lib/bearer-auth';
+import type { TokenIndex as TokenIndexType } from '../lib/auth/bearer';
 
 const tokens = new Map([
   ['dev', 'dev-token-0123456789abcdefghij'],
@@ -19,14 +19,14 @@ test('one-shot crypto.hash', () => {
   jest.isolateModules(() => {
     const crypto = jest.requireActual<typeof import('node:crypto')>('node:crypto');
     expect(typeof crypto.hash).toBe('function');
-    check((jest.requireActual('../lib/bearer-auth') as typeof import('../lib/bearer-auth')).TokenIndex);
+    check((jest.requireActual('../lib/auth/bearer') as typeof import('../lib/auth/bearer')).TokenIndex);
   });
 });
 
 test('createHash fallback on a Node without crypto.hash', () => {
   jest.isolateModules(() => {
     jest.doMock('node:crypto', () => ({ ...jest.requireActual('node:crypto'), hash: undefined }));
-    check((require('../lib/bearer-auth') as typeof import('../lib/bearer-auth')).TokenIndex);
+    check((require('../lib/auth/bearer') as typeof import('../lib/auth/bearer')).TokenIndex);
     jest.dontMock('node:crypto');
   });
 });

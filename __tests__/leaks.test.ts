@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { liveSessionCount } from '../lib/mcp-front';
-import { agentFor } from '../lib/upstream-agent';
+import { agentFor } from '../lib/remote/upstream-agent';
 import { connectClient, type ClientTransportKind } from './helpers/clients';
 import { configWith, DEV_TOKEN, EVERYTHING, isAlive, startEverything, startFront, waitFor, type Front, type Upstream } from './helpers/servers';
 

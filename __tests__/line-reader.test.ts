@@ -1,6 +1,6 @@
 // The one newline framing of child output (stdio servers' stdout, their stderr): lines across
 // chunks come out whole and decoded once; a line over the limit never holds more than the limit.
-import { LineReader, type LineOverflow } from '../lib/line-reader';
+import { LineReader, type LineOverflow } from '../lib/stdio/line-reader';
 
 function reader(max: number, overflow: LineOverflow = 'split') {
   const lines: string[] = [];

@@ -3,7 +3,7 @@
 // 2025-only child makes the proxy answer -32022 so that dual-era clients fall back to initialize.
 import path from 'node:path';
 import { Client as V2Client, StreamableHTTPClientTransport as V2Transport } from '@modelcontextprotocol/client';
-import { MAX_LINE_BYTES } from '../lib/line-reader';
+import { MAX_LINE_BYTES } from '../lib/stdio/line-reader';
 import type { McpFrontConfig } from '../lib/types';
 import { connectClient, textOf as text } from './helpers/clients';
 import {

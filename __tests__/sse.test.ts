@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import type net from 'node:net';
 import fc from 'fast-check';
 import { createParser } from 'eventsource-parser';
-import { openSseStream, SseParser, type SseEvent, type SseParserOptions } from '../lib/sse';
+import { openSseStream, SseParser, type SseEvent, type SseParserOptions } from '../lib/wire/sse';
 
 interface Parsed {
   events: SseEvent[];

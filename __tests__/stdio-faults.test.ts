@@ -5,8 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { MAX_LINE_BYTES } from '../lib/line-reader';
-import { SseParser, type SseEvent } from '../lib/sse';
+import { MAX_LINE_BYTES } from '../lib/stdio/line-reader';
+import { SseParser, type SseEvent } from '../lib/wire/sse';
 import { connectClient, type ClientTransportKind, INITIALIZE, textOf } from './helpers/clients';
 import { captureLogger, configWith, DEV_TOKEN, PROD_TOKEN, startFront, type Front } from './helpers/servers';
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { tokenWarnings } from '../lib/token-warnings';
+import { tokenWarnings } from '../lib/config/token-warnings';
 
 const STRONG_A = 'Qx7vN2mK9pL4rT8wY3zB6cF1hJ5dG0sA';
 const STRONG_B = 'aZ3kP9qW2eR7tY1uI6oL4sD8fG5hJ0xC';

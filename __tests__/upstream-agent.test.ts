@@ -7,7 +7,7 @@ import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { withConnectTimeout } from '../lib/upstream-agent';
+import { withConnectTimeout } from '../lib/remote/upstream-agent';
 import { captureLogger, configWith, DEV_TOKEN, startFront, type Front } from './helpers/servers';
 
 describe('https upstreams', () => {

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The standalone command (CONTRACT §8). The only file in lib/ that writes to stdout: the output of
+// The standalone command (README: Command line). The only file in lib/ that writes to stdout: the output of
 // `--check`, `generate-token`, `--help` and `--version` is the product here. Everything else is a
 // log line on stderr through the default logger.
 import { randomBytes } from 'node:crypto';
@@ -11,10 +11,10 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { loadConfig, resolveConfig, type ResolvedConfig } from './config';
-import { ConfigError } from './errors';
+import { ConfigError } from './wire/errors';
 import { createDefaultLogger } from './logger';
 import { mcpFront } from './mcp-front';
-import { tokenWarnings } from './token-warnings';
+import { tokenWarnings } from './config/token-warnings';
 import type { ConfigProblem, Logger, McpFrontConfig, McpFrontRouter } from './types';
 
 const USAGE = `Usage:
@@ -127,7 +127,7 @@ function problemsOf(err: unknown): ConfigProblem[] | undefined {
   return err instanceof ConfigError ? err.problems : undefined;
 }
 
-/** One `problem` line per problem, so `grep problem` shows them all (CONTRACT §6). */
+/** One `problem` line per problem, so `grep problem` shows them all (README: Logs and debugging). */
 function logRefusal(logger: Logger, message: string, file: string, err: unknown, fields: Record<string, string> = {}): void {
   const problems = problemsOf(err);
   if (!problems) {

@@ -1,6 +1,6 @@
 export { mcpFront } from './mcp-front';
 export { loadConfig } from './config';
-export { ConfigError } from './errors';
+export { ConfigError } from './wire/errors';
 export type {
   AuthThrottleConfig,
   BearerTokenAuthConfig,

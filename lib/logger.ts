@@ -1,4 +1,4 @@
-// Log output (CONTRACT §6): one line per event, `<ISO time> <LEVEL> <message> key=value …`.
+// Log output (README: Logs and debugging): one line per event, `<ISO time> <LEVEL> <message> key=value …`.
 import createDebug from 'debug';
 import type { LogFields, Logger } from './types';
 

@@ -1,17 +1,17 @@
 // The factory. One path per request, front to back: CORS/Origin → authenticate → resolve server →
-// authorize → that server's transport (CONTRACT §5). Everything derivable from the config is
+// authorize → that server's transport (README: Security model). Everything derivable from the config is
 // computed here or in reload(), never per request.
 import { Router, type NextFunction, type Request, type Response } from 'express';
-import { authThrottleFor, sendThrottled, type AuthThrottle } from './auth-throttle';
-import { TokenIndex, sendUnauthorized } from './bearer-auth';
-import { tokenWarnings } from './token-warnings';
+import { authThrottleFor, sendThrottled, type AuthThrottle } from './auth/throttle';
+import { TokenIndex, sendUnauthorized } from './auth/bearer';
+import { tokenWarnings } from './config/token-warnings';
 import { resolveConfig, type ResolvedConfig, type ResolvedServer } from './config';
-import { HttpError, JsonRpcCode, sendJsonRpcError } from './errors';
+import { HttpError, JsonRpcCode, sendJsonRpcError } from './wire/errors';
 import { createDefaultLogger, debug } from './logger';
-import { answerPreflight, originAllowed, setCorsHeaders } from './origin';
-import { createRemoteTransport } from './remote-proxy';
-import { SessionRegistry } from './sessions';
-import { createStdioTransport } from './stdio-bridge';
+import { answerPreflight, originAllowed, setCorsHeaders } from './auth/origin';
+import { createRemoteTransport } from './remote/streamable-passthrough';
+import { SessionRegistry } from './sessions/registry';
+import { createStdioTransport } from './stdio/stdio-transport';
 import type { ProxySettings, ServerTransport, TransportDeps } from './transport';
 import type { McpFrontConfig, McpFrontOptions, McpFrontRouter } from './types';
 

@@ -2,7 +2,7 @@
 // authorization, each request is handed to its server's transport, which owns everything after.
 import type { Request, Response } from 'express';
 import type { ResolvedServer } from './config';
-import type { SessionRegistry } from './sessions';
+import type { SessionRegistry } from './sessions/registry';
 import type { Logger } from './types';
 
 /** Proxy-wide settings a transport needs per request (they may change on reload). */
@@ -39,7 +39,7 @@ export interface ServerTransport {
 
 /**
  * The message route a legacy SSE client is told to post to: this proxy's own, under the mount
- * path (`req.baseUrl`), never the upstream's (CONTRACT §4).
+ * path (`req.baseUrl`), never the upstream's (README: Routes).
  */
 export function messageEndpoint(req: Request, serverName: string, sessionId: string): string {
   return `${req.baseUrl}/${encodeURIComponent(serverName)}/message?sessionId=${encodeURIComponent(sessionId)}`;

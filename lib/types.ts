@@ -1,4 +1,4 @@
-// Every public type of mcp-front lives here (CONTRACT §2, §3).
+// Every public type of mcp-front lives here (README: Mounting in an existing app; Configuration).
 import type { Router } from 'express';
 
 /** A reference to an environment variable, resolved when the config is loaded. */

@@ -1,19 +1,19 @@
 // Remote legacy HTTP+SSE upstreams (MCP 2024-11-05 transport): `GET /:server/sse` relays the
 // upstream's event stream, `POST /:server/message?sessionId=` forwards to the upstream's message
-// URL. The client only ever sees our own session id and message route (CONTRACT §4, §5).
+// URL. The client only ever sees our own session id and message route (README: Routes; Security model).
 // Streamable HTTP clients (`/:server/mcp`) are bridged: front-sessions.ts over channel-sse.ts.
 import { randomBytes } from 'node:crypto';
 import http, { type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Request, Response } from 'express';
-import { readBodyOrReply, validJsonRpcOrReply } from './body';
-import { resolveUpstreamEndpoint, SseUpstreamChannel } from './channel-sse';
-import { DEFAULTS, type RemoteServer } from './config';
-import { HttpError, JsonRpcCode, sendHttpError, sendJsonRpcError } from './errors';
-import { FrontSessions } from './front-sessions';
-import { debug, logFault } from './logger';
-import type { Session } from './sessions';
-import { openSseStream, SseParser, type SseEvent, type SseStream } from './sse';
-import { messageEndpoint, querySessionId, type RequestContext, type ServerTransport, type TransportDeps } from './transport';
+import { readBodyOrReply, validJsonRpcOrReply } from '../wire/body';
+import { resolveUpstreamEndpoint, SseUpstreamChannel } from './sse-channel';
+import { DEFAULTS, type RemoteServer } from '../config';
+import { HttpError, JsonRpcCode, sendHttpError, sendJsonRpcError } from '../wire/errors';
+import { FrontSessions } from '../bridge/front-sessions';
+import { debug, logFault } from '../logger';
+import type { Session } from '../sessions/registry';
+import { openSseStream, SseParser, type SseEvent, type SseStream } from '../wire/sse';
+import { messageEndpoint, querySessionId, type RequestContext, type ServerTransport, type TransportDeps } from '../transport';
 import { upstreamRequest, clientResponseHeaders, forwardedRequestHeaders, isEventStream } from './upstream-agent';
 import {
   CREDENTIALS_REJECTED,
@@ -39,7 +39,7 @@ interface Relay {
   untrack?: () => void;
   upstreamRes?: IncomingMessage;
   stream?: SseStream;
-  session?: SseSession;
+  session?: SseRelaySession;
   timer?: NodeJS.Timeout;
   ended: boolean;
 }
@@ -53,7 +53,7 @@ interface Post {
   aborted: boolean;
 }
 
-class SseSession implements Session {
+class SseRelaySession implements Session {
   readonly kind = 'sse' as const;
   readonly posts = new Set<Post>();
   ended = false;
@@ -75,7 +75,7 @@ class SseSession implements Session {
 
 class SseRelayTransport implements ServerTransport {
   private readonly relays = new Set<Relay>();
-  private readonly sessions = new Map<string, SseSession>();
+  private readonly sessions = new Map<string, SseRelaySession>();
   /** Streamable HTTP clients, each with its own upstream legacy session. */
   private readonly bridge: FrontSessions;
   private closed = false;
@@ -202,7 +202,7 @@ class SseRelayTransport implements ServerTransport {
     // Our own id, not the upstream's: unguessable whatever the upstream uses, and the upstream
     // URL never reaches the client.
     const id = randomBytes(32).toString('base64url');
-    const session = new SseSession(id, this.server.name, relay.token, target, (reason) => this.endRelay(relay, reason));
+    const session = new SseRelaySession(id, this.server.name, relay.token, target, (reason) => this.endRelay(relay, reason));
     relay.session = session;
     this.sessions.set(id, session);
     this.deps.sessions.add(session);
@@ -329,7 +329,7 @@ class SseRelayTransport implements ServerTransport {
     }
   }
 
-  private findSession(id: string, token: string): SseSession | undefined {
+  private findSession(id: string, token: string): SseRelaySession | undefined {
     const found = this.deps.sessions.find(this.server.name, 'sse', id, token);
     const mine = this.sessions.get(id);
     return found !== undefined && found === mine && !mine.ended ? mine : undefined;
@@ -361,6 +361,6 @@ class SseRelayTransport implements ServerTransport {
 function sendSessionNotFound(res: ServerResponse, req?: IncomingMessage): void {
   // Drain an unread body so the answer neither waits on it nor is cut by it.
   if (req && !req.readableEnded) req.resume();
-  // 404 tells MCP clients to open a new session (CONTRACT §5). Same text as the stdio bridge.
+  // 404 tells MCP clients to open a new session (README: Security model). Same text as the stdio bridge.
   sendJsonRpcError(res, 404, JsonRpcCode.ServerError, 'Not Found: unknown or ended session; initialize a new one');
 }

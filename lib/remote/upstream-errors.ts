@@ -1,9 +1,9 @@
 // The one place that turns an upstream failure into a status and a sanitized JSON-RPC error
-// (CONTRACT §7: refused/unreachable → 502, too slow → 504). Nothing else looks at errno codes.
+// (README: Authentication and status codes — refused/unreachable → 502, too slow → 504). Nothing else looks at errno codes.
 // Bodies name the server, never its URL, address or the system error text.
 import type { ServerResponse } from 'node:http';
-import { HttpError, JsonRpcCode, sendJsonRpcError } from './errors';
-import type { Logger } from './types';
+import { HttpError, JsonRpcCode, sendJsonRpcError } from '../wire/errors';
+import type { Logger } from '../types';
 
 /** The upstream did not start answering (response headers) within the server's `timeout`. */
 export class UpstreamTimeoutError extends Error {

@@ -2,7 +2,7 @@
 // request or stream of a token that is still on its way to becoming one (or to its answer).
 // One table so that reload() can revoke and close() can end them all in one walk: a token
 // revoked while a stream is starting must not get a live session a moment later.
-import type { HttpError } from './errors';
+import type { HttpError } from '../wire/errors';
 
 export type SessionKind = 'sse' | 'streamable';
 

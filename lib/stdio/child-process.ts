@@ -1,10 +1,10 @@
 // The operating-system side of stdio servers: spawning with a minimal environment, draining
-// stderr, and stopping the whole process tree (CONTRACT §2 close(), §5 environment).
+// stderr, and stopping the whole process tree (README: Stdio servers).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type debug from 'debug';
 import { LineReader } from './line-reader';
-import { debug as root } from './logger';
+import { debug as root } from '../logger';
 import { unwatchGroup, watchGroup } from './watchdog';
 
 /**
@@ -76,7 +76,7 @@ function installExitHook(): void {
 /**
  * The environment of a spawned server: the SDK's allowlist (HOME, LOGNAME, PATH, SHELL, TERM,
  * USER) plus the configured variables. The proxy's own environment holds token values (`$env`),
- * so it is never inherited (CONTRACT §5).
+ * so it is never inherited (README: Security model).
  */
 export function childEnvironment(configured: Record<string, string>): Record<string, string> {
   return { ...getDefaultEnvironment(), ...configured };

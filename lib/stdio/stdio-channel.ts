@@ -1,14 +1,14 @@
 // A stdio server as a channel: one child process per session, newline-delimited JSON-RPC on its
 // stdin and stdout (MCP 2025-06-18 §stdio). The child's stdout lines are handed over as they are.
 import { existsSync } from 'node:fs';
-import { serializeMessage, type JsonRpcMessage } from './body';
-import { firstByte, type Channel, type ChannelEvents } from './channel';
+import { serializeMessage, type JsonRpcMessage } from '../wire/body';
+import { firstByte, type Channel, type ChannelEvents } from '../bridge/channel';
 import { DEFAULT_GRACE_MS, spawnStdioChild, type ExitInfo, type StdioChild } from './child-process';
-import type { StdioServer } from './config';
-import { HttpError, JsonRpcCode } from './errors';
+import type { StdioServer } from '../config';
+import { HttpError, JsonRpcCode } from '../wire/errors';
 import { LineReader, MAX_LINE_BYTES } from './line-reader';
-import { debug, logFault } from './logger';
-import type { Logger, LogFields } from './types';
+import { debug, logFault } from '../logger';
+import type { Logger, LogFields } from '../types';
 
 const log = debug.extend('stdio');
 

@@ -4,13 +4,13 @@
 // the upstream's standalone GET stream is read for what the server initiates on its own.
 import type http from 'node:http';
 import type { ClientRequest, IncomingMessage } from 'node:http';
-import type { JsonRpcMessage } from './body';
-import { emitServerText, readStart, sessionGone, type Channel, type ChannelEvents } from './channel';
-import type { RemoteServer } from './config';
-import type { HttpError } from './errors';
-import { debug, logFault } from './logger';
-import { SseParser } from './sse';
-import type { Logger, LogFields } from './types';
+import type { JsonRpcMessage } from '../wire/body';
+import { emitServerText, readStart, sessionGone, type Channel, type ChannelEvents } from '../bridge/channel';
+import type { RemoteServer } from '../config';
+import type { HttpError } from '../wire/errors';
+import { debug, logFault } from '../logger';
+import { SseParser } from '../wire/sse';
+import type { Logger, LogFields } from '../types';
 import { headerOf, isEventStream, upstreamRequest } from './upstream-agent';
 import { UpstreamTimeoutError, refusedMessageError, upstreamHttpError } from './upstream-errors';
 
@@ -71,8 +71,9 @@ export class StreamableUpstreamChannel implements Channel {
       if (m.method === 'initialize' && (typeof m.id === 'string' || typeof m.id === 'number')) this.initializeId = m.id;
     }
     await this.post(body);
-    // Server-initiated messages sent while no GET stream is open are dropped by SDK servers
-    // (FIELD-NOTES): the client hears "accepted" for `initialized` only once the stream is there.
+    // Server-initiated messages sent while no GET stream is open are dropped by SDK servers (the
+    // SDK's StreamableHTTPServerTransport): the client hears "accepted" for `initialized` only
+    // once the stream is there.
     if (messages.some((m) => m.method === 'notifications/initialized')) await this.openGetStream();
   }
 

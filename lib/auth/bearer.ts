@@ -1,7 +1,7 @@
-// Bearer-token authentication (CONTRACT §5; RFC 6750 §2.1 for the header form).
+// Bearer-token authentication (README: Authentication and status codes; RFC 6750 §2.1 for the header form).
 import { createHash, hash, timingSafeEqual } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import { JsonRpcCode, sendJsonRpcError } from './errors';
+import { JsonRpcCode, sendJsonRpcError } from '../wire/errors';
 
 /** Why a request was refused; these words appear in `auth failed reason=…` log lines. */
 export type AuthFailure = 'missing_token' | 'malformed_header' | 'invalid_token';

@@ -1,16 +1,16 @@
 // The server side of a bridged session, whatever it is: a stdio child (channel-stdio.ts), a
 // remote legacy SSE session (channel-sse.ts) or a remote Streamable HTTP session
 // (channel-streamable.ts). The client side (front-sessions.ts) speaks either HTTP transport over
-// any of them, so every server is reachable on both routes (CONTRACT §4).
+// any of them, so every server is reachable on both routes (README: Routes).
 //
 // A channel carries JSON-RPC messages both ways and nothing else: no routing, no ids rewritten.
 // The server's own messages come out one at a time, each with a one-line JSON text that the
 // front writes into SSE frames verbatim (a stdio child's lines go out as the child wrote them,
 // never re-serialized: that is where the stdio bridge's throughput comes from).
 import type { IncomingMessage } from 'node:http';
-import { serializeMessage, type JsonRpcMessage } from './body';
-import { HttpError, JsonRpcCode } from './errors';
-import type { LogFields } from './types';
+import { serializeMessage, type JsonRpcMessage } from '../wire/body';
+import { HttpError, JsonRpcCode } from '../wire/errors';
+import type { LogFields } from '../types';
 
 /** The same words whatever the server kind: clients cannot tell them apart, and need not. */
 export const SESSION_GONE = 'Not Found: unknown or ended session; initialize a new one';
@@ -89,7 +89,7 @@ export function firstByte(body: Buffer): number {
   return -1;
 }
 
-/** `404` tells MCP clients to initialize again (CONTRACT §5; Streamable HTTP §Session Management). */
+/** `404` tells MCP clients to initialize again (MCP Streamable HTTP transport, §Session Management). */
 export function sessionGone(): HttpError {
   return new HttpError(404, JsonRpcCode.ServerError, SESSION_GONE);
 }

@@ -1,15 +1,15 @@
-// Local stdio servers, reachable over legacy HTTP+SSE and Streamable HTTP (CONTRACT §4).
+// Local stdio servers, reachable over legacy HTTP+SSE and Streamable HTTP (README: Routes).
 //
 // Isolation model: every MCP session — one legacy SSE connection, or one Streamable HTTP
 // `initialize` — gets its own child process (channel-stdio.ts); the client side of both HTTP
 // transports is front-sessions.ts. `maxSessions` counts children, `idleTimeout` ends sessions
-// whose client vanished without a DELETE (SDK clients never send one, FIELD-NOTES).
+// whose client vanished without a DELETE (MCP SDK clients never send one on close()).
 import type { Request, Response } from 'express';
-import { StdioChannel } from './channel-stdio';
-import type { StdioServer } from './config';
-import { FrontSessions } from './front-sessions';
-import { StatelessStdio } from './stateless-stdio';
-import type { RequestContext, ServerTransport, TransportDeps } from './transport';
+import { StdioChannel } from './stdio-channel';
+import type { StdioServer } from '../config';
+import { FrontSessions } from '../bridge/front-sessions';
+import { StatelessStdio } from './stateless';
+import type { RequestContext, ServerTransport, TransportDeps } from '../transport';
 
 /** A stdio server's transport: spawns one child per session (see the file comment). */
 export function createStdioTransport(server: StdioServer, deps: TransportDeps): ServerTransport {

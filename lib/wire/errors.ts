@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { ConfigProblem } from './types';
+import type { ConfigProblem } from '../types';
 
 /** Thrown by `mcpFront()`, `reload()` and `loadConfig()`: every problem, each with its JSON path. */
 export class ConfigError extends Error {

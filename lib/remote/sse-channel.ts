@@ -2,13 +2,13 @@
 // HTTP client can use a legacy server: the upstream event stream carries the server's messages,
 // each client message is POSTed to the upstream's message URL (its `endpoint` event).
 import type { ClientRequest, IncomingMessage } from 'node:http';
-import { serializeMessage, type JsonRpcMessage } from './body';
-import { emitServerText, firstByte, readStart, sessionGone, type Channel, type ChannelEvents } from './channel';
-import type { RemoteServer } from './config';
-import { HttpError, JsonRpcCode } from './errors';
-import { debug, logFault } from './logger';
-import { SseParser, type SseEvent } from './sse';
-import type { Logger, LogFields } from './types';
+import { serializeMessage, type JsonRpcMessage } from '../wire/body';
+import { emitServerText, firstByte, readStart, sessionGone, type Channel, type ChannelEvents } from '../bridge/channel';
+import type { RemoteServer } from '../config';
+import { HttpError, JsonRpcCode } from '../wire/errors';
+import { debug, logFault } from '../logger';
+import { SseParser, type SseEvent } from '../wire/sse';
+import type { Logger, LogFields } from '../types';
 import { isEventStream, upstreamRequest } from './upstream-agent';
 import {
   CREDENTIALS_REJECTED,
@@ -183,7 +183,7 @@ export class SseUpstreamChannel implements Channel {
         return reject(upstreamHttpError(err, this.ctx));
       }
       this.posts.add(req);
-      // The reference server never answers a POST for a session it does not know (FIELD-NOTES).
+      // The reference server never answers a POST for a session it does not know (seen with @modelcontextprotocol/server-everything in SSE mode).
       const timer = setTimeout(() => req.destroy(new UpstreamTimeoutError(server.timeoutMs)), server.timeoutMs);
       timer.unref();
       const done = () => {

@@ -21,7 +21,7 @@
 // Linux only (where it is tested); elsewhere the exit and signal hooks remain the only guard.
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
-import { debug } from './logger';
+import { debug } from '../logger';
 
 const log = debug.extend('watchdog');
 

@@ -16,7 +16,7 @@ export interface SseStream {
 
 /**
  * Starts an SSE response: unbuffered (`X-Accel-Buffering: no` for nginx), and a comment every
- * `keepAliveMs` so idle streams survive intermediaries (CONTRACT §4). The headers leave with the
+ * `keepAliveMs` so idle streams survive intermediaries (README: Routes). The headers leave with the
  * first event when the caller writes one in the same turn (one write instead of two); a stream
  * that stays silent (a GET stream, an upstream that has not spoken yet) gets them at once anyway.
  */

@@ -1,4 +1,4 @@
-// Validation and resolution of the configuration (CONTRACT §3). Everything here runs once, in
+// Validation and resolution of the configuration (README: Configuration). Everything here runs once, in
 // the factory or in reload(), never per request.
 //
 // Two passes, both collecting every problem before anything is thrown: an ajv schema for the
@@ -11,8 +11,8 @@
 // (version, origins, token *names*) are quoted.
 import { readFileSync } from 'node:fs';
 import Ajv, { type ErrorObject } from 'ajv';
-import { ConfigError } from './errors';
-import type { ConfigProblem, McpFrontConfig, ServerConfig, TransportType } from './types';
+import { ConfigError } from '../wire/errors';
+import type { ConfigProblem, McpFrontConfig, ServerConfig, TransportType } from '../types';
 
 /** A server, normalized: durations in ms, `$env` resolved, transport decided. */
 interface ResolvedServerBase {
@@ -389,12 +389,12 @@ const RESERVED_HEADERS = new Set([
   'proxy-connection',
   'mcp-session-id',
 ]);
-// Token names go into log lines (CONTRACT §6) and server names into URL paths (§3).
+// Token names go into log lines (README: Logs and debugging) and server names into URL paths (README: Routes).
 const NAME = /^[A-Za-z0-9._-]+$/;
 const NAME_RULE = 'use only letters, digits, ".", "_" and "-"';
 const MAX_QUOTED_NAME = 32;
 // A bearer token travels as `Authorization: Bearer <token>`; anything outside visible ASCII is
-// either cut by the one-space rule (§5) or re-encoded by clients, so it could never match.
+// either cut by the one-space rule (README: Authentication and status codes) or re-encoded by clients, so it could never match.
 const TOKEN_VALUE = /^[\x21-\x7e]+$/;
 const ADDR = /^(?:(?:\[[0-9A-Fa-f:.]+(?:%[\w.-]+)?\])|(?:[A-Za-z0-9.-]+))?:(\d{1,5})$/;
 const STDIO_ONLY = ['args', 'env', 'cwd', 'idleTimeout', 'maxSessions'] as const;

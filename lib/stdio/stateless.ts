@@ -10,14 +10,14 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { spawnStdioChild, type StdioChild } from './child-process';
-import type { StdioServer } from './config';
-import { serializeMessage, type JsonRpcMessage } from './body';
-import { HttpError, JsonRpcCode, sendHttpError, sendJsonRpcError } from './errors';
+import type { StdioServer } from '../config';
+import { serializeMessage, type JsonRpcMessage } from '../wire/body';
+import { HttpError, JsonRpcCode, sendHttpError, sendJsonRpcError } from '../wire/errors';
 import { LineReader, MAX_LINE_BYTES } from './line-reader';
-import { debug, logFault } from './logger';
-import type { Session } from './sessions';
-import { openSseStream, type SseStream } from './sse';
-import type { RequestContext, TransportDeps } from './transport';
+import { debug, logFault } from '../logger';
+import type { Session } from '../sessions/registry';
+import { openSseStream, type SseStream } from '../wire/sse';
+import type { RequestContext, TransportDeps } from '../transport';
 
 const log = debug.extend('stateless');
 

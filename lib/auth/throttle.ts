@@ -10,8 +10,8 @@
 // nothing to stop on reload() or close().
 import { performance } from 'node:perf_hooks';
 import type { ServerResponse } from 'node:http';
-import { JsonRpcCode, sendJsonRpcError } from './errors';
-import { debug } from './logger';
+import { JsonRpcCode, sendJsonRpcError } from '../wire/errors';
+import { debug } from '../logger';
 
 const log = debug.extend('throttle');
 

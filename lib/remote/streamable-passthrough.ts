@@ -1,19 +1,19 @@
 // Remote Streamable HTTP upstreams: `POST|GET|DELETE /:server/mcp` passed through
 // http-proxy-middleware, with each upstream session bound to the token that opened it
-// (CONTRACT §4, §5). Legacy SSE clients (`/:server/sse`, `/:server/message`) are bridged:
+// (README: Routes; Security model). Legacy SSE clients (`/:server/sse`, `/:server/message`) are bridged:
 // front-sessions.ts over channel-streamable.ts. Legacy SSE upstreams are handled by remote-sse.ts.
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import type { Request, Response } from 'express';
 import { createProxyMiddleware, debugProxyErrorsPlugin, proxyEventsPlugin, type RequestHandler } from 'http-proxy-middleware';
-import { readBodyOrReply, validJsonRpcOrReply } from './body';
-import { deleteUpstreamSession, StreamableUpstreamChannel } from './channel-streamable';
-import { DEFAULTS, type RemoteServer } from './config';
-import { JsonRpcCode, sendHttpError, sendJsonRpcError, type HttpError } from './errors';
-import { FrontSessions } from './front-sessions';
-import { debug, logFault } from './logger';
-import { createRemoteSseTransport } from './remote-sse';
-import type { Session } from './sessions';
-import type { RequestContext, ServerTransport, TransportDeps } from './transport';
+import { readBodyOrReply, validJsonRpcOrReply } from '../wire/body';
+import { deleteUpstreamSession, StreamableUpstreamChannel } from './streamable-channel';
+import { DEFAULTS, type RemoteServer } from '../config';
+import { JsonRpcCode, sendHttpError, sendJsonRpcError, type HttpError } from '../wire/errors';
+import { FrontSessions } from '../bridge/front-sessions';
+import { debug, logFault } from '../logger';
+import { createRemoteSseTransport } from './sse-passthrough';
+import type { Session } from '../sessions/registry';
+import type { RequestContext, ServerTransport, TransportDeps } from '../transport';
 import { agentFor, clientResponseHeaders, headerOf, isEventStream, isForwardedRequestHeader } from './upstream-agent';
 import {
   CREDENTIALS_REJECTED,
@@ -28,7 +28,7 @@ const log = debug.extend('remote');
 
 const SESSION_GONE = 'Not Found: unknown or ended session; initialize a new one';
 /**
- * SDK clients never send DELETE on close() (FIELD-NOTES): a session with no open stream and no
+ * MCP SDK clients never send DELETE on close(): a session with no open stream and no
  * request for this long is closed (and DELETEd upstream), or sessions would pile up here and
  * upstream. Same default as a stdio server's `idleTimeout`.
  */
@@ -48,7 +48,7 @@ interface Exchange {
   readonly token: string;
   /** `Mcp-Session-Id` the client presented. */
   readonly sessionId: string | undefined;
-  session: StreamableSession | undefined;
+  session: PassthroughSession | undefined;
   proxyReq?: ClientRequest;
   proxyRes?: IncomingMessage;
   timer?: NodeJS.Timeout;
@@ -60,7 +60,7 @@ interface Exchange {
   untrack?: () => void;
 }
 
-class StreamableSession implements Session {
+class PassthroughSession implements Session {
   readonly kind = 'streamable' as const;
   readonly server: string;
   /** Live requests and streams of this session, ended when it closes. */
@@ -93,7 +93,7 @@ class StreamableProxy implements ServerTransport {
   /** Every exchange in flight, with or without a session, so close() can end them. */
   private readonly live = new Set<Exchange>();
   /** Upstream session id → session; also answers "does this id exist for any token?". */
-  private readonly sessions = new Map<string, StreamableSession>();
+  private readonly sessions = new Map<string, PassthroughSession>();
   private closed = false;
   private readonly sweeper: NodeJS.Timeout;
   /** Legacy SSE clients, each with its own upstream Streamable HTTP session. */
@@ -125,7 +125,7 @@ class StreamableProxy implements ServerTransport {
       changeOrigin: true,
       agent: agentFor(server.url),
       // Headers are rewritten and SSE flushed by hand; a proxyTimeout would also cut healthy
-      // streams (FIELD-NOTES), so the "start answering" timeout is our own timer.
+      // streams (http-proxy-middleware's `proxyTimeout` covers the whole response), so the "start answering" timeout is our own timer.
       selfHandleResponse: true,
       // The default plugins minus its logger, which builds a URL and a log line per response for
       // a logger nobody reads (bench/README.md: −5 % of the proxy's CPU per request), and minus
@@ -169,7 +169,7 @@ class StreamableProxy implements ServerTransport {
   private async forward(req: Request, res: Response, ctx: RequestContext): Promise<void> {
     if (this.closed) return this.shuttingDown(res);
     const sessionId = headerOf(req.headers, 'mcp-session-id');
-    let session: StreamableSession | undefined;
+    let session: PassthroughSession | undefined;
     if (sessionId !== undefined) {
       session = this.findSession(sessionId, ctx.token);
       if (!session) return sendSessionNotFound(res, req);
@@ -208,7 +208,7 @@ class StreamableProxy implements ServerTransport {
     await this.proxy(req, res, (err?: unknown) => this.fail(ex, err ?? new Error('proxy refused the request')));
   }
 
-  private findSession(id: string, token: string): StreamableSession | undefined {
+  private findSession(id: string, token: string): PassthroughSession | undefined {
     const found = this.deps.sessions.find(this.server.name, 'streamable', id, token);
     const mine = this.sessions.get(id);
     return found !== undefined && found === mine && !mine.ended ? mine : undefined;
@@ -228,7 +228,7 @@ class StreamableProxy implements ServerTransport {
       for (const [name, value] of Object.entries(this.server.headers)) proxyReq.setHeader(name, value);
       if (ex.body.length > 0 || req.method === 'POST') proxyReq.setHeader('Content-Length', ex.body.length);
       // The client's stream is already consumed (by readBody or express.json()): http-proxy's pipe
-      // would send nothing, so the buffered body goes out here (FIELD-NOTES, fixRequestBody).
+      // would send nothing, so the buffered body goes out here (http-proxy-middleware's `fixRequestBody` pitfall).
       proxyReq.end(ex.body);
     } catch (err) {
       // This runs in a socket event: a throw (e.g. an invalid header value) would crash the process.
@@ -305,7 +305,7 @@ class StreamableProxy implements ServerTransport {
       }
       return;
     }
-    const created = new StreamableSession(upstreamId, ex.token, this);
+    const created = new PassthroughSession(upstreamId, ex.token, this);
     created.protocolVersion = headerOf(ex.req.headers, 'mcp-protocol-version');
     this.sessions.set(upstreamId, created);
     this.deps.sessions.add(created);
@@ -392,7 +392,7 @@ class StreamableProxy implements ServerTransport {
   }
 
   /** The session is over (DELETE, upstream 404): no upstream call, its other streams end. */
-  private forgetSession(session: StreamableSession, except: Exchange, reason: string): void {
+  private forgetSession(session: PassthroughSession, except: Exchange, reason: string): void {
     if (session.ended) return;
     session.ended = true;
     this.unregister(session);
@@ -400,13 +400,13 @@ class StreamableProxy implements ServerTransport {
     log('%s: session forgotten (%s)', this.server.name, reason);
   }
 
-  private unregister(session: StreamableSession): void {
+  private unregister(session: PassthroughSession): void {
     if (this.sessions.get(session.id) === session) this.sessions.delete(session.id);
     this.deps.sessions.remove(session);
   }
 
   /** Session.close(): streams ended now, then the upstream told (best effort, bounded). */
-  async closeSession(session: StreamableSession, reason: string): Promise<void> {
+  async closeSession(session: PassthroughSession, reason: string): Promise<void> {
     const wasLive = !session.ended;
     session.ended = true;
     this.unregister(session);

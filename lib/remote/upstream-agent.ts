@@ -1,11 +1,11 @@
 // How mcp-front speaks HTTP to remote upstreams: one keep-alive agent per protocol, and which
-// headers cross the proxy in each direction (CONTRACT §5).
+// headers cross the proxy in each direction (README: Security model).
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 
-// Without keep-alive every proxied request opens a new upstream connection (FIELD-NOTES: about
+// Without keep-alive every proxied request opens a new upstream connection (measured: about
 // 40 % of throughput lost). No maxSockets cap: every open SSE stream holds a socket for its whole
 // life, so a cap would queue new requests behind idle streams. Idle sockets are dropped before the
 // upstream's own keep-alive timeout thanks to Node's `Keep-Alive: timeout=` hint handling.
@@ -88,7 +88,7 @@ const UPSTREAM_AUTH = new Set(['www-authenticate']);
 /**
  * Upstream response headers passed to the client: everything but hop-by-hop fields (including
  * those the upstream's `Connection` names), `WWW-Authenticate`, and `Access-Control-*`, which
- * would override the router's own CORS decision (FIELD-NOTES: http-proxy copies them verbatim).
+ * would override the router's own CORS decision (http-proxy copies upstream response headers verbatim).
  */
 export function clientResponseHeaders(headers: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
   const named = new Set(

@@ -1,0 +1,267 @@
+// The client side of a bridged server: legacy HTTP+SSE sessions (`GET /sse` + `POST /message`)
+// and Streamable HTTP sessions (`POST|GET|DELETE /mcp`), each over one channel to the server side
+// (channel.ts): a stdio child, or a remote session of the *other* HTTP transport. This is what
+// makes every server reachable on both routes (README: Routes).
+//
+// The front is a relay, not an MCP implementation: the client's own `initialize` reaches the
+// server and every message passes verbatim, so no state, JSON-RPC id or notification can cross
+// between clients. It parses server messages only to route them.
+import type { ServerResponse } from 'node:http';
+import type { Request, Response } from 'express';
+import { isRequest, parseJsonRpc, readBody } from '../wire/body';
+import { firstByte, type Channel } from './channel';
+import { HttpError, JsonRpcCode, sendHttpError, sendJsonRpcError } from '../wire/errors';
+import { classifyPost, LEGACY_VERSIONS, UNSUPPORTED_VERSION, type StatelessStdio } from '../stdio/stateless';
+import { querySessionId, type ProxySettings, type RequestContext, type TransportDeps } from '../transport';
+import { FrontSession, gone, replyWithError, sessionNotFound } from './front-session';
+import { SseFrontSession } from './sse-front-session';
+import { StreamableFrontSession } from './streamable-front-session';
+
+/** Sent with `503` when a server is at `maxSessions`: a slot frees when some session ends. */
+const RETRY_AFTER_SECONDS = '5';
+
+export interface FrontOptions {
+  /** Name of the server, as configured. */
+  server: string;
+  /** Time for the server side to start answering a request (`timeout`); exceeded → `504`. */
+  timeoutMs: number;
+  /** A session without requests or open stream for this long ends. */
+  idleTimeoutMs: number;
+  /** Concurrent sessions; beyond → `503` with `Retry-After`. */
+  maxSessions: number;
+  /** How client-facing messages and log events name the server side. */
+  noun: 'stdio server' | 'upstream';
+  /** Prefix of the session log events: `stdio` → `stdio session started`. */
+  logPrefix: string;
+  /** A new, unopened channel for a session of `token`, under the proxy settings of its first request. */
+  newChannel(token: string, proxy: ProxySettings): Channel;
+  /** Serves stateless 2026-07-28 requests; without it they get `-32022` naming `legacyVersions`. */
+  stateless?: StatelessStdio;
+  /** The protocol versions the server side speaks, for that `-32022`. Default: the 2025 era's. */
+  legacyVersions?: string[];
+}
+
+/** Both client transports over channels, for one server. */
+export class FrontSessions {
+  /** Sessions whose server side may still run: `maxSessions` counts those, not registry entries. */
+  private readonly live = new Set<FrontSession>();
+  private closed = false;
+
+  constructor(
+    readonly options: FrontOptions,
+    readonly deps: TransportDeps,
+  ) {}
+
+  handleSse(req: Request, res: Response, ctx: RequestContext): void {
+    this.openSse(req, res, ctx).catch((err) => replyWithError(res, err));
+  }
+
+  handleMessage(req: Request, res: Response, ctx: RequestContext): void {
+    this.postMessage(req, res, ctx).catch((err) => replyWithError(res, err));
+  }
+
+  handleMcp(req: Request, res: Response, ctx: RequestContext): void {
+    this.mcp(req, res, ctx).catch((err) => replyWithError(res, err));
+  }
+
+  /** Ends every session; resolves when every server side is gone. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.live].map((s) => s.close('server closed')));
+  }
+
+  forget(session: FrontSession): void {
+    this.live.delete(session);
+  }
+
+  // --- legacy HTTP+SSE (MCP 2024-11-05 §Transports) -------------------------------------------
+
+  private async openSse(req: Request, res: Response, ctx: RequestContext): Promise<void> {
+    const session = new SseFrontSession(this, ctx);
+    await this.start(session, res, undefined, () => session.attach(req, res, ctx));
+  }
+
+  private async postMessage(req: Request, res: Response, ctx: RequestContext): Promise<void> {
+    const id = querySessionId(req);
+    if (id === undefined) throw new HttpError(400, JsonRpcCode.InvalidRequest, 'Bad Request: sessionId query parameter is required');
+    const found = this.deps.sessions.find(this.options.server, 'sse', id, ctx.token);
+    if (!(found instanceof SseFrontSession) || !this.live.has(found) || found.ending) throw sessionNotFound(req);
+    const body = await readBody(req, ctx.proxy.maxBodyBytes);
+    const messages = parseJsonRpc(body);
+    if (found.ending) throw sessionNotFound(req);
+    try {
+      await found.post(body, messages);
+    } catch (err) {
+      return replyWithError(res, err, messages.length === 1 ? messages[0].id : undefined);
+    }
+    res.writeHead(202, { 'Content-Type': 'text/plain; charset=utf-8' }).end('Accepted');
+  }
+
+  // --- Streamable HTTP (MCP 2025-06-18 / 2025-11-25 §Transports) ------------------------------
+
+  private async mcp(req: Request, res: Response, ctx: RequestContext): Promise<void> {
+    const header = req.headers['mcp-session-id'];
+    const id = typeof header === 'string' && header !== '' ? header : undefined;
+
+    if (id === undefined) {
+      if (req.method !== 'POST') {
+        throw new HttpError(400, JsonRpcCode.InvalidRequest, 'Bad Request: Mcp-Session-Id header is required');
+      }
+      const body = await readBody(req, ctx.proxy.maxBodyBytes);
+      const messages = parseJsonRpc(body);
+      // A POST without a session may be a stateless 2026-07-28 request (MCP 2026-07-28, docs/protocol-2026-07-28.md).
+      let classified;
+      try {
+        classified = classifyPost(req, messages, firstByte(body) === 0x5b /* [ */);
+      } catch (err) {
+        return replyWithError(res, err, messages.length === 1 ? messages[0].id : undefined);
+      }
+      if (classified.kind === 'modern') {
+        if (this.options.stateless) return this.options.stateless.handle(res, ctx, classified);
+        const { id } = classified.message;
+        return sendJsonRpcError(res, 400, UNSUPPORTED_VERSION, `Unsupported protocol version: ${classified.version} (${this.options.noun} of "${this.options.server}" speaks 2025-era MCP only: initialize a session)`, {
+          id,
+          data: { supported: this.options.legacyVersions ?? LEGACY_VERSIONS, requested: classified.version },
+        });
+      }
+      if (!messages.some((m) => m.method === 'initialize')) {
+        throw new HttpError(400, JsonRpcCode.InvalidRequest, 'Bad Request: Mcp-Session-Id header is required');
+      }
+      // The spec's initialization request stands alone (2025-06-18 §Lifecycle); a batch mixing it
+      // with other messages would reach a server that is not initialized yet.
+      if (messages.length !== 1 || !isRequest(messages[0])) {
+        throw new HttpError(400, JsonRpcCode.InvalidRequest, 'Bad Request: initialize must be sent alone');
+      }
+      const session = new StreamableFrontSession(this, ctx);
+      await this.start(session, res, messages[0].id, () => {
+        res.setHeader('Mcp-Session-Id', session.id);
+        session.post(req, res, ctx, body, messages, true);
+      });
+      return;
+    }
+
+    const found = this.deps.sessions.find(this.options.server, 'streamable', id, ctx.token);
+    if (!(found instanceof StreamableFrontSession) || !this.live.has(found) || found.ending) throw sessionNotFound(req);
+    if (req.method === 'GET') return found.openGetStream(req, res, ctx);
+    if (req.method === 'DELETE') {
+      // The session is unusable from here on; the server side's end (grace periods, the upstream's
+      // DELETE) is not waited for.
+      void found.close('client ended the session (DELETE)');
+      res.writeHead(204).end();
+      return;
+    }
+    if (req.method !== 'POST') {
+      res.setHeader('Allow', 'POST, GET, DELETE');
+      throw new HttpError(405, JsonRpcCode.ServerError, 'Method Not Allowed');
+    }
+    found.touch(res);
+    const body = await readBody(req, ctx.proxy.maxBodyBytes);
+    const messages = parseJsonRpc(body);
+    // The server side may have ended while the body was arriving.
+    if (found.ending) throw sessionNotFound(req);
+    found.post(req, res, ctx, body, messages, false);
+  }
+
+  // --- common -----------------------------------------------------------------------------------
+
+  /**
+   * Opens the session's channel, waits until it is ready, registers the session and calls
+   * `begin` (which tells the client) in the same tick. Otherwise the answer is sent here: at the
+   * limit (`503`), closed, token revoked meanwhile, or the server side could not be reached
+   * (`502`/`504`, at once — never a hang). `requestId` is the id of the `initialize` that opens
+   * it, if any.
+   */
+  private async start(session: FrontSession, res: ServerResponse, requestId: unknown, begin: () => void): Promise<void> {
+    const { options } = this;
+    if (this.closed) {
+      sendJsonRpcError(res, 503, JsonRpcCode.ServerError, 'Service Unavailable: server is shutting down', {
+        id: requestId,
+        headers: { 'Retry-After': RETRY_AFTER_SECONDS },
+      });
+      return;
+    }
+    let evicted: FrontSession | undefined;
+    if (this.live.size >= options.maxSessions) {
+      evicted = this.evictionFor(session.token);
+      if (!evicted) {
+        this.deps.logger.warn(`${options.logPrefix} sessions exhausted`, { server: options.server, token: session.token, max_sessions: options.maxSessions });
+        sendJsonRpcError(res, 503, JsonRpcCode.ServerError, `Service Unavailable: server "${options.server}" has reached its maximum of ${options.maxSessions} sessions`, {
+          id: requestId,
+          headers: { 'Retry-After': RETRY_AFTER_SECONDS },
+        });
+        return;
+      }
+      this.deps.logger.warn(`${options.logPrefix} session evicted`, {
+        server: options.server,
+        token: evicted.token,
+        for_token: session.token,
+        max_sessions: options.maxSessions,
+      });
+    }
+    this.live.add(session);
+    // The session carries its token from the first byte: a revocation while its server side is
+    // starting ends it and answers the client, instead of letting it start a moment later.
+    const untrack = this.deps.sessions.track({
+      server: options.server,
+      token: session.token,
+      abort: (reason, error) => {
+        if (!res.headersSent) sendHttpError(res, error, requestId);
+        void session.close(reason);
+      },
+    });
+    try {
+      // The evicted session's server side is gone before this one starts: `maxSessions` bounds processes.
+      if (evicted) await evicted.close(`evicted: server at its maximum of ${options.maxSessions} sessions`);
+      await session.open();
+    } catch (err) {
+      untrack();
+      void session.close(`server side unavailable (${(err as Error).message})`);
+      replyWithError(res, err, requestId);
+      return;
+    }
+    untrack();
+    if (session.ending || gone(res)) {
+      void session.close('client went away before the server started');
+      if (!res.writableEnded) sendJsonRpcError(res, 503, JsonRpcCode.ServerError, 'Service Unavailable: server is shutting down', { id: requestId });
+      return;
+    }
+    session.started = true;
+    this.deps.sessions.add(session);
+    this.deps.logger.info(`${options.logPrefix} session started`, {
+      server: options.server,
+      token: session.token,
+      transport: session.kind,
+      ...session.channel.logFields,
+    });
+    begin();
+  }
+
+  /**
+   * Fair use of a full server (README, `maxSessions`): a new session from a token that holds
+   * at least two sessions fewer than the token holding the most ends that token's least recently
+   * used session, so that no token can lock the others out by holding every slot. The margin of
+   * two makes it settle instead of swapping a slot back and forth: shares converge to within one
+   * session of each other, and a token alone on a server may still use every slot.
+   */
+  private evictionFor(token: string): FrontSession | undefined {
+    const held = new Map<string, FrontSession[]>();
+    for (const s of this.live) {
+      if (s.ending) continue;
+      const list = held.get(s.token);
+      if (list) list.push(s);
+      else held.set(s.token, [s]);
+    }
+    const mine = held.get(token)?.length ?? 0;
+    let victim: FrontSession | undefined;
+    let most = 0;
+    for (const [holder, sessions] of held) {
+      if (holder === token) continue;
+      const lru = sessions.reduce((a, b) => (b.lastUsed < a.lastUsed ? b : a));
+      if (sessions.length > most || (sessions.length === most && lru.lastUsed < victim!.lastUsed)) {
+        most = sessions.length;
+        victim = lru;
+      }
+    }
+    return victim !== undefined && mine + 2 <= most ? victim : undefined;
+  }
+}
