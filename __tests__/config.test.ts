@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULTS, loadConfig, parseDuration, resolveConfig } from '../lib/config';
 import type { RemoteServer, ResolvedConfig, StdioServer } from '../lib/config';
-import { ConfigError } from '../lib/wire/errors';
+import { ConfigError } from '../lib/config/config-error';
 import type { ConfigProblem } from '../lib/types';
 
 // Distinctive values: if any of them shows up in an error, a secret leaked.

@@ -6,7 +6,7 @@ import http from 'node:http';
 import fc from 'fast-check';
 import { parseAuthorization, TokenIndex } from '../lib/auth/bearer';
 import { resolveConfig } from '../lib/config';
-import { ConfigError } from '../lib/wire/errors';
+import { ConfigError } from '../lib/config/config-error';
 import { captureLogger, configWith, DEV_TOKEN, PROD_TOKEN, startFront, startJsonRpcUpstream, type Front, type JsonRpcUpstream } from './helpers/servers';
 
 const char = (min: number, max: number) => fc.integer({ min, max }).map((c) => String.fromCharCode(c));

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { loadConfig, resolveConfig, type ResolvedConfig } from './config';
-import { ConfigError } from './wire/errors';
+import { ConfigError } from './config/config-error';
 import { createDefaultLogger } from './logger';
 import { mcpFront } from './mcp-front';
 import { tokenWarnings } from './config/token-warnings';

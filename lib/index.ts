@@ -1,6 +1,6 @@
 export { mcpFront } from './mcp-front';
 export { loadConfig } from './config';
-export { ConfigError } from './wire/errors';
+export { ConfigError } from './config/config-error';
 export type {
   AuthThrottleConfig,
   BearerTokenAuthConfig,

@@ -1,0 +1,382 @@
+// Validation and resolution of the configuration (README: Configuration). Everything here runs once, in
+// the factory or in reload(), never per request.
+//
+// Two passes, both collecting every problem before anything is thrown: an ajv schema for the
+// shape (types, unknown keys, enums), then code for what a schema cannot express (cross-field
+// rules, `$env` lookups, URLs, origins, token references). The second pass silently skips any
+// value of the wrong shape, because the first one has already reported it.
+//
+// Secrets: token values, header values, env values and anything read through `$env` are never
+// put into a message. Only key names, `$env` variable names and values known not to be secret
+// (version, origins, token *names*) are quoted.
+import type { TransportType } from '../types';
+import { ConfigError } from './config-error';
+import { didYouMean, fromAjv, isObject, type Obj, type Problem, type Segment, toConfigProblems } from './problems';
+import { fromEnv, Resolver } from './resolver';
+import { validateShape } from './schema';
+import { DEFAULTS, type ResolvedConfig, type ResolvedServer } from './types';
+
+// RFC 9110 §5.1 field-name token.
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// What Node's http module accepts in a header value; CR/LF would allow header injection.
+const BAD_HEADER_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+// Headers the proxy itself owns on the upstream request; a configured value would corrupt
+// framing (content-length, transfer-encoding), routing (host) or sessions (mcp-session-id).
+const RESERVED_HEADERS = new Set([
+  'host',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'te',
+  'trailer',
+  'proxy-connection',
+  'mcp-session-id',
+]);
+// Token names go into log lines (README: Logs and debugging) and server names into URL paths (README: Routes).
+const NAME = /^[A-Za-z0-9._-]+$/;
+const NAME_RULE = 'use only letters, digits, ".", "_" and "-"';
+const MAX_QUOTED_NAME = 32;
+// A bearer token travels as `Authorization: Bearer <token>`; anything outside visible ASCII is
+// either cut by the one-space rule (README: Authentication and status codes) or re-encoded by clients, so it could never match.
+const TOKEN_VALUE = /^[\x21-\x7e]+$/;
+const ADDR = /^(?:(?:\[[0-9A-Fa-f:.]+(?:%[\w.-]+)?\])|(?:[A-Za-z0-9.-]+))?:(\d{1,5})$/;
+const STDIO_ONLY = ['args', 'env', 'cwd', 'idleTimeout', 'maxSessions'] as const;
+const REMOTE_ONLY = ['headers'] as const;
+
+interface ResolvedProxy {
+  name: string;
+  addr: string;
+  tokens: Map<string, string>;
+  /** Every token name the config defines, even those whose value failed to resolve. */
+  tokenNames: string[];
+  literalTokens: Set<string>;
+  maxBodyBytes: number;
+  maxEventBytes: number;
+  keepAliveMs: number;
+  allowedOrigins: '*' | Set<string> | undefined;
+  authThrottle?: { maxFailures: number; windowMs: number };
+}
+
+function resolveProxy(proxy: unknown, r: Resolver): ResolvedProxy {
+  const p = isObject(proxy) ? proxy : {};
+  const at = ['proxy'];
+  const out: ResolvedProxy = {
+    name: DEFAULTS.name,
+    addr: DEFAULTS.addr,
+    tokens: new Map(),
+    tokenNames: [],
+    literalTokens: new Set(),
+    maxBodyBytes: DEFAULTS.maxBodyBytes,
+    maxEventBytes: DEFAULTS.maxEventBytes,
+    keepAliveMs: DEFAULTS.keepAliveMs,
+    allowedOrigins: undefined,
+  };
+
+  if (typeof p.name === 'string' && p.name !== '') {
+    // The name is written into `WWW-Authenticate: Bearer realm="<name>"` and into log lines.
+    if (/["\\\x00-\x1f\x7f]/.test(p.name)) {
+      r.add([...at, 'name'], 'must not contain double quotes, backslashes or control characters');
+    }
+    out.name = p.name;
+  }
+
+  if (typeof p.addr === 'string') {
+    const m = ADDR.exec(p.addr);
+    if (!m || Number(m[1]) > 65535) {
+      r.add([...at, 'addr'], 'must look like ":8080", "127.0.0.1:8080" or "[::1]:8080" (port 0-65535)');
+    }
+    out.addr = p.addr;
+  }
+
+  const auth = isObject(p.auth) ? p.auth : {};
+  if (isObject(auth.tokens)) {
+    for (const [name, raw] of Object.entries(auth.tokens)) {
+      const tat = [...at, 'auth', 'tokens', name];
+      out.tokenNames.push(name);
+      if (!NAME.test(name)) r.add(tat, `invalid token name; ${NAME_RULE} (token names appear in log lines)`);
+      const v = r.string(raw, tat, true);
+      if (v === undefined) continue;
+      if (!TOKEN_VALUE.test(v.value)) {
+        r.add(
+          tat,
+          v.envName === undefined
+            ? 'must contain only visible ASCII characters (no spaces, control or non-ASCII characters)'
+            : `environment variable ${v.envName} contains spaces, control or non-ASCII characters (a trailing newline?)`,
+        );
+        continue;
+      }
+      // Two names for one value are allowed (the MCP Front documentation does not forbid them) but
+      // warned about at start (token-warnings.ts): a request is attributed to the first name.
+      out.tokens.set(name, v.value);
+      if (v.envName === undefined) out.literalTokens.add(name);
+    }
+  }
+
+  if (typeof p.maxBodyBytes === 'number') out.maxBodyBytes = p.maxBodyBytes;
+  if (typeof p.maxEventBytes === 'number') out.maxEventBytes = p.maxEventBytes;
+  out.keepAliveMs = r.duration(p.keepAlive, [...at, 'keepAlive'], DEFAULTS.keepAliveMs);
+
+  if (isObject(p.cors) && Array.isArray(p.cors.allowedOrigins)) {
+    out.allowedOrigins = resolveOrigins(p.cors.allowedOrigins, [...at, 'cors', 'allowedOrigins'], r);
+  }
+
+  if (isObject(p.authThrottle)) {
+    // Both keys are required by the schema, so the fallbacks are only ever seen when a problem
+    // has been reported and the config is refused.
+    const windowMs = r.duration(p.authThrottle.window, [...at, 'authThrottle', 'window'], 0);
+    const maxFailures = typeof p.authThrottle.maxFailures === 'number' ? p.authThrottle.maxFailures : 0;
+    out.authThrottle = { maxFailures, windowMs };
+  }
+  return out;
+}
+
+function resolveOrigins(list: unknown[], at: Segment[], r: Resolver): '*' | Set<string> {
+  if (list.includes('*')) {
+    list.forEach((o, i) => {
+      if (o === '*' && list.length > 1) r.add([...at, i], '"*" allows every origin, so it must be the only entry');
+    });
+    return '*';
+  }
+  const origins = new Set<string>();
+  list.forEach((o, i) => {
+    if (typeof o !== 'string') return;
+    const origin = normalizeOrigin(o);
+    if (origin === undefined) {
+      r.add([...at, i], `${JSON.stringify(o)} is not an origin; use scheme://host[:port] without a path, e.g. "https://app.example.com"`);
+    } else {
+      origins.add(origin);
+    }
+  });
+  return origins;
+}
+
+/** Browsers send `Origin` in the serialized form that `URL#origin` produces, so compare that. */
+function normalizeOrigin(o: string): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(o);
+  } catch {
+    return undefined;
+  }
+  if (u.host === '' || u.username !== '' || u.password !== '' || u.search !== '' || u.hash !== '') return undefined;
+  if (u.pathname !== '/' && u.pathname !== '') return undefined;
+  if (o.includes('?') || o.includes('#')) return undefined;
+  // Non-special schemes (chrome-extension://…) have an opaque `URL#origin` of "null", but
+  // browsers still send `scheme://host` for them.
+  return u.origin !== 'null' ? u.origin : `${u.protocol}//${u.host}`;
+}
+
+function resolveServer(name: string, raw: Obj, proxy: ResolvedProxy, r: Resolver): ResolvedServer | undefined {
+  const at: Segment[] = ['mcpServers', name];
+  const sub = (...rest: Segment[]) => [...at, ...rest];
+
+  const hasUrl = raw.url !== undefined;
+  const hasCommand = raw.command !== undefined;
+  if (hasUrl && hasCommand) {
+    r.add(at, 'has both "url" and "command"; a server is either remote ("url") or stdio ("command")');
+  } else if (!hasUrl && !hasCommand) {
+    r.add(at, 'needs "url" (a remote server) or "command" (a stdio server)');
+  } else {
+    const wrong = hasUrl ? STDIO_ONLY : REMOTE_ONLY;
+    for (const key of wrong) {
+      if (raw[key] !== undefined) {
+        r.add(sub(key), hasUrl ? 'only for stdio servers (with "command")' : 'only for remote servers (with "url")');
+      }
+    }
+  }
+
+  const transportType = raw.transportType as TransportType | undefined;
+  if (transportType === 'stdio' && hasUrl && !hasCommand) {
+    r.add(sub('transportType'), '"stdio" needs "command"; this server has "url"');
+  } else if ((transportType === 'sse' || transportType === 'streamable-http') && hasCommand && !hasUrl) {
+    r.add(sub('transportType'), `"${transportType}" needs "url"; this server has "command"`);
+  }
+
+  const authTokens = resolveAuthTokens(raw.authTokens, sub('authTokens'), proxy, r);
+  const timeoutMs = r.duration(raw.timeout, sub('timeout'), DEFAULTS.timeoutMs);
+
+  if (hasUrl && !hasCommand) {
+    const u = r.string(raw.url, sub('url'));
+    let url: URL | undefined;
+    if (u !== undefined) {
+      url = parseHttpUrl(u.value);
+      if (url === undefined) r.add(sub('url'), `must be an absolute http:// or https:// URL${fromEnv(u)}`);
+    }
+    const headers = resolveHeaders(raw.headers, sub('headers'), r);
+    if (url === undefined) return undefined;
+    const inferred = url.pathname.endsWith('/sse') ? 'sse' : 'streamable-http';
+    const transport = transportType === 'sse' || transportType === 'streamable-http' ? transportType : inferred;
+    return { kind: 'remote', name, transport, url, headers, authTokens, timeoutMs };
+  }
+
+  if (hasCommand && !hasUrl) {
+    const c = r.string(raw.command, sub('command'));
+    if (c !== undefined && c.value === '') r.add(sub('command'), `must not be empty${fromEnv(c)}`);
+    const args: string[] = [];
+    if (Array.isArray(raw.args)) {
+      raw.args.forEach((a, i) => {
+        const v = r.string(a, sub('args', i));
+        if (v === undefined) return;
+        if (v.value.includes('\0')) r.add(sub('args', i), `must not contain NUL characters${fromEnv(v)}`);
+        args.push(v.value);
+      });
+    }
+    const env = resolveEnv(raw.env, sub('env'), r);
+    let cwd: string | undefined;
+    if (raw.cwd !== undefined) {
+      const v = r.string(raw.cwd, sub('cwd'));
+      if (v !== undefined && v.value === '') r.add(sub('cwd'), `must not be empty${fromEnv(v)}`);
+      cwd = v?.value;
+    }
+    const idleTimeoutMs = r.duration(raw.idleTimeout, sub('idleTimeout'), DEFAULTS.idleTimeoutMs);
+    const maxSessions = typeof raw.maxSessions === 'number' ? raw.maxSessions : DEFAULTS.maxSessions;
+    if (c === undefined) return undefined;
+    return {
+      kind: 'stdio',
+      transport: 'stdio',
+      name,
+      command: c.value,
+      args,
+      env,
+      ...(cwd === undefined ? {} : { cwd }),
+      idleTimeoutMs,
+      maxSessions,
+      authTokens,
+      timeoutMs,
+    };
+  }
+  return undefined;
+}
+
+function checkServerName(name: string, r: Resolver): void {
+  const at = ['mcpServers', name];
+  if (!NAME.test(name)) r.add(at, `invalid server name; ${NAME_RULE} (it is a URL path segment)`);
+  else if (name === '.' || name === '..') r.add(at, '"." and ".." cannot be server names (URL normalization removes them)');
+  // Case-insensitive because Express routes are: `/HEALTH` reaches the health route too.
+  else if (name.toLowerCase() === 'health') r.add(at, '"health" is reserved for the health check route');
+}
+
+function parseHttpUrl(s: string): URL | undefined {
+  try {
+    const u = new URL(s);
+    return u.protocol === 'http:' || u.protocol === 'https:' ? u : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function resolveAuthTokens(raw: unknown, at: Segment[], proxy: ResolvedProxy, r: Resolver): Set<string> {
+  if (!Array.isArray(raw)) return new Set(proxy.tokenNames);
+  if (raw.length === 0) {
+    r.add(at, 'must list at least one token name (omit "authTokens" to allow every token)');
+    return new Set();
+  }
+  const known = new Set(proxy.tokenNames);
+  const values = new Set(proxy.tokens.values());
+  const out = new Set<string>();
+  raw.forEach((name, i) => {
+    if (typeof name !== 'string') return;
+    if (out.has(name)) {
+      r.add([...at, i], known.has(name) ? `duplicate token name "${name}"` : 'duplicate entry');
+    } else if (!known.has(name) && values.has(name)) {
+      // Someone pasted a token value where its name belongs; quoting it would leak it.
+      r.add([...at, i], 'is a token value, not a token name; use its name from proxy.auth.tokens');
+    } else if (known.size > 0 && !known.has(name)) {
+      const hint = didYouMean(name, known) || `; defined tokens: ${[...known].map((k) => `"${k}"`).join(', ')}`;
+      r.add([...at, i], `unknown token name ${quotableName(name, r) ? JSON.stringify(name) : '(not shown: it may be a secret)'}${hint}`);
+    }
+    out.add(name);
+  });
+  return out;
+}
+
+/**
+ * May an unknown `authTokens` entry be quoted? Quoting makes a typo ("stagng") obvious, but the
+ * entry may be a pasted token value whose variable is not set where the config is checked (CI).
+ * So only what can be a token name, is no longer than names usually are (generated tokens are
+ * 43 characters), and occurs in no value of the config or the environment.
+ */
+function quotableName(name: string, r: Resolver): boolean {
+  return NAME.test(name) && name.length <= MAX_QUOTED_NAME && !r.occursInValues(name);
+}
+
+function resolveHeaders(raw: unknown, at: Segment[], r: Resolver): Record<string, string> {
+  if (!isObject(raw)) return {};
+  const entries: [string, string][] = [];
+  const seen = new Map<string, string>();
+  for (const [name, value] of Object.entries(raw)) {
+    const hat = [...at, name];
+    const lower = name.toLowerCase();
+    if (!HEADER_NAME.test(name)) r.add(hat, 'is not a valid HTTP header name');
+    else if (RESERVED_HEADERS.has(lower)) r.add(hat, `"${name}" is managed by the proxy and cannot be configured`);
+    else if (seen.has(lower)) r.add(hat, `duplicates header "${seen.get(lower)}" (header names are case-insensitive)`);
+    seen.set(lower, seen.get(lower) ?? name);
+    const v = r.string(value, hat, true);
+    if (v === undefined) continue;
+    if (BAD_HEADER_VALUE.test(v.value)) {
+      r.add(hat, `must not contain CR, LF or other control characters${fromEnv(v)}`);
+      continue;
+    }
+    entries.push([name, v.value]);
+  }
+  // fromEntries defines own properties, so a key such as "__proto__" stays a plain key.
+  return Object.fromEntries(entries);
+}
+
+function resolveEnv(raw: unknown, at: Segment[], r: Resolver): Record<string, string> {
+  if (!isObject(raw)) return {};
+  const entries: [string, string][] = [];
+  for (const [name, value] of Object.entries(raw)) {
+    const eat = [...at, name];
+    // spawn() rejects these outright; better to say so at load time than at the first request.
+    if (name === '' || name.includes('=') || name.includes('\0')) {
+      r.add(eat, 'is not a valid environment variable name (no "=" or NUL, not empty)');
+    }
+    const v = r.string(value, eat);
+    if (v === undefined) continue;
+    if (v.value.includes('\0')) {
+      r.add(eat, `must not contain NUL characters${fromEnv(v)}`);
+      continue;
+    }
+    entries.push([name, v.value]);
+  }
+  return Object.fromEntries(entries);
+}
+
+/** Validates and resolves a configuration; throws `ConfigError` listing every problem. */
+export function resolveConfig(raw: unknown, env: Record<string, string | undefined> = process.env): ResolvedConfig {
+  const problems: Problem[] = [];
+  if (!validateShape(raw)) {
+    for (const e of validateShape.errors ?? []) problems.push(fromAjv(e, raw));
+  }
+
+  const r = new Resolver(env, raw);
+  const root = isObject(raw) ? raw : {};
+  const proxy = resolveProxy(root.proxy, r);
+  const servers = new Map<string, ResolvedServer>();
+  if (isObject(root.mcpServers)) {
+    for (const [name, server] of Object.entries(root.mcpServers)) {
+      checkServerName(name, r);
+      if (!isObject(server)) continue; // reported by the schema
+      const resolved = resolveServer(name, server, proxy, r);
+      if (resolved !== undefined) servers.set(name, resolved);
+    }
+  }
+  problems.push(...r.problems);
+  if (problems.length > 0) throw new ConfigError(toConfigProblems(problems, raw));
+
+  return {
+    name: proxy.name,
+    addr: proxy.addr,
+    tokens: proxy.tokens,
+    literalTokens: proxy.literalTokens,
+    maxBodyBytes: proxy.maxBodyBytes,
+    maxEventBytes: proxy.maxEventBytes,
+    keepAliveMs: proxy.keepAliveMs,
+    allowedOrigins: proxy.allowedOrigins,
+    ...(proxy.authThrottle === undefined ? {} : { authThrottle: proxy.authThrottle }),
+    servers,
+  };
+}

@@ -1,0 +1,90 @@
+// The shape of a configuration file (README: Configuration) as a JSON Schema (draft 2020-12 `$defs`),
+// compiled once by ajv. It checks types, unknown keys and enums; resolve.ts checks the rest.
+import Ajv from 'ajv';
+import type { McpFrontConfig, ServerConfig } from '../types';
+import { DURATION_PATTERN } from './durations';
+
+const STRING_OR_ENV = { $ref: '#/$defs/stringOrEnv' };
+const DURATION = { $ref: '#/$defs/duration' };
+
+// `satisfies Record<keyof …>` makes the compiler reject a schema that lacks a key of the public
+// type, or has one the type does not: the schema cannot drift from lib/types.ts.
+const serverProperties = {
+  url: STRING_OR_ENV,
+  command: STRING_OR_ENV,
+  args: { type: 'array', items: STRING_OR_ENV },
+  env: { type: 'object', additionalProperties: STRING_OR_ENV },
+  cwd: STRING_OR_ENV,
+  headers: { type: 'object', additionalProperties: STRING_OR_ENV },
+  transportType: { enum: ['stdio', 'sse', 'streamable-http'] },
+  authTokens: { type: 'array', items: { type: 'string' } },
+  timeout: DURATION,
+  idleTimeout: DURATION,
+  maxSessions: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+} satisfies Record<keyof ServerConfig, object>;
+
+const proxyProperties = {
+  name: { type: 'string', minLength: 1 },
+  addr: { type: 'string' },
+  auth: {
+    type: 'object',
+    required: ['kind', 'tokens'],
+    additionalProperties: false,
+    properties: {
+      kind: { const: 'bearer_token' },
+      tokens: { type: 'object', minProperties: 1, additionalProperties: STRING_OR_ENV },
+    } satisfies Record<keyof McpFrontConfig['proxy']['auth'], object>,
+  },
+  maxBodyBytes: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+  maxEventBytes: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+  keepAlive: DURATION,
+  cors: {
+    type: 'object',
+    required: ['allowedOrigins'],
+    additionalProperties: false,
+    properties: {
+      allowedOrigins: { type: 'array', items: { type: 'string' } },
+    } satisfies Record<keyof NonNullable<McpFrontConfig['proxy']['cors']>, object>,
+  },
+  // Both keys required: a default threshold would be a guess about the deployment's clients.
+  authThrottle: {
+    type: 'object',
+    required: ['maxFailures', 'window'],
+    additionalProperties: false,
+    properties: {
+      maxFailures: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+      window: DURATION,
+    } satisfies Record<keyof NonNullable<McpFrontConfig['proxy']['authThrottle']>, object>,
+  },
+} satisfies Record<keyof McpFrontConfig['proxy'], object>;
+
+const configSchema = {
+  type: 'object',
+  required: ['proxy', 'mcpServers'],
+  additionalProperties: false,
+  properties: {
+    version: { type: 'string', pattern: '^1(\\.\\d+)?$' },
+    proxy: { type: 'object', required: ['auth'], additionalProperties: false, properties: proxyProperties },
+    // An empty object is valid: a proxy with no servers still answers /health and can be
+    // filled by reload(), which is how a deployment may start before its upstreams exist.
+    mcpServers: {
+      type: 'object',
+      additionalProperties: { type: 'object', additionalProperties: false, properties: serverProperties },
+    },
+  } satisfies Record<keyof McpFrontConfig, object>,
+  $defs: {
+    // Union types keep one error per bad value; `oneOf`/`anyOf` would report every branch.
+    stringOrEnv: {
+      type: ['string', 'object'],
+      properties: { $env: { type: 'string', minLength: 1 } },
+      required: ['$env'],
+      additionalProperties: false,
+    },
+    duration: { type: ['integer', 'string'], minimum: 0, pattern: DURATION_PATTERN.source },
+  },
+};
+
+// Compiled once at module load: compiling generates code and is far slower than validating.
+export const validateShape = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, verbose: true }).compile(
+  configSchema,
+);

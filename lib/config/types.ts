@@ -1,0 +1,59 @@
+// The configuration after resolution (README: Configuration): durations in milliseconds, `$env`
+// references replaced by their values, each server's transport decided. The rest of lib/ reads only these.
+
+/** A server, normalized: durations in ms, `$env` resolved, transport decided. */
+interface ResolvedServerBase {
+  name: string;
+  /** Token names allowed on this server (every configured token when `authTokens` is omitted). */
+  authTokens: ReadonlySet<string>;
+  timeoutMs: number;
+}
+
+export interface RemoteServer extends ResolvedServerBase {
+  kind: 'remote';
+  transport: 'sse' | 'streamable-http';
+  url: URL;
+  headers: Record<string, string>;
+}
+
+export interface StdioServer extends ResolvedServerBase {
+  kind: 'stdio';
+  transport: 'stdio';
+  command: string;
+  args: string[];
+  /** Only the configured variables; the bridge adds the minimal allowlist. */
+  env: Record<string, string>;
+  cwd?: string;
+  idleTimeoutMs: number;
+  maxSessions: number;
+}
+
+export type ResolvedServer = RemoteServer | StdioServer;
+
+export interface ResolvedConfig {
+  name: string;
+  addr: string;
+  /** Token name → token value. */
+  tokens: ReadonlyMap<string, string>;
+  /** Names of tokens whose value is written literally in the config (not `$env`). */
+  literalTokens: ReadonlySet<string>;
+  maxBodyBytes: number;
+  maxEventBytes: number;
+  keepAliveMs: number;
+  /** `'*'`, a set of origins, or `undefined` (same-origin only). */
+  allowedOrigins: '*' | ReadonlySet<string> | undefined;
+  /** Failed-authentication throttling; absent when off (the default). */
+  authThrottle?: { maxFailures: number; windowMs: number };
+  servers: ReadonlyMap<string, ResolvedServer>;
+}
+
+export const DEFAULTS = {
+  name: 'mcp-front',
+  addr: ':8080',
+  maxBodyBytes: 10 * 1024 * 1024,
+  maxEventBytes: 64 * 1024 * 1024,
+  keepAliveMs: 15_000,
+  timeoutMs: 60_000,
+  idleTimeoutMs: 30 * 60_000,
+  maxSessions: 100,
+} as const;
