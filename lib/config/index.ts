@@ -3,5 +3,5 @@
 export { loadConfig } from './load';
 export { parseDuration } from './durations';
 export { resolveConfig } from './resolve';
-export { DEFAULTS } from './types';
-export type { RemoteServer, ResolvedConfig, ResolvedServer, StdioServer } from './types';
+export { DEFAULTS } from './resolved-config';
+export type { RemoteServer, ResolvedConfig, ResolvedServer, StdioServer } from './resolved-config';

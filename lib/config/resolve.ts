@@ -14,7 +14,7 @@ import { ConfigError } from './config-error';
 import { didYouMean, fromAjv, isObject, type Obj, type Problem, type Segment, toConfigProblems } from './problems';
 import { fromEnv, Resolver } from './resolver';
 import { validateShape } from './schema';
-import { DEFAULTS, type ResolvedConfig, type ResolvedServer } from './types';
+import { DEFAULTS, type ResolvedConfig, type ResolvedServer } from './resolved-config';
 
 // RFC 9110 §5.1 field-name token.
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;

@@ -1,7 +1,7 @@
 // Soft problems of a token setup: the config is valid, but a token is guessable, ambiguous or kept
 // where it should not be. They are warnings, not `ConfigError`s, so a development setup with
 // `"dev": "dev-token-123"` still starts. Messages name tokens, never their values.
-import type { ResolvedConfig } from './types';
+import type { ResolvedConfig } from './resolved-config';
 
 export interface TokenWarning {
   /** Stable identifier, for filtering: `token_too_short`, `token_low_variety`, `token_duplicate`, `token_literal_in_production`. */
