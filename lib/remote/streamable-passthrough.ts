@@ -7,12 +7,12 @@ import type { Request, Response } from 'express';
 import { createProxyMiddleware, debugProxyErrorsPlugin, proxyEventsPlugin, type RequestHandler } from 'http-proxy-middleware';
 import { readBodyOrReply, validJsonRpcOrReply } from '../wire/body';
 import { deleteUpstreamSession, StreamableUpstreamChannel } from './streamable-channel';
-import { DEFAULTS, type RemoteServer } from '../config';
+import type { RemoteServer } from '../config';
 import { internalError, JsonRpcCode, sendHttpError, sendHttpErrorDraining, sendJsonRpcError, sessionGone, shuttingDown, type HttpError } from '../wire/errors';
 import { FrontSessions } from '../bridge/front-sessions';
 import { debug, logFault } from '../logger';
 import { createRemoteSseTransport } from './sse-passthrough';
-import type { SessionHandle } from '../sessions/registry';
+import { IDLE_SESSION_MS, PassthroughSession, type Exchange } from './passthrough-session';
 import type { RequestContext, ServerTransport, TransportDeps } from '../transport';
 import { agentFor, clientResponseHeaders, headerOf, isEventStream, isForwardedRequestHeader } from './upstream-agent';
 import {
@@ -26,82 +26,9 @@ import {
 
 const log = debug.extend('remote');
 
-/**
- * MCP SDK clients never send DELETE on close(): a session with no open stream and no
- * request for this long is closed (and DELETEd upstream), or sessions would pile up here and
- * upstream. Same default as a stdio server's `idleTimeout`.
- */
-const IDLE_SESSION_MS = DEFAULTS.idleTimeoutMs;
-
 /** A remote server's transport: Streamable HTTP passthrough, or the legacy SSE relay. */
 export function createRemoteTransport(server: RemoteServer, deps: TransportDeps): ServerTransport {
   return server.transport === 'sse' ? createRemoteSseTransport(server, deps) : new StreamableProxy(server, deps);
-}
-
-/** One client request on its way through the proxy. */
-interface Exchange {
-  readonly req: IncomingMessage;
-  readonly res: ServerResponse;
-  readonly body: Buffer;
-  /** Name of the authenticated token. */
-  readonly token: string;
-  /** `Mcp-Session-Id` the client presented. */
-  readonly sessionId: string | undefined;
-  session: PassthroughSession | undefined;
-  proxyReq?: ClientRequest;
-  proxyRes?: IncomingMessage;
-  timer?: NodeJS.Timeout;
-  /** Answered by the proxy itself (error, timeout, session closed) or the client is gone. */
-  done: boolean;
-  /** Its token was revoked before it had a session: whatever session the upstream opens is deleted. */
-  revoked?: boolean;
-  /** Ends its tracking as a request in flight (requests without a session only). */
-  untrack?: () => void;
-}
-
-/**
- * A session of the upstream, passed through: the client uses the upstream's own id (the registry
- * binds it to the token that opened it). Every exchange counts as activity for the idle clock.
- */
-class PassthroughSession {
-  /** Live requests and streams of this session, ended when it closes. */
-  readonly exchanges = new Set<Exchange>();
-  /** Sent along with the closing DELETE (MCP 2025-06-18 §Transports: required after init). */
-  protocolVersion: string | undefined;
-  /** Ended by the client's DELETE or an upstream `404`: there is nothing to tell the upstream. */
-  forgotten = false;
-  readonly handle: SessionHandle;
-
-  constructor(id: string, token: string, owner: StreamableProxy, deps: TransportDeps) {
-    this.handle = deps.sessions.open({
-      server: owner.server.name,
-      kind: 'streamable',
-      upstream: 'streamable-http',
-      token,
-      owner,
-      subject: this,
-      id,
-      idleTimeoutMs: IDLE_SESSION_MS,
-      teardown: (reason) => owner.closeSession(this, reason),
-    });
-  }
-
-  get id(): string {
-    return this.handle.id;
-  }
-
-  get token(): string {
-    return this.handle.token;
-  }
-
-  get ended(): boolean {
-    return this.handle.ending;
-  }
-
-  /** Ends the session here and upstream (`DELETE`); idempotent. */
-  close(reason: string): Promise<void> {
-    return this.handle.end(reason);
-  }
 }
 
 class StreamableProxy implements ServerTransport {
