@@ -250,6 +250,6 @@ describe('server output the proxy cannot relay', () => {
     expect(res.status).toBe(502);
     expect(await res.json()).toMatchObject({ jsonrpc: '2.0', id: 5, error: { code: -32000 } });
     expect(failures()).toEqual([expect.objectContaining({ fields: expect.objectContaining({ server: 'deep', transport: 'stateless', where: 'server output', error: 'RangeError' }) })]);
-    await waitFor(() => logger.entries.some((e) => e.message === 'stdio session ended' && e.fields.server === 'deep'), 'the stateless child to end');
+    await waitFor(() => logger.entries.some((e) => e.message === 'session ended' && e.fields.upstream === 'stdio' && e.fields.server === 'deep'), 'the stateless child to end');
   });
 });

@@ -227,7 +227,7 @@ describe('reload() revokes what is still starting', () => {
     fs.rmSync(held);
     process.kill(pid, 'SIGUSR2');
   };
-  const startedBy = () => logger.entries.filter((e) => e.message === 'stdio session started').map((e) => e.fields.token);
+  const startedBy = () => logger.entries.filter((e) => e.message === 'session started' && e.fields.upstream === 'stdio').map((e) => e.fields.token);
 
   it('answers a stateless 2026-07-28 request waiting for the era with 403, and spawns nothing for its token', async () => {
     // dev's request starts the era's discovery; prod's waits for the same one.

@@ -76,7 +76,7 @@ describe('2026-07-28 on stdio servers', () => {
   afterAll(() => front.close());
 
   const pids = (token: string) =>
-    logger.entries.filter((e) => e.message === 'stdio session started' && e.fields.transport === 'stateless' && e.fields.token === token).map((e) => Number(e.fields.pid));
+    logger.entries.filter((e) => e.message === 'session started' && e.fields.upstream === 'stdio' && e.fields.transport === 'stateless' && e.fields.token === token).map((e) => Number(e.fields.pid));
 
   it('a pinned 2026-07-28 client discovers, lists, calls, gets progress and completes input_required', async () => {
     const client = await connectV2(front.url, 'modern', 'pinned');
@@ -203,7 +203,7 @@ describe('a 2026-07-28 stdio server whose stdout line never ends', () => {
     const log = host.stderr();
     expect(log).toMatch(new RegExp(`ERROR stdio server output line too long server=flood limit=${MAX_LINE_BYTES}`));
     expect(log).not.toContain(DEV_TOKEN);
-    const pid = Number(/stdio session started server=flood .*pid=(\d+)/.exec(log)![1]);
+    const pid = Number(/INFO session started server=flood .*upstream=stdio pid=(\d+)/.exec(log)![1]);
     await waitFor(() => !isAlive(pid), 'the flooding child to be stopped', 15_000);
 
     const again = await modern(host.url, 'flood', { id: 2, method: 'tools/call', params: { name: 'echo', arguments: { message: 'still here' } } });

@@ -44,7 +44,7 @@ describe.each<ClientTransportKind>(['sse', 'streamable'])('maxSessions shared be
     await res.body?.cancel();
     return res.status;
   };
-  const pidsOf = (token: string) => logger.entries.filter((e) => e.message === 'stdio session started' && e.fields.token === token).map((e) => e.fields.pid as number);
+  const pidsOf = (token: string) => logger.entries.filter((e) => e.message === 'session started' && e.fields.upstream === 'stdio' && e.fields.token === token).map((e) => e.fields.pid as number);
 
   it('lets a second token in by ending the first token’s least recently used session, then holds the fair split', async () => {
     const older = await connect(DEV_TOKEN);
@@ -61,13 +61,13 @@ describe.each<ClientTransportKind>(['sse', 'streamable'])('maxSessions shared be
     // dev's least recently used session was ended (its child stopped), its other one lives on.
     expect(logger.entries).toContainEqual({
       level: 'warn',
-      message: 'stdio session evicted',
+      message: 'session evicted',
       fields: { server: 'shared', token: 'dev', for_token: 'prod', max_sessions: 2 },
     });
     expect(logger.entries).toContainEqual({
       level: 'info',
-      message: 'stdio session ended',
-      fields: expect.objectContaining({ token: 'dev', reason: expect.stringMatching(/^evicted/) }),
+      message: 'session ended',
+      fields: expect.objectContaining({ token: 'dev', upstream: 'stdio', reason: expect.stringMatching(/^evicted/) }),
     });
     expect(isAlive(olderPid)).toBe(false);
     await expect(echo(older, 'gone')).rejects.toThrow();
@@ -85,6 +85,6 @@ describe.each<ClientTransportKind>(['sse', 'streamable'])('maxSessions shared be
     await connect(DEV_TOKEN);
     await connect(DEV_TOKEN);
     expect(await openStatus(DEV_TOKEN)).toBe(503);
-    expect(logger.entries.some((e) => e.message === 'stdio session evicted')).toBe(false);
+    expect(logger.entries.some((e) => e.message === 'session evicted')).toBe(false);
   });
 });

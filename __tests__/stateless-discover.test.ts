@@ -56,7 +56,7 @@ describe('server/discover on a stdio server', () => {
     });
     return { status: res.status, body: (await res.json()) as { id?: unknown; result?: unknown; error?: { code: number; message: string } } };
   };
-  const childrenStarted = () => logger.entries.filter((e) => e.message === 'stdio session started').length;
+  const childrenStarted = () => logger.entries.filter((e) => e.message === 'session started' && e.fields.upstream === 'stdio').length;
 
   it('asks again after a first child that exited before answering', async () => {
     const f = await start({ command: process.execPath, args: [CHILD, `--first-time=exit:${dir}`] });

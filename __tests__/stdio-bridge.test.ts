@@ -120,7 +120,7 @@ describe('stdio bridge with the reference server', () => {
       ),
     );
     for (const { expected, got } of answers) expect(got).toBe(expected);
-    const pids = logger.entries.slice(before).filter((e) => e.message === 'stdio session started').map((e) => e.fields.pid);
+    const pids = logger.entries.slice(before).filter((e) => e.message === 'session started' && e.fields.upstream === 'stdio').map((e) => e.fields.pid);
     expect(new Set(pids).size).toBe(10);
   });
 

@@ -32,7 +32,7 @@ describe('stdio session lifecycle', () => {
   };
   /** The pid of the child of the session that started last (logged with each session start). */
   const lastPid = (): number => {
-    const entry = logger.entries.filter((e) => e.message === 'stdio session started').at(-1);
+    const entry = logger.entries.filter((e) => e.message === 'session started' && e.fields.upstream === 'stdio').at(-1);
     return entry!.fields.pid as number;
   };
   /** Resolves when the logger receives `message` (subscribe before acting). */
@@ -59,7 +59,7 @@ describe('stdio session lifecycle', () => {
     const client = await connectClient(f.url, 'everything', 'sse', DEV_TOKEN);
     const pid = lastPid();
     expect(isAlive(pid)).toBe(true);
-    const ended = nextLog('stdio session ended');
+    const ended = nextLog('session ended');
     await client.close();
     expect((await ended).reason).toBe('client disconnected');
     expect(isAlive(pid)).toBe(false);
@@ -71,7 +71,7 @@ describe('stdio session lifecycle', () => {
     const pid = lastPid();
     const transport = client.transport as StreamableHTTPClientTransport;
     const sessionId = transport.sessionId!;
-    const ended = nextLog('stdio session ended');
+    const ended = nextLog('session ended');
     await transport.terminateSession();
     expect((await ended).reason).toMatch(/DELETE/);
     expect(isAlive(pid)).toBe(false);
@@ -89,7 +89,7 @@ describe('stdio session lifecycle', () => {
     const client = await connectClient(f.url, 'everything', 'streamable', DEV_TOKEN);
     const pid = lastPid();
     await client.listTools();
-    const ended = nextLog('stdio session ended');
+    const ended = nextLog('session ended');
     // The SDK client's close() only drops its streams (FIELD-NOTES): the idle clock starts then.
     await client.close();
     expect((await ended).reason).toBe('idle timeout');
@@ -102,7 +102,7 @@ describe('stdio session lifecycle', () => {
     // A request that takes longer than the idle timeout: its stream is open the whole time.
     const result = await client.callTool({ name: 'trigger-long-running-operation', arguments: { duration: 1, steps: 2 } });
     expect(textOf(result)).toMatch(/completed/i);
-    expect(logger.entries.some((e) => e.message === 'stdio session ended')).toBe(false);
+    expect(logger.entries.some((e) => e.message === 'session ended' && e.fields.upstream === 'stdio')).toBe(false);
     await client.close();
   });
 
@@ -112,7 +112,7 @@ describe('stdio session lifecycle', () => {
       tree: { command: process.execPath, args: [FIXTURE, '--grandchild'] },
     });
     const clients = await Promise.all((['sse', 'streamable'] as const).map((kind) => connectClient(f.url, 'everything', kind, DEV_TOKEN)));
-    const pids = logger.entries.filter((e) => e.message === 'stdio session started').map((e) => e.fields.pid as number);
+    const pids = logger.entries.filter((e) => e.message === 'session started' && e.fields.upstream === 'stdio').map((e) => e.fields.pid as number);
     const tree = await connectClient(f.url, 'tree', 'sse', DEV_TOKEN);
     const family = JSON.parse(textOf(await tree.callTool({ name: 'pid', arguments: {} }))) as { pid: number; grandchild: number };
     expect(isAlive(family.grandchild)).toBe(true);
@@ -139,7 +139,7 @@ describe('stdio session lifecycle', () => {
     const f = await start(config.mcpServers);
     const client = await connectClient(f.url, 'tree', 'streamable', DEV_TOKEN);
     const family = JSON.parse(textOf(await client.callTool({ name: 'pid', arguments: {} }))) as { pid: number; grandchild: number };
-    const ended = nextLog('stdio session ended');
+    const ended = nextLog('session ended');
     await f.router.reload({ ...config, proxy: { ...config.proxy, auth: { kind: 'bearer_token', tokens: { prod: 'another-token-value-123456789' } } } });
     expect((await ended).reason).toBe('token revoked');
     expect(isAlive(family.pid)).toBe(false);
@@ -262,7 +262,7 @@ describe('stdio session lifecycle', () => {
       expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
       expect(await res.json()).toMatchObject({ jsonrpc: '2.0', error: { code: -32000, message: expect.stringMatching(/maximum of 1 session/) } });
 
-      const ended = nextLog('stdio session ended');
+      const ended = nextLog('session ended');
       if (kind === 'streamable') await (first.transport as StreamableHTTPClientTransport).terminateSession();
       await first.close();
       await ended;

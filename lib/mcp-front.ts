@@ -6,10 +6,11 @@ import { authThrottleFor, sendThrottled, type AuthThrottle } from './auth/thrott
 import { TokenIndex, sendUnauthorized } from './auth/bearer';
 import { tokenWarnings } from './config/token-warnings';
 import { resolveConfig, type ResolvedConfig, type ResolvedServer } from './config';
-import { HttpError, JsonRpcCode, sendJsonRpcError } from './wire/errors';
+import { HttpError, JsonRpcCode, sendHttpError, sendJsonRpcError, shuttingDown } from './wire/errors';
 import { createDefaultLogger, debug } from './logger';
 import { answerPreflight, originAllowed, setCorsHeaders } from './auth/origin';
 import { createRemoteTransport } from './remote/streamable-passthrough';
+import { loggingObserver } from './sessions/observer';
 import { SessionRegistry } from './sessions/registry';
 import { createStdioTransport } from './stdio/stdio-transport';
 import type { ProxySettings, ServerTransport, TransportDeps } from './transport';
@@ -27,7 +28,7 @@ const MAX_LOGGED_NAME = 64;
  * Authorization), which a revoked static token cannot complete.
  */
 const TOKEN_REVOKED = new HttpError(403, JsonRpcCode.ServerError, 'Forbidden: the token was revoked or may no longer use this server');
-const SHUTTING_DOWN = new HttpError(503, JsonRpcCode.ServerError, 'mcp-front is shutting down', { 'Retry-After': '1' });
+const SHUTTING_DOWN = shuttingDown();
 
 /** Everything a request needs, swapped as one object by reload(). */
 interface State {
@@ -45,7 +46,8 @@ interface State {
 export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}): McpFrontRouter {
   const env = options.env ?? process.env;
   const logger = options.logger ?? createDefaultLogger();
-  const sessions = new SessionRegistry();
+  // Session events are logged from one place, whatever the transport (README: Logs and debugging).
+  const sessions = new SessionRegistry({ observer: loggingObserver(logger) });
   const deps: TransportDeps = { sessions, logger };
   let state = buildState(resolveConfig(config, env), new Map(), deps);
   let closed = false;
@@ -83,7 +85,7 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
     setCorsHeaders(req, res);
 
     if (closed) {
-      return sendJsonRpcError(res, 503, JsonRpcCode.ServerError, 'mcp-front is shutting down', { headers: { 'Retry-After': '1' } });
+      return sendHttpError(res, SHUTTING_DOWN);
     }
 
     // Before any token comparison, so a throttled client learns nothing more about the tokens.

@@ -9,11 +9,7 @@
 // never re-serialized: that is where the stdio bridge's throughput comes from).
 import type { IncomingMessage } from 'node:http';
 import { serializeMessage, type JsonRpcMessage } from '../wire/body';
-import { HttpError, JsonRpcCode } from '../wire/errors';
 import type { LogFields } from '../types';
-
-/** The same words whatever the server kind: clients cannot tell them apart, and need not. */
-export const SESSION_GONE = 'Not Found: unknown or ended session; initialize a new one';
 
 export interface ChannelEvents {
   /** A message from the server. `line` is its JSON text, without any newline. */
@@ -87,11 +83,6 @@ export function firstByte(body: Buffer): number {
     if (b !== 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d) return b;
   }
   return -1;
-}
-
-/** `404` tells MCP clients to initialize again (MCP Streamable HTTP transport, §Session Management). */
-export function sessionGone(): HttpError {
-  return new HttpError(404, JsonRpcCode.ServerError, SESSION_GONE);
 }
 
 /** The first `limit` bytes of an upstream answer, as text (for its error); the rest is discarded. */

@@ -1,49 +1,50 @@
-// One bridged MCP session over one channel, whatever the client's transport: ids, token,
-// backpressure, idle timer, and the one way every session ends.
-import { randomBytes } from 'node:crypto';
+// One bridged MCP session over one channel, whatever the client's transport: backpressure, faults,
+// and the one way every session ends. Its id, token, idle clock and counts are its registry handle's.
 import type { ServerResponse } from 'node:http';
 import type { Request } from 'express';
 import type { JsonRpcMessage } from '../wire/body';
-import { SESSION_GONE, type Channel } from './channel';
-import { HttpError, JsonRpcCode, sendHttpError, sendJsonRpcError } from '../wire/errors';
+import type { Channel } from './channel';
+import { HttpError, JsonRpcCode, internalError, sendHttpError, sessionGone } from '../wire/errors';
 import { debug, logFault } from '../logger';
-import type { Session } from '../sessions/registry';
+import type { SessionHandle } from '../sessions/registry';
 import type { SseStream } from '../wire/sse';
 import type { RequestContext } from '../transport';
 import type { FrontSessions } from './front-sessions';
 
 const log = debug.extend('front');
 
-/** Orders sessions by last use without clock ties (least recently used = smallest). */
-let useClock = 0;
-
 /**
  * One MCP session over one channel. Hands each server message to the transport-specific
  * `deliver`; ends on any path (client, idle, revocation, server side gone) through `close`, which
  * ends the server side too.
  */
-export abstract class FrontSession implements Session {
+export abstract class FrontSession {
   abstract readonly kind: 'sse' | 'streamable';
-  readonly id = randomBytes(32).toString('base64url');
   readonly server: string;
   readonly token: string;
   readonly channel: Channel;
-  /** Set when the session starts ending; no new messages are accepted from then on. */
-  ending = false;
-  /** The server side is ready and the client was told so (endpoint event, or the initialize POST). */
-  started = false;
-  /**
-   * When its client last sent something (a `useClock` tick): picks whom to evict. Streams do not
-   * count: SDK clients keep one open on every session, used or not.
-   */
-  lastUsed = ++useClock;
+  /** Its entry in the session registry, from the moment it counts towards `maxSessions`. */
+  handle: SessionHandle | undefined;
+  /** What pending requests are answered with when the session ends. */
+  private endMessage: string | undefined;
 
-  /** The client sent something: this session is now the most recently used. */
+  get id(): string {
+    return this.handle!.id;
+  }
+
+  /** Set when the session starts ending; no new messages are accepted from then on. */
+  get ending(): boolean {
+    return this.handle?.ending ?? false;
+  }
+
+  /**
+   * The client sent something: this session is now the most recently used (which picks whom to
+   * evict). Streams do not count: SDK clients keep one open on every session, used or not.
+   */
   protected markUsed(): void {
-    this.lastUsed = ++useClock;
+    this.handle?.touch();
   }
   protected keepAliveMs: number;
-  private closing: Promise<void> | undefined;
   /** Responses whose socket is full: the channel stays paused until all of them drained or closed. */
   private readonly blockedBy = new Set<ServerResponse>();
 
@@ -63,7 +64,8 @@ export abstract class FrontSession implements Session {
         if (!this.ending) this.guard('server message', () => this.deliver(line, message));
       },
       closed: (reason, clientMessage) => {
-        this.closing ??= this.shutdown(reason, clientMessage);
+        this.endMessage ??= clientMessage;
+        void this.close(reason);
       },
     });
   }
@@ -92,8 +94,7 @@ export abstract class FrontSession implements Session {
 
   /** Ends the session; idempotent; resolves when the server side is gone. */
   close(reason: string): Promise<void> {
-    this.closing ??= this.shutdown(reason, `session closed: ${reason}`);
-    return this.closing;
+    return this.handle?.end(reason) ?? Promise.resolve();
   }
 
   /** Answers everything pending with a JSON-RPC error and ends every stream. */
@@ -135,15 +136,13 @@ export abstract class FrontSession implements Session {
   }
 
   /**
-   * `clientMessage` answers every request still pending. Never rejects: callers do not wait for
-   * it (`void close()` from timers and `close` events), so a rejection would be unhandled.
+   * The handle's teardown: every request still pending is answered, every stream ended, the
+   * server side closed. Never rejects: callers do not wait for it (`void close()` from timers and
+   * `close` events), so a rejection would be unhandled.
    */
-  private async shutdown(reason: string, clientMessage: string): Promise<void> {
-    this.ending = true;
-    this.owner.deps.sessions.remove(this);
-    this.stopIdleTimer();
+  async teardown(reason: string): Promise<void> {
     try {
-      this.endStreams(JsonRpcCode.ServerError, clientMessage);
+      this.endStreams(JsonRpcCode.ServerError, this.endMessage ?? `session closed: ${reason}`);
     } catch (err) {
       this.logFault('close', err);
       this.abortStreams();
@@ -153,36 +152,15 @@ export abstract class FrontSession implements Session {
     } catch (err) {
       this.logFault('close', err);
     }
-    this.owner.forget(this);
-    if (this.started) {
-      this.owner.deps.logger.info(`${this.owner.options.logPrefix} session ended`, { server: this.server, token: this.token, transport: this.kind, reason });
-    }
     log('%s: %s session ended (%s)', this.server, this.kind, reason);
   }
 
-  // --- idle timeout: only Streamable sessions can be idle, an SSE session always has its stream ---
-
-  private idleTimer: NodeJS.Timeout | undefined;
-  private busy = 0;
-
-  /** Counts `res` as activity until it ends; the idle clock runs only while nothing is open. */
+  /**
+   * Counts `res` as activity until it ends; the registry runs the idle clock only while nothing
+   * is open (only Streamable sessions can be idle, an SSE session always has its stream).
+   */
   touch(res: ServerResponse): void {
-    this.busy++;
-    this.stopIdleTimer();
-    res.once('close', () => {
-      if (--this.busy === 0 && !this.ending) this.startIdleTimer();
-    });
-  }
-
-  private startIdleTimer(): void {
-    this.stopIdleTimer();
-    this.idleTimer = setTimeout(() => void this.close('idle timeout'), this.owner.options.idleTimeoutMs);
-    this.idleTimer.unref();
-  }
-
-  private stopIdleTimer(): void {
-    if (this.idleTimer) clearTimeout(this.idleTimer);
-    this.idleTimer = undefined;
+    this.handle?.busyUntilClosed(res);
   }
 }
 
@@ -201,7 +179,7 @@ export function acceptsEventStream(req: Request): boolean {
 export function sessionNotFound(req: Request): HttpError {
   // Drain what the client sent: the 404 must not wait on, or be cut by, an unread body.
   req.resume();
-  return new HttpError(404, JsonRpcCode.ServerError, SESSION_GONE);
+  return sessionGone();
 }
 
 /** The last step of a request's promise chain: must not throw, or the rejection is unhandled. */
@@ -212,7 +190,7 @@ export function replyWithError(res: ServerResponse, err: unknown, id?: unknown):
       return;
     }
     log('request failed: %s', (err as Error)?.message);
-    sendJsonRpcError(res, 500, JsonRpcCode.InternalError, 'Internal error', { id });
+    sendHttpError(res, internalError(), id);
   } catch (failure) {
     log('could not answer a failed request: %s', (failure as Error)?.name);
     res.destroy();

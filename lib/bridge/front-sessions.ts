@@ -10,15 +10,13 @@ import type { ServerResponse } from 'node:http';
 import type { Request, Response } from 'express';
 import { isRequest, parseJsonRpc, readBody } from '../wire/body';
 import { firstByte, type Channel } from './channel';
-import { HttpError, JsonRpcCode, sendHttpError, sendJsonRpcError } from '../wire/errors';
+import { HttpError, JsonRpcCode, sendHttpError, sendJsonRpcError, sessionsExhausted, shuttingDown } from '../wire/errors';
 import { classifyPost, LEGACY_VERSIONS, UNSUPPORTED_VERSION, type StatelessStdio } from '../stdio/stateless';
 import { querySessionId, type ProxySettings, type RequestContext, type TransportDeps } from '../transport';
+import type { SessionKind, UpstreamKind } from '../sessions/registry';
 import { FrontSession, gone, replyWithError, sessionNotFound } from './front-session';
 import { SseFrontSession } from './sse-front-session';
 import { StreamableFrontSession } from './streamable-front-session';
-
-/** Sent with `503` when a server is at `maxSessions`: a slot frees when some session ends. */
-const RETRY_AFTER_SECONDS = '5';
 
 export interface FrontOptions {
   /** Name of the server, as configured. */
@@ -31,7 +29,9 @@ export interface FrontOptions {
   maxSessions: number;
   /** How client-facing messages and log events name the server side. */
   noun: 'stdio server' | 'upstream';
-  /** Prefix of the session log events: `stdio` → `stdio session started`. */
+  /** What the channels reach, for the session events. */
+  upstream: UpstreamKind;
+  /** Prefix of the session fault events: `stdio` → `stdio session failed`. */
   logPrefix: string;
   /** A new, unopened channel for a session of `token`, under the proxy settings of its first request. */
   newChannel(token: string, proxy: ProxySettings): Channel;
@@ -43,8 +43,6 @@ export interface FrontOptions {
 
 /** Both client transports over channels, for one server. */
 export class FrontSessions {
-  /** Sessions whose server side may still run: `maxSessions` counts those, not registry entries. */
-  private readonly live = new Set<FrontSession>();
   private closed = false;
 
   constructor(
@@ -67,11 +65,13 @@ export class FrontSessions {
   /** Ends every session; resolves when every server side is gone. */
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all([...this.live].map((s) => s.close('server closed')));
+    await this.deps.sessions.closeOwned(this, 'server closed');
   }
 
-  forget(session: FrontSession): void {
-    this.live.delete(session);
+  /** This token's started session `id` of this transport, or `undefined` (a `404`). */
+  private find(kind: SessionKind, id: string, token: string): FrontSession | undefined {
+    const handle = this.deps.sessions.find(this.options.server, kind, id, token);
+    return handle?.owner === this ? (handle.subject as FrontSession) : undefined;
   }
 
   // --- legacy HTTP+SSE (MCP 2024-11-05 §Transports) -------------------------------------------
@@ -84,8 +84,8 @@ export class FrontSessions {
   private async postMessage(req: Request, res: Response, ctx: RequestContext): Promise<void> {
     const id = querySessionId(req);
     if (id === undefined) throw new HttpError(400, JsonRpcCode.InvalidRequest, 'Bad Request: sessionId query parameter is required');
-    const found = this.deps.sessions.find(this.options.server, 'sse', id, ctx.token);
-    if (!(found instanceof SseFrontSession) || !this.live.has(found) || found.ending) throw sessionNotFound(req);
+    const found = this.find('sse', id, ctx.token);
+    if (!(found instanceof SseFrontSession) || found.ending) throw sessionNotFound(req);
     const body = await readBody(req, ctx.proxy.maxBodyBytes);
     const messages = parseJsonRpc(body);
     if (found.ending) throw sessionNotFound(req);
@@ -140,8 +140,8 @@ export class FrontSessions {
       return;
     }
 
-    const found = this.deps.sessions.find(this.options.server, 'streamable', id, ctx.token);
-    if (!(found instanceof StreamableFrontSession) || !this.live.has(found) || found.ending) throw sessionNotFound(req);
+    const found = this.find('streamable', id, ctx.token);
+    if (!(found instanceof StreamableFrontSession) || found.ending) throw sessionNotFound(req);
     if (req.method === 'GET') return found.openGetStream(req, res, ctx);
     if (req.method === 'DELETE') {
       // The session is unusable from here on; the server side's end (grace periods, the upstream's
@@ -173,35 +173,40 @@ export class FrontSessions {
    */
   private async start(session: FrontSession, res: ServerResponse, requestId: unknown, begin: () => void): Promise<void> {
     const { options } = this;
+    const { sessions } = this.deps;
     if (this.closed) {
-      sendJsonRpcError(res, 503, JsonRpcCode.ServerError, 'Service Unavailable: server is shutting down', {
-        id: requestId,
-        headers: { 'Retry-After': RETRY_AFTER_SECONDS },
-      });
+      sendHttpError(res, shuttingDown(options.server), requestId);
       return;
     }
     let evicted: FrontSession | undefined;
-    if (this.live.size >= options.maxSessions) {
-      evicted = this.evictionFor(session.token);
+    if (sessions.countOf(this) >= options.maxSessions) {
+      evicted = sessions.evictionFor(this, session.token)?.subject as FrontSession | undefined;
       if (!evicted) {
-        this.deps.logger.warn(`${options.logPrefix} sessions exhausted`, { server: options.server, token: session.token, max_sessions: options.maxSessions });
-        sendJsonRpcError(res, 503, JsonRpcCode.ServerError, `Service Unavailable: server "${options.server}" has reached its maximum of ${options.maxSessions} sessions`, {
-          id: requestId,
-          headers: { 'Retry-After': RETRY_AFTER_SECONDS },
-        });
+        this.deps.logger.warn('sessions exhausted', { server: options.server, token: session.token, max_sessions: options.maxSessions });
+        sendHttpError(res, sessionsExhausted(options.server, options.maxSessions), requestId);
         return;
       }
-      this.deps.logger.warn(`${options.logPrefix} session evicted`, {
+      this.deps.logger.warn('session evicted', {
         server: options.server,
         token: evicted.token,
         for_token: session.token,
         max_sessions: options.maxSessions,
       });
     }
-    this.live.add(session);
+    session.handle = sessions.open({
+      server: options.server,
+      kind: session.kind,
+      upstream: options.upstream,
+      token: session.token,
+      owner: this,
+      subject: session,
+      idleTimeoutMs: options.idleTimeoutMs,
+      fields: () => session.channel.logFields,
+      teardown: (reason) => session.teardown(reason),
+    });
     // The session carries its token from the first byte: a revocation while its server side is
     // starting ends it and answers the client, instead of letting it start a moment later.
-    const untrack = this.deps.sessions.track({
+    const untrack = sessions.track({
       server: options.server,
       token: session.token,
       abort: (reason, error) => {
@@ -222,46 +227,11 @@ export class FrontSessions {
     untrack();
     if (session.ending || gone(res)) {
       void session.close('client went away before the server started');
-      if (!res.writableEnded) sendJsonRpcError(res, 503, JsonRpcCode.ServerError, 'Service Unavailable: server is shutting down', { id: requestId });
+      if (!res.writableEnded) sendHttpError(res, shuttingDown(options.server), requestId);
       return;
     }
-    session.started = true;
-    this.deps.sessions.add(session);
-    this.deps.logger.info(`${options.logPrefix} session started`, {
-      server: options.server,
-      token: session.token,
-      transport: session.kind,
-      ...session.channel.logFields,
-    });
+    session.handle.start();
     begin();
   }
-
-  /**
-   * Fair use of a full server (README, `maxSessions`): a new session from a token that holds
-   * at least two sessions fewer than the token holding the most ends that token's least recently
-   * used session, so that no token can lock the others out by holding every slot. The margin of
-   * two makes it settle instead of swapping a slot back and forth: shares converge to within one
-   * session of each other, and a token alone on a server may still use every slot.
-   */
-  private evictionFor(token: string): FrontSession | undefined {
-    const held = new Map<string, FrontSession[]>();
-    for (const s of this.live) {
-      if (s.ending) continue;
-      const list = held.get(s.token);
-      if (list) list.push(s);
-      else held.set(s.token, [s]);
-    }
-    const mine = held.get(token)?.length ?? 0;
-    let victim: FrontSession | undefined;
-    let most = 0;
-    for (const [holder, sessions] of held) {
-      if (holder === token) continue;
-      const lru = sessions.reduce((a, b) => (b.lastUsed < a.lastUsed ? b : a));
-      if (sessions.length > most || (sessions.length === most && lru.lastUsed < victim!.lastUsed)) {
-        most = sessions.length;
-        victim = lru;
-      }
-    }
-    return victim !== undefined && mine + 2 <= most ? victim : undefined;
-  }
 }
+

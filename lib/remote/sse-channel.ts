@@ -3,9 +3,9 @@
 // each client message is POSTed to the upstream's message URL (its `endpoint` event).
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import { serializeMessage, type JsonRpcMessage } from '../wire/body';
-import { emitServerText, firstByte, readStart, sessionGone, type Channel, type ChannelEvents } from '../bridge/channel';
+import { emitServerText, firstByte, readStart, type Channel, type ChannelEvents } from '../bridge/channel';
 import type { RemoteServer } from '../config';
-import { HttpError, JsonRpcCode } from '../wire/errors';
+import { HttpError, JsonRpcCode, sessionGone, shuttingDown } from '../wire/errors';
 import { debug, logFault } from '../logger';
 import { SseParser, type SseEvent } from '../wire/sse';
 import type { Logger, LogFields } from '../types';
@@ -228,7 +228,7 @@ export class SseUpstreamChannel implements Channel {
   /** Closing the stream ends a legacy session upstream; messages in flight are dropped. */
   close(): Promise<void> {
     if (this.failOpen) {
-      this.failOpen(new HttpError(503, JsonRpcCode.ServerError, 'Service Unavailable: server is shutting down'));
+      this.failOpen(shuttingDown(this.server.name));
     }
     this.over = true;
     this.destroyStream();

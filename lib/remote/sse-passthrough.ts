@@ -2,16 +2,15 @@
 // upstream's event stream, `POST /:server/message?sessionId=` forwards to the upstream's message
 // URL. The client only ever sees our own session id and message route (README: Routes; Security model).
 // Streamable HTTP clients (`/:server/mcp`) are bridged: front-sessions.ts over channel-sse.ts.
-import { randomBytes } from 'node:crypto';
 import http, { type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Request, Response } from 'express';
 import { readBodyOrReply, validJsonRpcOrReply } from '../wire/body';
 import { resolveUpstreamEndpoint, SseUpstreamChannel } from './sse-channel';
 import { DEFAULTS, type RemoteServer } from '../config';
-import { HttpError, JsonRpcCode, sendHttpError, sendJsonRpcError } from '../wire/errors';
+import { HttpError, internalError, JsonRpcCode, sendHttpError, sendHttpErrorDraining, sendJsonRpcError, sessionGone, shuttingDown } from '../wire/errors';
 import { FrontSessions } from '../bridge/front-sessions';
 import { debug, logFault } from '../logger';
-import type { Session } from '../sessions/registry';
+import type { SessionHandle } from '../sessions/registry';
 import { openSseStream, SseParser, type SseEvent, type SseStream } from '../wire/sse';
 import { messageEndpoint, querySessionId, type RequestContext, type ServerTransport, type TransportDeps } from '../transport';
 import { upstreamRequest, clientResponseHeaders, forwardedRequestHeaders, isEventStream } from './upstream-agent';
@@ -40,6 +39,7 @@ interface Relay {
   upstreamRes?: IncomingMessage;
   stream?: SseStream;
   session?: SseRelaySession;
+  handle?: SessionHandle;
   timer?: NodeJS.Timeout;
   ended: boolean;
 }
@@ -53,29 +53,15 @@ interface Post {
   aborted: boolean;
 }
 
-class SseRelaySession implements Session {
-  readonly kind = 'sse' as const;
-  readonly posts = new Set<Post>();
-  ended = false;
-
-  constructor(
-    readonly id: string,
-    readonly server: string,
-    readonly token: string,
-    /** The upstream's message URL, from its `endpoint` event; never shown to the client. */
-    public messageUrl: URL,
-    private readonly end: (reason: string) => void,
-  ) {}
-
-  close(reason: string): Promise<void> {
-    this.end(reason);
-    return Promise.resolve();
-  }
+/** What a relay's registry session holds: the upstream's message URL and the POSTs in flight. */
+interface SseRelaySession {
+  readonly posts: Set<Post>;
+  /** The upstream's message URL, from its `endpoint` event; never shown to the client. */
+  messageUrl: URL;
 }
 
 class SseRelayTransport implements ServerTransport {
   private readonly relays = new Set<Relay>();
-  private readonly sessions = new Map<string, SseRelaySession>();
   /** Streamable HTTP clients, each with its own upstream legacy session. */
   private readonly bridge: FrontSessions;
   private closed = false;
@@ -93,6 +79,7 @@ class SseRelayTransport implements ServerTransport {
         maxSessions: Infinity,
         noun: 'upstream',
         logPrefix: 'bridged',
+        upstream: 'sse',
         newChannel: (_token, proxy) => new SseUpstreamChannel(server, deps.logger, proxy.maxEventBytes),
       },
       deps,
@@ -201,14 +188,20 @@ class SseRelayTransport implements ServerTransport {
     }
     // Our own id, not the upstream's: unguessable whatever the upstream uses, and the upstream
     // URL never reaches the client.
-    const id = randomBytes(32).toString('base64url');
-    const session = new SseRelaySession(id, this.server.name, relay.token, target, (reason) => this.endRelay(relay, reason));
+    const session: SseRelaySession = { posts: new Set(), messageUrl: target };
     relay.session = session;
-    this.sessions.set(id, session);
-    this.deps.sessions.add(session);
+    relay.handle = this.deps.sessions.open({
+      server: this.server.name,
+      kind: 'sse',
+      upstream: 'sse',
+      token: relay.token,
+      owner: this,
+      subject: session,
+      teardown: async (reason) => this.endRelay(relay, reason),
+    });
     relay.untrack?.();
-    relay.stream.send('endpoint', messageEndpoint(req, this.server.name, id));
-    log('%s: SSE session opened by token %s', this.server.name, relay.token);
+    relay.handle.start();
+    relay.stream.send('endpoint', messageEndpoint(req, this.server.name, relay.handle.id));
   }
 
   /**
@@ -230,6 +223,8 @@ class SseRelayTransport implements ServerTransport {
   private endRelay(relay: Relay, reason: string, error?: HttpError): void {
     if (relay.ended) return;
     relay.ended = true;
+    // Every path out ends its session too (a no-op when that is what brought us here).
+    void relay.handle?.end(reason);
     relay.untrack?.();
     clearTimeout(relay.timer);
     this.relays.delete(relay);
@@ -237,20 +232,13 @@ class SseRelayTransport implements ServerTransport {
     relay.upstreamRes?.destroy();
     relay.stream?.end();
     if (error && !relay.res.headersSent) sendHttpError(relay.res, error);
-    const session = relay.session;
-    if (session) {
-      session.ended = true;
-      if (this.sessions.get(session.id) === session) this.sessions.delete(session.id);
-      this.deps.sessions.remove(session);
-      for (const post of session.posts) this.abortPost(post);
-      log('%s: SSE session of token %s ended (%s)', this.server.name, session.token, reason);
-    }
+    for (const post of relay.session?.posts ?? []) this.abortPost(post);
   }
 
   handleMessage(req: Request, res: Response, ctx: RequestContext): void {
     this.forwardMessage(req, res, ctx).catch((err: unknown) => {
       this.deps.logger.error('proxy failure', { server: this.server.name, error: err instanceof Error ? err.message : String(err) });
-      sendJsonRpcError(res, 500, JsonRpcCode.InternalError, 'Internal error');
+      sendHttpError(res, internalError());
     });
   }
 
@@ -259,14 +247,14 @@ class SseRelayTransport implements ServerTransport {
     const id = querySessionId(req);
     if (id === undefined) return sendJsonRpcError(res, 400, JsonRpcCode.InvalidRequest, 'Bad Request: missing sessionId');
     let session = this.findSession(id, ctx.token);
-    if (!session) return sendSessionNotFound(res, req);
+    if (!session) return sendHttpErrorDraining(res, sessionGone(), req);
 
     const body = await readBodyOrReply(req, res, ctx.proxy.maxBodyBytes);
     if (body === undefined) return;
     // The bytes go upstream as they are, but only once they are JSON-RPC (see parseJsonRpc).
     if (!validJsonRpcOrReply(body, res)) return;
     session = this.findSession(id, ctx.token);
-    if (!session) return sendSessionNotFound(res);
+    if (!session) return sendHttpError(res, sessionGone());
     if (res.destroyed) return;
 
     const headers = {
@@ -331,8 +319,7 @@ class SseRelayTransport implements ServerTransport {
 
   private findSession(id: string, token: string): SseRelaySession | undefined {
     const found = this.deps.sessions.find(this.server.name, 'sse', id, token);
-    const mine = this.sessions.get(id);
-    return found !== undefined && found === mine && !mine.ended ? mine : undefined;
+    return found?.owner === this ? (found.subject as SseRelaySession) : undefined;
   }
 
   private abortPost(post: Post): void {
@@ -341,26 +328,16 @@ class SseRelayTransport implements ServerTransport {
     post.answer?.unpipe(post.res);
     post.upstreamReq.destroy();
     if (post.res.headersSent) post.res.end();
-    else sendSessionNotFound(post.res);
+    else sendHttpError(post.res, sessionGone());
   }
 
   private shuttingDown(res: ServerResponse): void {
-    sendJsonRpcError(res, 503, JsonRpcCode.ServerError, `Service Unavailable: server "${this.server.name}" is shutting down`, {
-      headers: { 'Retry-After': '1' },
-    });
+    sendHttpError(res, shuttingDown(this.server.name));
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    const closing = new HttpError(503, JsonRpcCode.ServerError, `Service Unavailable: server "${this.server.name}" is shutting down`, { 'Retry-After': '1' });
-    for (const relay of [...this.relays]) this.endRelay(relay, 'server closed', closing);
+    for (const relay of [...this.relays]) this.endRelay(relay, 'server closed', shuttingDown(this.server.name));
     await this.bridge.close();
   }
-}
-
-function sendSessionNotFound(res: ServerResponse, req?: IncomingMessage): void {
-  // Drain an unread body so the answer neither waits on it nor is cut by it.
-  if (req && !req.readableEnded) req.resume();
-  // 404 tells MCP clients to open a new session (README: Security model). Same text as the stdio bridge.
-  sendJsonRpcError(res, 404, JsonRpcCode.ServerError, 'Not Found: unknown or ended session; initialize a new one');
 }

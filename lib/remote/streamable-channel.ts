@@ -5,9 +5,9 @@
 import type http from 'node:http';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { JsonRpcMessage } from '../wire/body';
-import { emitServerText, readStart, sessionGone, type Channel, type ChannelEvents } from '../bridge/channel';
+import { emitServerText, readStart, type Channel, type ChannelEvents } from '../bridge/channel';
 import type { RemoteServer } from '../config';
-import type { HttpError } from '../wire/errors';
+import { sessionGone, type HttpError } from '../wire/errors';
 import { debug, logFault } from '../logger';
 import { SseParser } from '../wire/sse';
 import type { Logger, LogFields } from '../types';

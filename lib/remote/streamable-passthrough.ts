@@ -7,12 +7,12 @@ import type { Request, Response } from 'express';
 import { createProxyMiddleware, debugProxyErrorsPlugin, proxyEventsPlugin, type RequestHandler } from 'http-proxy-middleware';
 import { readBodyOrReply, validJsonRpcOrReply } from '../wire/body';
 import { deleteUpstreamSession, StreamableUpstreamChannel } from './streamable-channel';
-import { DEFAULTS, type RemoteServer } from '../config';
-import { JsonRpcCode, sendHttpError, sendJsonRpcError, type HttpError } from '../wire/errors';
+import type { RemoteServer } from '../config';
+import { internalError, JsonRpcCode, sendHttpError, sendHttpErrorDraining, sendJsonRpcError, sessionGone, shuttingDown, type HttpError } from '../wire/errors';
 import { FrontSessions } from '../bridge/front-sessions';
 import { debug, logFault } from '../logger';
 import { createRemoteSseTransport } from './sse-passthrough';
-import type { Session } from '../sessions/registry';
+import { IDLE_SESSION_MS, PassthroughSession, type Exchange } from './passthrough-session';
 import type { RequestContext, ServerTransport, TransportDeps } from '../transport';
 import { agentFor, clientResponseHeaders, headerOf, isEventStream, isForwardedRequestHeader } from './upstream-agent';
 import {
@@ -26,65 +26,9 @@ import {
 
 const log = debug.extend('remote');
 
-const SESSION_GONE = 'Not Found: unknown or ended session; initialize a new one';
-/**
- * MCP SDK clients never send DELETE on close(): a session with no open stream and no
- * request for this long is closed (and DELETEd upstream), or sessions would pile up here and
- * upstream. Same default as a stdio server's `idleTimeout`.
- */
-const IDLE_SESSION_MS = DEFAULTS.idleTimeoutMs;
-
 /** A remote server's transport: Streamable HTTP passthrough, or the legacy SSE relay. */
 export function createRemoteTransport(server: RemoteServer, deps: TransportDeps): ServerTransport {
   return server.transport === 'sse' ? createRemoteSseTransport(server, deps) : new StreamableProxy(server, deps);
-}
-
-/** One client request on its way through the proxy. */
-interface Exchange {
-  readonly req: IncomingMessage;
-  readonly res: ServerResponse;
-  readonly body: Buffer;
-  /** Name of the authenticated token. */
-  readonly token: string;
-  /** `Mcp-Session-Id` the client presented. */
-  readonly sessionId: string | undefined;
-  session: PassthroughSession | undefined;
-  proxyReq?: ClientRequest;
-  proxyRes?: IncomingMessage;
-  timer?: NodeJS.Timeout;
-  /** Answered by the proxy itself (error, timeout, session closed) or the client is gone. */
-  done: boolean;
-  /** Its token was revoked before it had a session: whatever session the upstream opens is deleted. */
-  revoked?: boolean;
-  /** Ends its tracking as a request in flight (requests without a session only). */
-  untrack?: () => void;
-}
-
-class PassthroughSession implements Session {
-  readonly kind = 'streamable' as const;
-  readonly server: string;
-  /** Live requests and streams of this session, ended when it closes. */
-  readonly exchanges = new Set<Exchange>();
-  /** Sent along with the closing DELETE (MCP 2025-06-18 §Transports: required after init). */
-  protocolVersion: string | undefined;
-  /** When its last exchange started or ended (Date.now()). */
-  lastActive = Date.now();
-  ended = false;
-  private closing: Promise<void> | undefined;
-
-  constructor(
-    readonly id: string,
-    readonly token: string,
-    private readonly owner: StreamableProxy,
-  ) {
-    this.server = owner.server.name;
-  }
-
-  /** Ends the session here and upstream (`DELETE`); idempotent. */
-  close(reason: string): Promise<void> {
-    this.closing ??= this.owner.closeSession(this, reason);
-    return this.closing;
-  }
 }
 
 class StreamableProxy implements ServerTransport {
@@ -92,10 +36,7 @@ class StreamableProxy implements ServerTransport {
   private readonly exchanges = new WeakMap<IncomingMessage, Exchange>();
   /** Every exchange in flight, with or without a session, so close() can end them. */
   private readonly live = new Set<Exchange>();
-  /** Upstream session id → session; also answers "does this id exist for any token?". */
-  private readonly sessions = new Map<string, PassthroughSession>();
   private closed = false;
-  private readonly sweeper: NodeJS.Timeout;
   /** Legacy SSE clients, each with its own upstream Streamable HTTP session. */
   private readonly bridge: FrontSessions;
 
@@ -111,12 +52,11 @@ class StreamableProxy implements ServerTransport {
         maxSessions: Infinity,
         noun: 'upstream',
         logPrefix: 'bridged',
+        upstream: 'streamable-http',
         newChannel: (_token, proxy) => new StreamableUpstreamChannel(server, deps.logger, proxy.maxEventBytes),
       },
       deps,
     );
-    this.sweeper = setInterval(() => this.closeIdleSessions(), Math.min(60_000, IDLE_SESSION_MS));
-    this.sweeper.unref();
     // Built once per server (helmet style: precompute in the factory, not per request).
     this.proxy = createProxyMiddleware<IncomingMessage, ServerResponse>({
       target: server.url.href,
@@ -162,7 +102,7 @@ class StreamableProxy implements ServerTransport {
   handleMcp(req: Request, res: Response, ctx: RequestContext): void {
     this.forward(req, res, ctx).catch((err: unknown) => {
       this.deps.logger.error('proxy failure', { server: this.server.name, error: err instanceof Error ? err.message : String(err) });
-      sendJsonRpcError(res, 500, JsonRpcCode.InternalError, 'Internal error');
+      sendHttpError(res, internalError());
     });
   }
 
@@ -172,7 +112,7 @@ class StreamableProxy implements ServerTransport {
     let session: PassthroughSession | undefined;
     if (sessionId !== undefined) {
       session = this.findSession(sessionId, ctx.token);
-      if (!session) return sendSessionNotFound(res, req);
+      if (!session) return sendHttpErrorDraining(res, sessionGone(), req);
     }
 
     // Whole body first: an oversized one is refused before anything reaches the upstream, and
@@ -182,13 +122,14 @@ class StreamableProxy implements ServerTransport {
     // The bytes go upstream as they are, but only once they are JSON-RPC (see parseJsonRpc).
     if (req.method === 'POST' && !validJsonRpcOrReply(body, res)) return;
     if (this.closed) return this.shuttingDown(res);
-    if (session?.ended) return sendSessionNotFound(res);
+    if (session?.ended) return sendHttpError(res, sessionGone());
     if (res.destroyed) return;
 
     const ex: Exchange = { req, res, body, token: ctx.token, sessionId, session, done: false };
     if (session) {
       session.exchanges.add(ex);
-      session.lastActive = Date.now();
+      session.handle.busy();
+      session.handle.touch();
       session.protocolVersion = headerOf(req.headers, 'mcp-protocol-version') ?? session.protocolVersion;
     }
     this.live.add(ex);
@@ -210,8 +151,7 @@ class StreamableProxy implements ServerTransport {
 
   private findSession(id: string, token: string): PassthroughSession | undefined {
     const found = this.deps.sessions.find(this.server.name, 'streamable', id, token);
-    const mine = this.sessions.get(id);
-    return found !== undefined && found === mine && !mine.ended ? mine : undefined;
+    return found?.owner === this ? (found.subject as PassthroughSession) : undefined;
   }
 
   private onProxyReq(proxyReq: ClientRequest, req: IncomingMessage): void {
@@ -297,22 +237,20 @@ class StreamableProxy implements ServerTransport {
       return;
     }
     if (ex.sessionId !== undefined || upstreamId === undefined || status >= 300) return;
-    const existing = this.sessions.get(upstreamId);
-    if (existing) {
-      if (existing.token !== ex.token) {
+    if (this.deps.sessions.has(this.server.name, 'streamable', upstreamId)) {
+      if (!this.deps.sessions.find(this.server.name, 'streamable', upstreamId, ex.token)) {
         // An upstream that hands out an id already bound to another token: never rebind it.
         this.deps.logger.warn('upstream reused a session id', { server: this.server.name });
       }
       return;
     }
-    const created = new PassthroughSession(upstreamId, ex.token, this);
+    const created = new PassthroughSession(upstreamId, ex.token, this, this.deps);
     created.protocolVersion = headerOf(ex.req.headers, 'mcp-protocol-version');
-    this.sessions.set(upstreamId, created);
-    this.deps.sessions.add(created);
     ex.untrack?.();
     created.exchanges.add(ex);
+    created.handle.busy();
     ex.session = created;
-    log('%s: session opened by token %s', this.server.name, created.token);
+    created.handle.start();
   }
 
   private onProxyError(err: Error, req: IncomingMessage, res: ServerResponse | import('node:net').Socket): void {
@@ -339,7 +277,7 @@ class StreamableProxy implements ServerTransport {
     this.live.delete(ex);
     if (ex.session) {
       ex.session.exchanges.delete(ex);
-      ex.session.lastActive = Date.now();
+      ex.session.handle.idle();
     }
     if (ex.res.writableFinished) return;
     // The client went away mid-request or mid-stream: release the upstream request and socket.
@@ -358,7 +296,7 @@ class StreamableProxy implements ServerTransport {
     if (ex.session) return;
     const waiting = !ex.done && ex.proxyRes === undefined;
     if (!waiting) {
-      this.endExchange(ex, error.status, error.message);
+      this.endExchange(ex, error);
       return;
     }
     ex.done = true;
@@ -375,68 +313,49 @@ class StreamableProxy implements ServerTransport {
     const status = proxyRes.statusCode ?? 0;
     const upstreamId = status < 300 ? headerOf(proxyRes.headers, 'mcp-session-id') : undefined;
     proxyRes.destroy();
-    if (upstreamId === undefined || this.sessions.has(upstreamId)) return;
+    if (upstreamId === undefined || this.deps.sessions.has(this.server.name, 'streamable', upstreamId)) return;
     log('%s: deleting the upstream session of a revoked initialize', this.server.name);
     void deleteUpstreamSession(this.server, upstreamId, headerOf(ex.req.headers, 'mcp-protocol-version'));
   }
 
   /** Ends an exchange from the proxy's side: stream ended, or an error if nothing was sent yet. */
-  private endExchange(ex: Exchange, status: number, message: string): void {
+  private endExchange(ex: Exchange, error: HttpError): void {
     if (ex.done && ex.res.writableEnded) return;
     ex.done = true;
     clearTimeout(ex.timer);
     ex.proxyRes?.unpipe(ex.res);
     ex.proxyReq?.destroy();
     if (ex.res.headersSent) ex.res.end();
-    else sendJsonRpcError(ex.res, status, JsonRpcCode.ServerError, message, { id: jsonRpcIdOf(ex.body) });
+    else sendHttpError(ex.res, error, jsonRpcIdOf(ex.body));
   }
 
   /** The session is over (DELETE, upstream 404): no upstream call, its other streams end. */
   private forgetSession(session: PassthroughSession, except: Exchange, reason: string): void {
     if (session.ended) return;
-    session.ended = true;
-    this.unregister(session);
-    for (const ex of session.exchanges) if (ex !== except) this.endExchange(ex, 404, SESSION_GONE);
-    log('%s: session forgotten (%s)', this.server.name, reason);
+    session.forgotten = true;
+    // The exchange that brought the news still relays the upstream's answer.
+    session.exchanges.delete(except);
+    void session.close(reason);
   }
 
-  private unregister(session: PassthroughSession): void {
-    if (this.sessions.get(session.id) === session) this.sessions.delete(session.id);
-    this.deps.sessions.remove(session);
-  }
-
-  /** Session.close(): streams ended now, then the upstream told (best effort, bounded). */
+  /** The session's teardown: streams ended now, then the upstream told (best effort, bounded). */
   async closeSession(session: PassthroughSession, reason: string): Promise<void> {
-    const wasLive = !session.ended;
-    session.ended = true;
-    this.unregister(session);
-    for (const ex of session.exchanges) this.endExchange(ex, 404, SESSION_GONE);
+    for (const ex of session.exchanges) this.endExchange(ex, sessionGone());
     session.exchanges.clear();
-    if (!wasLive) return;
+    if (session.forgotten) return;
     log('%s: closing session of token %s (%s)', this.server.name, session.token, reason);
     await deleteUpstreamSession(this.server, session.id, session.protocolVersion);
   }
 
   private shuttingDown(res: ServerResponse): void {
-    sendJsonRpcError(res, 503, JsonRpcCode.ServerError, `Service Unavailable: server "${this.server.name}" is shutting down`, {
-      headers: { 'Retry-After': '1' },
-    });
-  }
-
-  private closeIdleSessions(): void {
-    const cutoff = Date.now() - IDLE_SESSION_MS;
-    for (const session of this.sessions.values()) {
-      if (session.exchanges.size === 0 && session.lastActive < cutoff) void session.close('idle');
-    }
+    sendHttpError(res, shuttingDown(this.server.name));
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    clearInterval(this.sweeper);
-    const sessions = [...this.sessions.values()];
-    const closing = Promise.allSettled(sessions.map((s) => s.close('server closed')));
+    const closing = this.deps.sessions.closeOwned(this, 'server closed');
     // Requests outside any session end now, not after the sessions' DELETEs.
-    for (const ex of [...this.live]) this.endExchange(ex, 503, `Service Unavailable: server "${this.server.name}" is shutting down`);
+    for (const ex of [...this.live]) this.endExchange(ex, shuttingDown(this.server.name));
     await Promise.all([closing, this.bridge.close()]);
   }
 }
@@ -452,12 +371,4 @@ function flushUnlessData(proxyRes: IncomingMessage, res: ServerResponse): void {
   const cancel = () => clearTimeout(timer);
   proxyRes.once('data', cancel);
   proxyRes.once('close', cancel);
-}
-
-function sendSessionNotFound(res: ServerResponse, req?: IncomingMessage): void {
-  // Drain an unread body so the answer neither waits on it nor is cut by it.
-  if (req && !req.readableEnded) req.resume();
-  // 404 tells MCP clients to initialize again (Streamable HTTP §Session Management, item 4). Same
-  // text as the stdio bridge: clients cannot tell the server kinds apart.
-  sendJsonRpcError(res, 404, JsonRpcCode.ServerError, SESSION_GONE);
 }

@@ -1,27 +1,17 @@
-// Every live session, whatever its transport, bound to the token that opened it, and every
-// request or stream of a token that is still on its way to becoming one (or to its answer).
-// One table so that reload() can revoke and close() can end them all in one walk: a token
-// revoked while a stream is starting must not get a live session a moment later.
+// Every session, whatever its transport, and every request or stream of a token that is still on
+// its way to becoming one (or to its answer). One table owns the ids, the binding to the token,
+// lookup, the idle clock, the counts that `maxSessions` needs, revocation and close: reload() can
+// revoke and close() can end them all in one walk, and a token revoked while a stream is starting
+// does not get a live session a moment later.
 import type { HttpError } from '../wire/errors';
+import type { LogFields } from '../types';
+import { newSessionId } from './ids';
+import type { SessionInfo, SessionKind, SessionObserver, UpstreamKind } from './observer';
 
-export type SessionKind = 'sse' | 'streamable';
-
-export interface Session {
-  readonly id: string;
-  readonly kind: SessionKind;
-  /** Name of the server it belongs to. */
-  readonly server: string;
-  /** Name of the token that opened it. */
-  readonly token: string;
-  /**
-   * Ends the session: open streams closed, the upstream told (`DELETE`) or the child stopped.
-   * Idempotent; resolves when everything it owned is gone. Must remove itself from the registry.
-   */
-  close(reason: string): Promise<void>;
-}
+export type { SessionInfo, SessionKind, SessionObserver, UpstreamKind } from './observer';
 
 /**
- * A request or stream that carries a token but is not (yet) a registered session: a legacy SSE
+ * A request or stream that carries a token but is not (yet) a started session: a legacy SSE
  * stream waiting for its upstream's `endpoint` event, an `initialize` waiting for its answer, a
  * stateless request waiting for its server.
  */
@@ -37,15 +27,213 @@ export interface InFlight {
   abort(reason: string, error: HttpError): void;
 }
 
+export interface OpenOptions {
+  server: string;
+  kind: SessionKind;
+  upstream: UpstreamKind;
+  /** Name of the token that opens it: only this token finds it. */
+  token: string;
+  /** The transport that opened it: its counts and its close() cover its own sessions only. */
+  owner: object;
+  /** The transport's own object for this session, handed back with the handle by `find()`. */
+  subject?: unknown;
+  /** An id chosen elsewhere (a passthrough session keeps its upstream's); default: a new one. */
+  id?: string;
+  /** Ends after this long with nothing in progress (see `busy()`); default: never. */
+  idleTimeoutMs?: number;
+  /** More fields of its log lines, read when it starts (a child's `pid`). */
+  fields?: () => LogFields;
+  /**
+   * Releases everything the session holds (streams, the child, the upstream session). Called once,
+   * by `end()`; resolves when all of it is gone. Must not reject.
+   */
+  teardown(reason: string): Promise<void>;
+}
+
+/** Orders sessions by last use without clock ties (least recently used = smallest). */
+let useClock = 0;
+
+/** One session, as its transport sees it. */
+export class SessionHandle implements SessionInfo {
+  readonly id: string;
+  readonly server: string;
+  readonly token: string;
+  readonly kind: SessionKind;
+  readonly upstream: UpstreamKind;
+  readonly owner: object;
+  readonly subject: unknown;
+  fields: LogFields = {};
+  /** Findable, and its client was told its id. */
+  started = false;
+  /** Set when it starts ending: no longer findable, accepts nothing new. */
+  ending = false;
+  /** When its client last sent something (a tick of one clock): picks whom to evict. */
+  lastUsed = ++useClock;
+  private active = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private ended: Promise<void> | undefined;
+
+  constructor(
+    private readonly registry: SessionRegistry,
+    private readonly options: OpenOptions,
+    prefix: string | undefined,
+  ) {
+    this.id = options.id ?? newSessionId(prefix);
+    this.server = options.server;
+    this.token = options.token;
+    this.kind = options.kind;
+    this.upstream = options.upstream;
+    this.owner = options.owner;
+    this.subject = options.subject;
+  }
+
+  /** Its client sent something: now the most recently used. */
+  touch(): void {
+    this.lastUsed = ++useClock;
+  }
+
+  /** A request or stream of it began: the idle clock stops until every one of them is `idle()`. */
+  busy(): void {
+    this.active++;
+    this.stopIdleClock();
+  }
+
+  /** One of its requests or streams ended; with none left, the idle clock starts. */
+  idle(): void {
+    if (this.active > 0) this.active--;
+    if (this.active > 0 || this.ending || this.options.idleTimeoutMs === undefined) return;
+    this.stopIdleClock();
+    this.idleTimer = setTimeout(() => void this.end('idle timeout'), this.options.idleTimeoutMs);
+    this.idleTimer.unref();
+  }
+
+  /** Counts `res` as activity until it closes. */
+  busyUntilClosed(res: NodeJS.EventEmitter): void {
+    this.busy();
+    res.once('close', () => this.idle());
+  }
+
+  /** Makes it findable by its token and tells the observer. */
+  start(): void {
+    if (this.started || this.ending) return;
+    this.started = true;
+    this.fields = this.options.fields?.() ?? {};
+    this.registry.publish(this);
+  }
+
+  /** Ends it: unfindable at once, then torn down, then uncounted. Idempotent. */
+  end(reason: string): Promise<void> {
+    this.ended ??= this.finish(reason);
+    return this.ended;
+  }
+
+  private async finish(reason: string): Promise<void> {
+    this.ending = true;
+    this.stopIdleClock();
+    this.registry.unpublish(this);
+    try {
+      await this.options.teardown(reason);
+    } finally {
+      this.registry.release(this, reason);
+    }
+  }
+
+  private stopIdleClock(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+  }
+}
+
 const keyOf = (server: string, kind: SessionKind, id: string) => `${server}\u0000${kind}\u0000${id}`;
 
+const quiet: SessionObserver = { sessionStarted: () => undefined, sessionEnded: () => undefined };
+
+export interface RegistryOptions {
+  observer?: SessionObserver;
+  /** Prefix of every id minted here (`<instanceId>.`); default: none. */
+  instanceId?: string;
+}
+
 export class SessionRegistry {
-  private readonly sessions = new Map<string, Session>();
+  /** Started sessions, by server, kind and id. */
+  private readonly byKey = new Map<string, SessionHandle>();
+  /** Every session from `open()` until its teardown is done: what `maxSessions` counts. */
+  private readonly all = new Set<SessionHandle>();
   private readonly inFlight = new Set<InFlight>();
+  private readonly observer: SessionObserver;
+  private readonly instanceId: string | undefined;
+
+  constructor(options: RegistryOptions = {}) {
+    this.observer = options.observer ?? quiet;
+    this.instanceId = options.instanceId;
+  }
+
+  /** A new session: counted from now, findable once `start()`ed. */
+  open(options: OpenOptions): SessionHandle {
+    const handle = new SessionHandle(this, options, this.instanceId);
+    this.all.add(handle);
+    return handle;
+  }
+
+  /**
+   * The session, or `undefined` when it is unknown, ending *or* another token's: all answer
+   * `404`, so a token cannot learn that another token's session exists.
+   */
+  find(server: string, kind: SessionKind, id: string, token: string): SessionHandle | undefined {
+    const handle = this.byKey.get(keyOf(server, kind, id));
+    return handle && handle.token === token ? handle : undefined;
+  }
+
+  /** Whether any token holds this id: an upstream must not hand one id to two tokens. */
+  has(server: string, kind: SessionKind, id: string): boolean {
+    return this.byKey.has(keyOf(server, kind, id));
+  }
+
+  /** A started session of `owner` held by `token`, not ending: a transport with one session per token. */
+  findOwned(owner: object, token: string): SessionHandle | undefined {
+    for (const h of this.byKey.values()) if (h.owner === owner && h.token === token) return h;
+    return undefined;
+  }
+
+  /** Sessions of `owner` whose server side may still run (starting, live or ending). */
+  countOf(owner: object): number {
+    let n = 0;
+    for (const h of this.all) if (h.owner === owner) n++;
+    return n;
+  }
+
+  /**
+   * Fair use of a full server (README, `maxSessions`): a new session from a token that holds
+   * at least two sessions fewer than the token holding the most ends that token's least recently
+   * used session, so that no token can lock the others out by holding every slot. The margin of
+   * two makes it settle instead of swapping a slot back and forth: shares converge to within one
+   * session of each other, and a token alone on a server may still use every slot.
+   */
+  evictionFor(owner: object, token: string): SessionHandle | undefined {
+    const held = new Map<string, SessionHandle[]>();
+    for (const h of this.all) {
+      if (h.owner !== owner || h.ending) continue;
+      const list = held.get(h.token);
+      if (list) list.push(h);
+      else held.set(h.token, [h]);
+    }
+    const mine = held.get(token)?.length ?? 0;
+    let victim: SessionHandle | undefined;
+    let most = 0;
+    for (const [holder, sessions] of held) {
+      if (holder === token) continue;
+      const lru = sessions.reduce((a, b) => (b.lastUsed < a.lastUsed ? b : a));
+      if (sessions.length > most || (sessions.length === most && lru.lastUsed < victim!.lastUsed)) {
+        most = sessions.length;
+        victim = lru;
+      }
+    }
+    return victim !== undefined && mine + 2 <= most ? victim : undefined;
+  }
 
   /**
    * Registers a request or stream from its first byte; call the returned function once it is a
-   * registered session or answered. Idempotent.
+   * started session or answered. Idempotent.
    */
   track(entry: InFlight): () => void {
     this.inFlight.add(entry);
@@ -57,35 +245,13 @@ export class SessionRegistry {
     return this.inFlight.size;
   }
 
-  add(session: Session): void {
-    this.sessions.set(keyOf(session.server, session.kind, session.id), session);
-  }
-
-  /** Removes this very session (not a newer one that reused the key). */
-  remove(session: Session): void {
-    const key = keyOf(session.server, session.kind, session.id);
-    if (this.sessions.get(key) === session) this.sessions.delete(key);
-  }
-
-  /**
-   * The session, or `undefined` when it is unknown *or* belongs to another token: both answer
-   * `404`, so a token cannot learn that another token's session exists.
-   */
-  find(server: string, kind: SessionKind, id: string, token: string): Session | undefined {
-    const session = this.sessions.get(keyOf(server, kind, id));
-    return session && session.token === token ? session : undefined;
-  }
-
+  /** Started sessions not ending: for leak tests and diagnostics. */
   get size(): number {
-    return this.sessions.size;
-  }
-
-  list(): Session[] {
-    return [...this.sessions.values()];
+    return this.byKey.size;
   }
 
   /**
-   * Aborts every request or stream in flight matching `predicate` (answering `error`), then closes
+   * Aborts every request or stream in flight matching `predicate` (answering `error`), then ends
    * every session matching it, and waits for all of them.
    */
   async closeWhere(predicate: (s: { server: string; token: string }) => boolean, reason: string, error: HttpError): Promise<void> {
@@ -94,8 +260,29 @@ export class SessionRegistry {
       this.inFlight.delete(entry);
       entry.abort(reason, error);
     }
-    const doomed = this.list().filter(predicate);
-    await Promise.allSettled(doomed.map((s) => s.close(reason)));
-    for (const s of doomed) this.remove(s);
+    await Promise.allSettled([...this.all].filter(predicate).map((h) => h.end(reason)));
+  }
+
+  /** Ends every session of `owner` (a transport closing) and waits for all of them. */
+  async closeOwned(owner: object, reason: string): Promise<void> {
+    await Promise.allSettled([...this.all].filter((h) => h.owner === owner).map((h) => h.end(reason)));
+  }
+
+  /** @internal */
+  publish(handle: SessionHandle): void {
+    this.byKey.set(keyOf(handle.server, handle.kind, handle.id), handle);
+    this.observer.sessionStarted(handle);
+  }
+
+  /** @internal Removes this very session (not a newer one that reused the key). */
+  unpublish(handle: SessionHandle): void {
+    const key = keyOf(handle.server, handle.kind, handle.id);
+    if (this.byKey.get(key) === handle) this.byKey.delete(key);
+  }
+
+  /** @internal */
+  release(handle: SessionHandle, reason: string): void {
+    if (!this.all.delete(handle)) return;
+    if (handle.started) this.observer.sessionEnded(handle, reason);
   }
 }

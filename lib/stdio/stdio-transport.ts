@@ -32,6 +32,7 @@ class StdioTransport implements ServerTransport {
         idleTimeoutMs: server.idleTimeoutMs,
         maxSessions: server.maxSessions,
         noun: 'stdio server',
+        upstream: 'stdio',
         logPrefix: 'stdio',
         newChannel: (token) => new StdioChannel(server, deps.logger, token),
         stateless: this.stateless,

@@ -53,3 +53,54 @@ export function sendJsonRpcError(
 export function sendHttpError(res: ServerResponse, err: HttpError, id?: unknown): void {
   sendJsonRpcError(res, err.status, err.code, err.message, { id, headers: err.headers });
 }
+
+// --- the answers every transport shares ------------------------------------------------------------
+
+/** The same words whatever the server kind: clients cannot tell them apart, and need not. */
+const SESSION_GONE = 'Not Found: unknown or ended session; initialize a new one';
+
+/**
+ * `Retry-After` of every "shutting down" answer: the proxy (or a server retired by reload) is
+ * going away and its successor — the process restarted by its supervisor, the reloaded
+ * transport — is ready within about a second. A capacity refusal waits longer (see
+ * `sessionsExhausted`).
+ */
+const SHUTTING_DOWN_RETRY_AFTER = '1';
+
+/** Sent with a full server's `503`: a slot frees only when some session ends. */
+const EXHAUSTED_RETRY_AFTER = '5';
+
+/**
+ * `404` for an unknown, ended or another token's session: it tells MCP clients to initialize
+ * again (MCP Streamable HTTP transport, §Session Management).
+ */
+export function sessionGone(): HttpError {
+  return new HttpError(404, JsonRpcCode.ServerError, SESSION_GONE);
+}
+
+/** `503` (RFC 9110 §15.6.4) with `Retry-After` (§10.2.3): the proxy, or this one server, is closing. */
+export function shuttingDown(server?: string): HttpError {
+  const what = server === undefined ? 'mcp-front is' : `server "${server}" is`;
+  return new HttpError(503, JsonRpcCode.ServerError, `Service Unavailable: ${what} shutting down`, { 'Retry-After': SHUTTING_DOWN_RETRY_AFTER });
+}
+
+/** `503` with `Retry-After`: the server is at its `maxSessions` (README: Configuration). */
+export function sessionsExhausted(server: string, maxSessions: number): HttpError {
+  return new HttpError(503, JsonRpcCode.ServerError, `Service Unavailable: server "${server}" has reached its maximum of ${maxSessions} sessions`, {
+    'Retry-After': EXHAUSTED_RETRY_AFTER,
+  });
+}
+
+/** `500`: a fault of the proxy itself; the details go to the log, never to the client. */
+export function internalError(): HttpError {
+  return new HttpError(500, JsonRpcCode.InternalError, 'Internal error');
+}
+
+/**
+ * Answers `err`. A request whose body was not read yet has it drained first, so that the answer
+ * neither waits on it nor is cut by it.
+ */
+export function sendHttpErrorDraining(res: ServerResponse, err: HttpError, req?: import('node:http').IncomingMessage, id?: unknown): void {
+  if (req && !req.readableEnded) req.resume();
+  sendHttpError(res, err, id);
+}

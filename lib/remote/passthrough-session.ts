@@ -1,0 +1,86 @@
+// A session of a remote Streamable HTTP upstream, passed through (streamable-passthrough.ts), and
+// the client requests that belong to it.
+import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
+import { DEFAULTS, type RemoteServer } from '../config';
+import type { SessionHandle } from '../sessions/registry';
+import type { TransportDeps } from '../transport';
+
+/**
+ * MCP SDK clients never send DELETE on close(): a session with no open stream and no
+ * request for this long is closed (and DELETEd upstream), or sessions would pile up here and
+ * upstream. Same default as a stdio server's `idleTimeout`.
+ */
+export const IDLE_SESSION_MS = DEFAULTS.idleTimeoutMs;
+
+/** The transport a passthrough session belongs to. */
+export interface PassthroughOwner {
+  readonly server: RemoteServer;
+  /** The session's teardown: its requests ended, the upstream told (`DELETE`). */
+  closeSession(session: PassthroughSession, reason: string): Promise<void>;
+}
+
+/** One client request on its way through the proxy. */
+export interface Exchange {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly body: Buffer;
+  /** Name of the authenticated token. */
+  readonly token: string;
+  /** `Mcp-Session-Id` the client presented. */
+  readonly sessionId: string | undefined;
+  session: PassthroughSession | undefined;
+  proxyReq?: ClientRequest;
+  proxyRes?: IncomingMessage;
+  timer?: NodeJS.Timeout;
+  /** Answered by the proxy itself (error, timeout, session closed) or the client is gone. */
+  done: boolean;
+  /** Its token was revoked before it had a session: whatever session the upstream opens is deleted. */
+  revoked?: boolean;
+  /** Ends its tracking as a request in flight (requests without a session only). */
+  untrack?: () => void;
+}
+
+/**
+ * A session of the upstream, passed through: the client uses the upstream's own id (the registry
+ * binds it to the token that opened it). Every exchange counts as activity for the idle clock.
+ */
+export class PassthroughSession {
+  /** Live requests and streams of this session, ended when it closes. */
+  readonly exchanges = new Set<Exchange>();
+  /** Sent along with the closing DELETE (MCP 2025-06-18 §Transports: required after init). */
+  protocolVersion: string | undefined;
+  /** Ended by the client's DELETE or an upstream `404`: there is nothing to tell the upstream. */
+  forgotten = false;
+  readonly handle: SessionHandle;
+
+  constructor(id: string, token: string, owner: PassthroughOwner, deps: TransportDeps) {
+    this.handle = deps.sessions.open({
+      server: owner.server.name,
+      kind: 'streamable',
+      upstream: 'streamable-http',
+      token,
+      owner,
+      subject: this,
+      id,
+      idleTimeoutMs: IDLE_SESSION_MS,
+      teardown: (reason) => owner.closeSession(this, reason),
+    });
+  }
+
+  get id(): string {
+    return this.handle.id;
+  }
+
+  get token(): string {
+    return this.handle.token;
+  }
+
+  get ended(): boolean {
+    return this.handle.ending;
+  }
+
+  /** Ends the session here and upstream (`DELETE`); idempotent. */
+  close(reason: string): Promise<void> {
+    return this.handle.end(reason);
+  }
+}
