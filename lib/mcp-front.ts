@@ -10,6 +10,9 @@ import { HttpError, JsonRpcCode, sendJsonRpcError } from './wire/errors';
 import { createDefaultLogger, debug } from './logger';
 import { answerPreflight, originAllowed, setCorsHeaders } from './auth/origin';
 import { createRemoteTransport } from './remote/streamable-passthrough';
+import { Pipeline } from './pipeline/pipeline';
+import type { PipelineHook } from './pipeline/hooks';
+import { loggingHook } from './pipeline/logging-hook';
 import { SessionRegistry } from './sessions/registry';
 import { createStdioTransport } from './stdio/stdio-transport';
 import type { ProxySettings, ServerTransport, TransportDeps } from './transport';
@@ -29,6 +32,12 @@ const MAX_LOGGED_NAME = 64;
 const TOKEN_REVOKED = new HttpError(403, JsonRpcCode.ServerError, 'Forbidden: the token was revoked or may no longer use this server');
 const SHUTTING_DOWN = new HttpError(503, JsonRpcCode.ServerError, 'mcp-front is shutting down', { 'Retry-After': '1' });
 
+/** Options not yet part of the public API. */
+interface InternalOptions extends McpFrontOptions {
+  /** Modules plugged into the message pipeline after the default logging one. */
+  hooks?: PipelineHook[];
+}
+
 /** Everything a request needs, swapped as one object by reload(). */
 interface State {
   config: ResolvedConfig;
@@ -46,7 +55,8 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
   const env = options.env ?? process.env;
   const logger = options.logger ?? createDefaultLogger();
   const sessions = new SessionRegistry();
-  const deps: TransportDeps = { sessions, logger };
+  const hooks = (options as InternalOptions).hooks ?? [];
+  const deps: TransportDeps = { sessions, logger, pipeline: new Pipeline([loggingHook(logger), ...hooks], logger) };
   let state = buildState(resolveConfig(config, env), new Map(), deps);
   let closed = false;
   // Soft problems are logged once each: at start, and on reload only when new.

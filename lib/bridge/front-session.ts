@@ -11,6 +11,7 @@ import type { Session } from '../sessions/registry';
 import type { SseStream } from '../wire/sse';
 import type { RequestContext } from '../transport';
 import type { FrontSessions } from './front-sessions';
+import { InFlight } from '../pipeline/pipeline';
 
 const log = debug.extend('front');
 
@@ -44,6 +45,8 @@ export abstract class FrontSession implements Session {
   }
   protected keepAliveMs: number;
   private closing: Promise<void> | undefined;
+  /** The session's requests waiting for the server's answer: the pipeline's answer point matches them. */
+  protected readonly inFlight: InFlight;
   /** Responses whose socket is full: the channel stays paused until all of them drained or closed. */
   private readonly blockedBy = new Set<ServerResponse>();
 
@@ -55,12 +58,14 @@ export abstract class FrontSession implements Session {
     this.token = ctx.token;
     this.keepAliveMs = ctx.proxy.keepAliveMs;
     this.channel = owner.options.newChannel(ctx.token, ctx.proxy);
+    this.inFlight = new InFlight(owner.deps.pipeline);
   }
 
   open(): Promise<void> {
     return this.channel.open({
       message: (line, message) => {
-        if (!this.ending) this.guard('server message', () => this.deliver(line, message));
+        // Every server message passes the pipeline's answer point, which may replace a response.
+        if (!this.ending) this.guard('server message', () => this.deliver(this.inFlight.answer(message, line), message));
       },
       closed: (reason, clientMessage) => {
         this.closing ??= this.shutdown(reason, clientMessage);
@@ -142,6 +147,7 @@ export abstract class FrontSession implements Session {
     this.ending = true;
     this.owner.deps.sessions.remove(this);
     this.stopIdleTimer();
+    this.inFlight.failAll('session_closed');
     try {
       this.endStreams(JsonRpcCode.ServerError, clientMessage);
     } catch (err) {

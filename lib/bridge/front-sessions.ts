@@ -8,10 +8,15 @@
 // between clients. It parses server messages only to route them.
 import type { ServerResponse } from 'node:http';
 import type { Request, Response } from 'express';
-import { isRequest, parseJsonRpc, readBody } from '../wire/body';
-import { firstByte, type Channel } from './channel';
+import { isRequest } from '../wire/body';
+import type { Channel } from './channel';
 import { HttpError, JsonRpcCode, sendHttpError, sendJsonRpcError } from '../wire/errors';
-import { classifyPost, LEGACY_VERSIONS, UNSUPPORTED_VERSION, type StatelessStdio } from '../stdio/stateless';
+import type { StatelessStdio } from '../stdio/stateless';
+import { classifyPost, LEGACY_VERSIONS, UNSUPPORTED_VERSION } from '../wire/revisions';
+import { readInbound } from '../pipeline/inbound';
+import { protocolVersionHeader } from '../pipeline/pipeline';
+import { answeredLocally, answeredWhole } from '../pipeline/answers';
+import type { ExchangeBase, UpstreamKind } from '../pipeline/hooks';
 import { querySessionId, type ProxySettings, type RequestContext, type TransportDeps } from '../transport';
 import { FrontSession, gone, replyWithError, sessionNotFound } from './front-session';
 import { SseFrontSession } from './sse-front-session';
@@ -29,6 +34,8 @@ export interface FrontOptions {
   idleTimeoutMs: number;
   /** Concurrent sessions; beyond → `503` with `Retry-After`. */
   maxSessions: number;
+  /** What the server side is, for the pipeline's hooks. */
+  upstream: UpstreamKind;
   /** How client-facing messages and log events name the server side. */
   noun: 'stdio server' | 'upstream';
   /** Prefix of the session log events: `stdio` → `stdio session started`. */
@@ -86,11 +93,14 @@ export class FrontSessions {
     if (id === undefined) throw new HttpError(400, JsonRpcCode.InvalidRequest, 'Bad Request: sessionId query parameter is required');
     const found = this.deps.sessions.find(this.options.server, 'sse', id, ctx.token);
     if (!(found instanceof SseFrontSession) || !this.live.has(found) || found.ending) throw sessionNotFound(req);
-    const body = await readBody(req, ctx.proxy.maxBodyBytes);
-    const messages = parseJsonRpc(body);
+    const inbound = await readInbound(req, ctx.proxy.maxBodyBytes);
+    const { messages } = inbound;
+    if (found.ending) throw sessionNotFound(req);
+    const admission = await this.deps.pipeline.admit(this.exchangeBase(ctx, found.id, 'sse', undefined), inbound);
+    if (answeredWhole(res, admission)) return;
     if (found.ending) throw sessionNotFound(req);
     try {
-      await found.post(body, messages);
+      await found.post(admission);
     } catch (err) {
       return replyWithError(res, err, messages.length === 1 ? messages[0].id : undefined);
     }
@@ -107,17 +117,21 @@ export class FrontSessions {
       if (req.method !== 'POST') {
         throw new HttpError(400, JsonRpcCode.InvalidRequest, 'Bad Request: Mcp-Session-Id header is required');
       }
-      const body = await readBody(req, ctx.proxy.maxBodyBytes);
-      const messages = parseJsonRpc(body);
+      const inbound = await readInbound(req, ctx.proxy.maxBodyBytes);
+      const { messages } = inbound;
       // A POST without a session may be a stateless 2026-07-28 request (MCP 2026-07-28, docs/protocol-2026-07-28.md).
       let classified;
       try {
-        classified = classifyPost(req, messages, firstByte(body) === 0x5b /* [ */);
+        classified = classifyPost(req, messages, inbound.isBatch);
       } catch (err) {
         return replyWithError(res, err, messages.length === 1 ? messages[0].id : undefined);
       }
       if (classified.kind === 'modern') {
-        if (this.options.stateless) return this.options.stateless.handle(res, ctx, classified);
+        if (this.options.stateless) {
+          const admission = await this.deps.pipeline.admit(this.exchangeBase(ctx, undefined, 'stateless', classified.version), inbound);
+          if (answeredWhole(res, admission) || answeredLocally(res, admission)) return;
+          return this.options.stateless.handle(res, ctx, classified, admission.exchanges[0]);
+        }
         const { id } = classified.message;
         return sendJsonRpcError(res, 400, UNSUPPORTED_VERSION, `Unsupported protocol version: ${classified.version} (${this.options.noun} of "${this.options.server}" speaks 2025-era MCP only: initialize a session)`, {
           id,
@@ -132,10 +146,13 @@ export class FrontSessions {
       if (messages.length !== 1 || !isRequest(messages[0])) {
         throw new HttpError(400, JsonRpcCode.InvalidRequest, 'Bad Request: initialize must be sent alone');
       }
+      // Decided before a server side is started for it: a refused initialize starts nothing.
+      const admission = await this.deps.pipeline.admit(this.exchangeBase(ctx, undefined, 'streamable', protocolVersionHeader(req.headers)), inbound);
+      if (answeredWhole(res, admission) || answeredLocally(res, admission)) return;
       const session = new StreamableFrontSession(this, ctx);
       await this.start(session, res, messages[0].id, () => {
         res.setHeader('Mcp-Session-Id', session.id);
-        session.post(req, res, ctx, body, messages, true);
+        session.post(req, res, ctx, inbound, admission, true);
       });
       return;
     }
@@ -155,11 +172,17 @@ export class FrontSessions {
       throw new HttpError(405, JsonRpcCode.ServerError, 'Method Not Allowed');
     }
     found.touch(res);
-    const body = await readBody(req, ctx.proxy.maxBodyBytes);
-    const messages = parseJsonRpc(body);
+    const inbound = await readInbound(req, ctx.proxy.maxBodyBytes);
     // The server side may have ended while the body was arriving.
     if (found.ending) throw sessionNotFound(req);
-    found.post(req, res, ctx, body, messages, false);
+    const admission = await this.deps.pipeline.admit(this.exchangeBase(ctx, found.id, 'streamable', protocolVersionHeader(req.headers)), inbound);
+    if (answeredWhole(res, admission)) return;
+    if (found.ending) throw sessionNotFound(req);
+    found.post(req, res, ctx, inbound, admission, false);
+  }
+
+  private exchangeBase(ctx: RequestContext, sessionId: string | undefined, route: ExchangeBase['route'], protocolVersion: string | undefined): ExchangeBase {
+    return { server: this.options.server, token: ctx.token, sessionId, route, upstream: this.options.upstream, protocolVersion };
   }
 
   // --- common -----------------------------------------------------------------------------------

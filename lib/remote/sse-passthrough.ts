@@ -5,7 +5,10 @@
 import { randomBytes } from 'node:crypto';
 import http, { type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Request, Response } from 'express';
-import { readBodyOrReply, validJsonRpcOrReply } from '../wire/body';
+import { readInboundOrReply } from '../pipeline/inbound';
+import type { JsonRpcMessage } from '../wire/body';
+import { InFlight } from '../pipeline/pipeline';
+import { answeredWhole } from '../pipeline/answers';
 import { resolveUpstreamEndpoint, SseUpstreamChannel } from './sse-channel';
 import { DEFAULTS, type RemoteServer } from '../config';
 import { HttpError, JsonRpcCode, sendHttpError, sendJsonRpcError } from '../wire/errors';
@@ -18,7 +21,6 @@ import { upstreamRequest, clientResponseHeaders, forwardedRequestHeaders, isEven
 import {
   CREDENTIALS_REJECTED,
   UpstreamTimeoutError,
-  jsonRpcIdOf,
   rejectsProxyCredentials,
   sendBadUpstreamAnswer,
   sendUpstreamError,
@@ -65,6 +67,10 @@ class SseRelaySession implements Session {
     /** The upstream's message URL, from its `endpoint` event; never shown to the client. */
     public messageUrl: URL,
     private readonly end: (reason: string) => void,
+    /** The session's requests waiting for their answers on the stream. */
+    readonly inFlight: InFlight,
+    /** Writes a message the proxy answers itself onto the session's stream. */
+    readonly inject: (line: string) => void,
   ) {}
 
   close(reason: string): Promise<void> {
@@ -91,6 +97,7 @@ class SseRelayTransport implements ServerTransport {
         // The remote default (remote-proxy.ts): SDK clients never send DELETE.
         idleTimeoutMs: DEFAULTS.idleTimeoutMs,
         maxSessions: Infinity,
+        upstream: 'sse',
         noun: 'upstream',
         logPrefix: 'bridged',
         newChannel: (_token, proxy) => new SseUpstreamChannel(server, deps.logger, proxy.maxEventBytes),
@@ -186,7 +193,7 @@ class SseRelayTransport implements ServerTransport {
     if (relay.ended || !relay.stream) return;
     if (event.event !== 'endpoint') {
       // Re-serialized, never the upstream's bytes: the client must frame exactly the events we read.
-      relay.stream.send(event.event, event.data, event.id);
+      relay.stream.send(event.event, event.event === 'message' && relay.session ? answerPoint(relay.session.inFlight, event.data) : event.data, event.id);
       return;
     }
     const target = resolveUpstreamEndpoint(event.data, this.server.url);
@@ -202,7 +209,15 @@ class SseRelayTransport implements ServerTransport {
     // Our own id, not the upstream's: unguessable whatever the upstream uses, and the upstream
     // URL never reaches the client.
     const id = randomBytes(32).toString('base64url');
-    const session = new SseRelaySession(id, this.server.name, relay.token, target, (reason) => this.endRelay(relay, reason));
+    const session = new SseRelaySession(
+      id,
+      this.server.name,
+      relay.token,
+      target,
+      (reason) => this.endRelay(relay, reason),
+      new InFlight(this.deps.pipeline),
+      (line) => relay.stream?.send('message', line),
+    );
     relay.session = session;
     this.sessions.set(id, session);
     this.deps.sessions.add(session);
@@ -242,6 +257,7 @@ class SseRelayTransport implements ServerTransport {
       session.ended = true;
       if (this.sessions.get(session.id) === session) this.sessions.delete(session.id);
       this.deps.sessions.remove(session);
+      session.inFlight.failAll('session_closed');
       for (const post of session.posts) this.abortPost(post);
       log('%s: SSE session of token %s ended (%s)', this.server.name, session.token, reason);
     }
@@ -261,13 +277,29 @@ class SseRelayTransport implements ServerTransport {
     let session = this.findSession(id, ctx.token);
     if (!session) return sendSessionNotFound(res, req);
 
-    const body = await readBodyOrReply(req, res, ctx.proxy.maxBodyBytes);
-    if (body === undefined) return;
     // The bytes go upstream as they are, but only once they are JSON-RPC (see parseJsonRpc).
-    if (!validJsonRpcOrReply(body, res)) return;
+    const inbound = await readInboundOrReply(req, res, ctx.proxy.maxBodyBytes);
+    if (inbound === undefined) return;
+    const base = { server: this.server.name, token: ctx.token, sessionId: id, route: 'sse', upstream: 'sse', protocolVersion: undefined } as const;
+    const admission = await this.deps.pipeline.admit(base, inbound);
+    if (answeredWhole(res, admission)) return;
     session = this.findSession(id, ctx.token);
     if (!session) return sendSessionNotFound(res);
     if (res.destroyed) return;
+    // Refused requests are answered on the session's stream, like the upstream's answers.
+    for (const refusal of admission.refusals) session.inject(refusal.line);
+    if (admission.forward === undefined) {
+      res.writeHead(202, { 'Content-Type': 'text/plain; charset=utf-8' }).end('Accepted');
+      return;
+    }
+    const body = admission.forward.body;
+    const only = inbound.isBatch ? undefined : inbound.messages[0].id;
+    const requestId = typeof only === 'string' || typeof only === 'number' ? only : undefined;
+    const { inFlight } = session;
+    inFlight.add(admission.exchanges);
+    const failed = (outcome: 'timeout' | 'upstream_error') => {
+      for (const ex of admission.exchanges) inFlight.fail(ex.id, outcome);
+    };
 
     const headers = {
       ...forwardedRequestHeaders(req.headers),
@@ -275,8 +307,8 @@ class SseRelayTransport implements ServerTransport {
       'content-length': String(body.length),
       ...this.server.headers,
     };
-    const upstreamReq = this.request(session.messageUrl, 'POST', headers, res, jsonRpcIdOf(body));
-    if (!upstreamReq) return;
+    const upstreamReq = this.request(session.messageUrl, 'POST', headers, res, requestId);
+    if (!upstreamReq) return failed('upstream_error');
     const post: Post = { upstreamReq, res, aborted: false };
     const owner = session;
     owner.posts.add(post);
@@ -294,7 +326,8 @@ class SseRelayTransport implements ServerTransport {
       clearTimeout(timer);
       if (post.aborted) return;
       post.aborted = true;
-      sendUpstreamError(res, err, { server: this.server.name, logger: this.deps.logger, id: jsonRpcIdOf(body) });
+      failed(err instanceof UpstreamTimeoutError ? 'timeout' : 'upstream_error');
+      sendUpstreamError(res, err, { server: this.server.name, logger: this.deps.logger, id: requestId });
     });
     upstreamReq.on('response', (answer) => {
       clearTimeout(timer);
@@ -305,7 +338,8 @@ class SseRelayTransport implements ServerTransport {
       if (rejectsProxyCredentials(answer.statusCode ?? 0)) {
         post.aborted = true;
         answer.resume();
-        const ctx = { server: this.server.name, logger: this.deps.logger, id: jsonRpcIdOf(body) };
+        failed('upstream_error');
+        const ctx = { server: this.server.name, logger: this.deps.logger, id: requestId };
         return sendBadUpstreamAnswer(res, answer.statusCode ?? 0, CREDENTIALS_REJECTED, ctx);
       }
       post.answer = answer;
@@ -356,6 +390,18 @@ class SseRelayTransport implements ServerTransport {
     for (const relay of [...this.relays]) this.endRelay(relay, 'server closed', closing);
     await this.bridge.close();
   }
+}
+
+/** The answer point of the legacy relay: a `message` event's JSON-RPC text, through the pipeline. */
+function answerPoint(inFlight: InFlight, data: string): string {
+  if (inFlight.size === 0) return data;
+  let message: unknown;
+  try {
+    message = JSON.parse(data);
+  } catch {
+    return data;
+  }
+  return typeof message === 'object' && message !== null && !Array.isArray(message) ? inFlight.answer(message as JsonRpcMessage, data) : data;
 }
 
 function sendSessionNotFound(res: ServerResponse, req?: IncomingMessage): void {

@@ -5,7 +5,11 @@
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import type { Request, Response } from 'express';
 import { createProxyMiddleware, debugProxyErrorsPlugin, proxyEventsPlugin, type RequestHandler } from 'http-proxy-middleware';
-import { readBodyOrReply, validJsonRpcOrReply } from '../wire/body';
+import { readBodyOrReply } from '../wire/body';
+import { readInboundOrReply } from '../pipeline/inbound';
+import { InFlight, protocolVersionHeader, type Refusal } from '../pipeline/pipeline';
+import { answeredLocally, answeredWhole, relayJsonAnswer, relaySseAnswer } from '../pipeline/answers';
+import type { JsonRpcMessage } from '../wire/body';
 import { deleteUpstreamSession, StreamableUpstreamChannel } from './streamable-channel';
 import { DEFAULTS, type RemoteServer } from '../config';
 import { JsonRpcCode, sendHttpError, sendJsonRpcError, type HttpError } from '../wire/errors';
@@ -18,7 +22,6 @@ import { agentFor, clientResponseHeaders, headerOf, isEventStream, isForwardedRe
 import {
   CREDENTIALS_REJECTED,
   UpstreamTimeoutError,
-  jsonRpcIdOf,
   rejectsProxyCredentials,
   sendBadUpstreamAnswer,
   sendUpstreamError,
@@ -44,6 +47,13 @@ interface Exchange {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly body: Buffer;
+  /** The id of a single request, for the proxy's own error answers. */
+  readonly id: unknown;
+  /** Its requests waiting for the upstream's answer (POST only). */
+  readonly inFlight: InFlight | undefined;
+  /** Requests the pipeline refused: answered in the same response as the forwarded ones. */
+  readonly refusals: Refusal[];
+  readonly maxEventBytes: number;
   /** Name of the authenticated token. */
   readonly token: string;
   /** `Mcp-Session-Id` the client presented. */
@@ -109,6 +119,7 @@ class StreamableProxy implements ServerTransport {
         timeoutMs: server.timeoutMs,
         idleTimeoutMs: IDLE_SESSION_MS,
         maxSessions: Infinity,
+        upstream: 'streamable-http',
         noun: 'upstream',
         logPrefix: 'bridged',
         newChannel: (_token, proxy) => new StreamableUpstreamChannel(server, deps.logger, proxy.maxEventBytes),
@@ -177,15 +188,34 @@ class StreamableProxy implements ServerTransport {
 
     // Whole body first: an oversized one is refused before anything reaches the upstream, and
     // the buffer is what gets sent, whether or not express.json() consumed the stream.
-    const body = await readBodyOrReply(req, res, ctx.proxy.maxBodyBytes);
-    if (body === undefined) return;
-    // The bytes go upstream as they are, but only once they are JSON-RPC (see parseJsonRpc).
-    if (req.method === 'POST' && !validJsonRpcOrReply(body, res)) return;
+    let body: Buffer;
+    let id: unknown;
+    let inFlight: InFlight | undefined;
+    let refusals: Refusal[] = [];
+    if (req.method === 'POST') {
+      // The bytes go upstream as they are, but only once they are JSON-RPC (see parseJsonRpc).
+      const inbound = await readInboundOrReply(req, res, ctx.proxy.maxBodyBytes);
+      if (inbound === undefined) return;
+      const { pipeline } = this.deps;
+      const base = { server: this.server.name, token: ctx.token, sessionId, route: 'streamable', upstream: 'streamable-http', protocolVersion: protocolVersionHeader(req.headers) } as const;
+      const admission = await pipeline.admit(base, inbound);
+      if (answeredWhole(res, admission) || answeredLocally(res, admission)) return;
+      body = admission.forward!.body;
+      const only = inbound.isBatch ? undefined : inbound.messages[0].id;
+      id = typeof only === 'string' || typeof only === 'number' ? only : undefined;
+      refusals = admission.refusals;
+      inFlight = new InFlight(pipeline);
+      inFlight.add(admission.exchanges);
+    } else {
+      const read = await readBodyOrReply(req, res, ctx.proxy.maxBodyBytes);
+      if (read === undefined) return;
+      body = read;
+    }
     if (this.closed) return this.shuttingDown(res);
     if (session?.ended) return sendSessionNotFound(res);
     if (res.destroyed) return;
 
-    const ex: Exchange = { req, res, body, token: ctx.token, sessionId, session, done: false };
+    const ex: Exchange = { req, res, body, id, inFlight, refusals, maxEventBytes: ctx.proxy.maxEventBytes, token: ctx.token, sessionId, session, done: false };
     if (session) {
       session.exchanges.add(ex);
       session.lastActive = Date.now();
@@ -249,13 +279,27 @@ class StreamableProxy implements ServerTransport {
     if (rejectsProxyCredentials(status)) {
       ex.done = true;
       proxyRes.resume();
-      return sendBadUpstreamAnswer(res, status, CREDENTIALS_REJECTED, { server: this.server.name, logger: this.deps.logger, id: jsonRpcIdOf(ex.body) });
+      return sendBadUpstreamAnswer(res, status, CREDENTIALS_REJECTED, { server: this.server.name, logger: this.deps.logger, id: ex.id });
     }
     this.trackSession(ex, status, headerOf(proxyRes.headers, 'mcp-session-id'));
 
     const stream = isEventStream(proxyRes.headers);
     const headers = clientResponseHeaders(proxyRes.headers);
-    if (stream) headers['x-accel-buffering'] = 'no';
+    proxyRes.on('close', () => {
+      // An upstream that dies mid-response must not look like a complete answer to the client.
+      if (!proxyRes.complete && !ex.done && !res.writableEnded) res.destroy();
+    });
+    // Every answer passes the pipeline's answer point (which may replace a message).
+    const answer = (message: JsonRpcMessage, line: string) => ex.inFlight?.answer(message, line) ?? line;
+    if (!stream && (isJson(proxyRes.headers) || ex.refusals.length > 0)) {
+      relayJsonAnswer(proxyRes, res, status, proxyRes.statusMessage, headers, answer, ex.refusals, ex.maxEventBytes, () => this.answerTooLarge(ex));
+      return;
+    }
+    if (stream) {
+      headers['x-accel-buffering'] = 'no';
+      // Events are written out again one by one: the upstream's length is not ours.
+      delete headers['content-length'];
+    }
     res.writeHead(status, proxyRes.statusMessage, headers);
     if (stream) {
       // Small events out at once, not after Nagle.
@@ -263,14 +307,19 @@ class StreamableProxy implements ServerTransport {
       // A GET stream may stay silent for minutes: headers out now. A POST's stream usually brings
       // its answer right away and the headers go with it (one write less); one that does not (a
       // long tool call without progress) gets them after HEADERS_FALLBACK_MS.
-      if (ex.req.method === 'GET') res.flushHeaders();
+      if (ex.req.method === 'GET' || ex.refusals.length > 0) res.flushHeaders();
       else flushUnlessData(proxyRes, res);
+      relaySseAnswer(proxyRes, res, answer, ex.refusals, ex.maxEventBytes, () => this.answerTooLarge(ex));
+      return;
     }
-    proxyRes.on('close', () => {
-      // An upstream that dies mid-response must not look like a complete answer to the client.
-      if (!proxyRes.complete && !ex.done && !res.writableEnded) res.destroy();
-    });
     proxyRes.pipe(res);
+  }
+
+  /** An upstream answer over `maxEventBytes`: that exchange ends, the session lives on. */
+  private answerTooLarge(ex: Exchange): void {
+    this.deps.logger.error('upstream event too large', { server: this.server.name, limit: ex.maxEventBytes });
+    this.endExchange(ex, 502, `Bad Gateway: upstream "${this.server.name}" sent an answer over the ${ex.maxEventBytes}-byte limit`);
+    ex.proxyRes?.destroy();
   }
 
   /** A fault while relaying an answer ends that one exchange (logged at `error`). */
@@ -326,11 +375,12 @@ class StreamableProxy implements ServerTransport {
   private fail(ex: Exchange, err: unknown): void {
     if (ex.done) return;
     ex.done = true;
+    ex.inFlight?.failAll(err instanceof UpstreamTimeoutError ? 'timeout' : 'upstream_error');
     clearTimeout(ex.timer);
     ex.proxyReq?.destroy();
     ex.proxyRes?.unpipe(ex.res);
     if (ex.res.destroyed) return;
-    sendUpstreamError(ex.res, err, { server: this.server.name, logger: this.deps.logger, id: jsonRpcIdOf(ex.body) });
+    sendUpstreamError(ex.res, err, { server: this.server.name, logger: this.deps.logger, id: ex.id });
   }
 
   private onClientClose(ex: Exchange): void {
@@ -344,6 +394,7 @@ class StreamableProxy implements ServerTransport {
     if (ex.res.writableFinished) return;
     // The client went away mid-request or mid-stream: release the upstream request and socket.
     ex.done = true;
+    ex.inFlight?.failAll('client_gone');
     ex.proxyReq?.destroy();
     ex.proxyRes?.destroy();
   }
@@ -366,7 +417,7 @@ class StreamableProxy implements ServerTransport {
     clearTimeout(ex.timer);
     ex.timer = setTimeout(() => ex.proxyReq?.destroy(), this.server.timeoutMs);
     ex.timer.unref();
-    if (!ex.res.destroyed) sendHttpError(ex.res, error, jsonRpcIdOf(ex.body));
+    if (!ex.res.destroyed) sendHttpError(ex.res, error, ex.id);
   }
 
   /** The upstream's late answer to a revoked exchange: dropped, and its session deleted. */
@@ -384,11 +435,12 @@ class StreamableProxy implements ServerTransport {
   private endExchange(ex: Exchange, status: number, message: string): void {
     if (ex.done && ex.res.writableEnded) return;
     ex.done = true;
+    ex.inFlight?.failAll('session_closed');
     clearTimeout(ex.timer);
     ex.proxyRes?.unpipe(ex.res);
     ex.proxyReq?.destroy();
     if (ex.res.headersSent) ex.res.end();
-    else sendJsonRpcError(ex.res, status, JsonRpcCode.ServerError, message, { id: jsonRpcIdOf(ex.body) });
+    else sendJsonRpcError(ex.res, status, JsonRpcCode.ServerError, message, { id: ex.id });
   }
 
   /** The session is over (DELETE, upstream 404): no upstream call, its other streams end. */
@@ -452,6 +504,10 @@ function flushUnlessData(proxyRes: IncomingMessage, res: ServerResponse): void {
   const cancel = () => clearTimeout(timer);
   proxyRes.once('data', cancel);
   proxyRes.once('close', cancel);
+}
+
+function isJson(headers: IncomingMessage['headers']): boolean {
+  return /^\s*application\/json\s*(;|$)/i.test(String(headers['content-type'] ?? ''));
 }
 
 function sendSessionNotFound(res: ServerResponse, req?: IncomingMessage): void {

@@ -39,7 +39,7 @@ export function classifyUpstreamError(err: unknown, server: string): UpstreamFai
 export interface UpstreamErrorContext {
   server: string;
   logger: Logger;
-  /** JSON-RPC id of the request, when known (see `jsonRpcIdOf`). */
+  /** JSON-RPC id of the request, when it was a single one. */
   id?: unknown;
 }
 
@@ -105,19 +105,4 @@ export function refusedMessageError(status: number, body: string, ctx: UpstreamE
   const detail = typeof upstream?.message === 'string' ? `: ${upstream.message.slice(0, 500)}` : '';
   ctx.logger.warn('upstream refused a message', { server: ctx.server, status });
   return new HttpError(status, code, `upstream "${ctx.server}" refused the message (HTTP ${status})${detail}`);
-}
-
-/** The id of a single JSON-RPC request body, so an error answer can carry it; else undefined. */
-export function jsonRpcIdOf(body: Buffer | undefined): unknown {
-  if (!body || body.length === 0) return undefined;
-  try {
-    const msg = JSON.parse(body.toString('utf8')) as unknown;
-    if (msg && typeof msg === 'object' && !Array.isArray(msg)) {
-      const id = (msg as { id?: unknown }).id;
-      if (typeof id === 'string' || typeof id === 'number') return id;
-    }
-  } catch {
-    // Not JSON: the upstream would have said so; the error answer just has no id.
-  }
-  return undefined;
 }

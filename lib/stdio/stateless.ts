@@ -8,7 +8,7 @@
 // `initialize`), a modern one serves the requests of each token on one long-lived child, with
 // the JSON-RPC ids and progress tokens rewritten so that concurrent clients never collide.
 import { randomBytes } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { spawnStdioChild, type StdioChild } from './child-process';
 import type { StdioServer } from '../config';
 import { serializeMessage, type JsonRpcMessage } from '../wire/body';
@@ -17,79 +17,13 @@ import { LineReader, MAX_LINE_BYTES } from './line-reader';
 import { debug, logFault } from '../logger';
 import type { Session } from '../sessions/registry';
 import { openSseStream, type SseStream } from '../wire/sse';
+import { CLIENT_CAPABILITIES, isModernVersion, LEGACY_VERSIONS, MODERN_VERSION, PROTOCOL_VERSION, UNSUPPORTED_VERSION, type Classification } from '../wire/revisions';
 import type { RequestContext, TransportDeps } from '../transport';
+import type { Exchange as PipelineExchange } from '../pipeline/hooks';
 
 const log = debug.extend('stateless');
 
-export const MODERN_VERSION = '2026-07-28';
-/** What a 2025-era stdio server speaks (SDK 1.x `SUPPORTED_PROTOCOL_VERSIONS`). */
-export const LEGACY_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
-
-const PROTOCOL_VERSION = 'io.modelcontextprotocol/protocolVersion';
-const CLIENT_CAPABILITIES = 'io.modelcontextprotocol/clientCapabilities';
-/** Methods whose `Mcp-Name` header mirrors `params.name` / `params.uri` (Streamable HTTP §Request Metadata). */
-const NAMED_METHODS: Record<string, 'name' | 'uri'> = { 'tools/call': 'name', 'prompts/get': 'name', 'resources/read': 'uri' };
 const DISCOVER_ID = 'mcp-front:discover';
-
-const isModernVersion = (v: unknown): v is string => typeof v === 'string' && v >= MODERN_VERSION;
-
-export type Classification = { kind: 'legacy' } | { kind: 'modern'; message: JsonRpcMessage; version: string };
-
-/**
- * Sorts a POST without `Mcp-Session-Id` into the 2025 handshake/legacy traffic or a modern
- * request, with the rules of the specification's versioning section (the v2 SDK's
- * `classifyInboundRequest`). Throws `HttpError` for requests that are neither.
- */
-export function classifyPost(req: IncomingMessage, messages: JsonRpcMessage[], isBatch: boolean): Classification {
-  // `_meta` is the client's: anything but an object claims nothing (and `in` would throw on it).
-  const claims = (m: JsonRpcMessage) => typeof m.params?._meta === 'object' && m.params._meta !== null && PROTOCOL_VERSION in m.params._meta;
-  if (isBatch) {
-    if (messages.some(claims)) throw new HttpError(400, JsonRpcCode.InvalidRequest, 'Invalid Request: 2026-07-28 requests cannot be batched');
-    return { kind: 'legacy' };
-  }
-  const [message] = messages;
-  const headerVersion = header(req, 'mcp-protocol-version');
-  if (message.method === undefined) return { kind: 'legacy' };
-  if (!claims(message)) {
-    if (isModernVersion(headerVersion)) {
-      throw new HttpError(400, message.method === 'initialize' ? HEADER_MISMATCH : INVALID_PARAMS, `MCP-Protocol-Version ${headerVersion} needs the per-request _meta envelope`);
-    }
-    return { kind: 'legacy' };
-  }
-  const meta = message.params!._meta as Record<string, unknown>;
-  const version = meta[PROTOCOL_VERSION];
-  const capabilities = meta[CLIENT_CAPABILITIES];
-  if (typeof version !== 'string' || typeof capabilities !== 'object' || capabilities === null || Array.isArray(capabilities)) {
-    throw new HttpError(400, INVALID_PARAMS, `Invalid params: _meta needs "${PROTOCOL_VERSION}" (string) and "${CLIENT_CAPABILITIES}" (object)`);
-  }
-  // The child sees no HTTP headers: checking them against the body is the bridge's job.
-  if (headerVersion !== version) throw mismatch('MCP-Protocol-Version', version);
-  if (header(req, 'mcp-method') !== message.method) throw mismatch('Mcp-Method', message.method);
-  const nameField = NAMED_METHODS[message.method];
-  if (nameField !== undefined && decodeHeaderValue(header(req, 'mcp-name')) !== message.params?.[nameField]) {
-    throw mismatch('Mcp-Name', String(message.params?.[nameField]));
-  }
-  return { kind: 'modern', message, version };
-}
-
-const HEADER_MISMATCH = -32020;
-const INVALID_PARAMS = -32602;
-export const UNSUPPORTED_VERSION = -32022;
-
-function mismatch(name: string, expected: string): HttpError {
-  return new HttpError(400, HEADER_MISMATCH, `Header mismatch: ${name} must be present and equal "${expected}"`);
-}
-
-function header(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
-/** `=?base64?…?=` carries values that are not plain header-safe ASCII. */
-function decodeHeaderValue(value: string | undefined): string | undefined {
-  const m = value === undefined ? null : /^=\?base64\?(.*)\?=$/.exec(value);
-  return m ? Buffer.from(m[1], 'base64').toString('utf8') : value;
-}
 
 type Era = { modern: true; versions: string[] } | { modern: false };
 
@@ -110,9 +44,10 @@ export class StatelessStdio {
     private readonly deps: TransportDeps,
   ) {}
 
-  async handle(res: ServerResponse, ctx: RequestContext, classified: Extract<Classification, { kind: 'modern' }>): Promise<void> {
+  /** `flight` is the pipeline's record of the request (none for a notification). */
+  async handle(res: ServerResponse, ctx: RequestContext, classified: Extract<Classification, { kind: 'modern' }>, flight: PipelineExchange | undefined): Promise<void> {
     const { message, version } = classified;
-    if (message.id === undefined || message.id === null) {
+    if (message.id === undefined || message.id === null || flight === undefined) {
       // The revision defines no client notifications over HTTP: accept and drop.
       res.writeHead(202).end();
       return;
@@ -148,7 +83,7 @@ export class StatelessStdio {
       }
       if (this.closed) throw new HttpError(503, JsonRpcCode.ServerError, 'mcp-front is shutting down');
       const child = this.children.get(ctx.token) ?? this.spawn(ctx.token);
-      child.request(res, message);
+      child.request(res, message, flight);
     } catch (err) {
       if (revoked) return;
       if (err instanceof HttpError) sendHttpError(res, err, message.id);
@@ -188,6 +123,7 @@ export class StatelessStdio {
 }
 
 interface Exchange {
+  flight: PipelineExchange;
   clientId: string | number;
   progressToken: unknown;
   res: ServerResponse;
@@ -280,7 +216,7 @@ class SharedChild implements Session {
     return { modern: false };
   }
 
-  request(res: ServerResponse, message: JsonRpcMessage): void {
+  request(res: ServerResponse, message: JsonRpcMessage, flight: PipelineExchange): void {
     if (this.ended) throw new HttpError(502, JsonRpcCode.ServerError, `stdio server "${this.server}" exited`);
     const ours = `mf:${++this.next}`;
     const params = message.params ?? {};
@@ -293,6 +229,7 @@ class SharedChild implements Session {
     // Before anything is registered: a message that cannot be written out is the client's 400.
     const line = serializeMessage(rewritten);
     const exchange: Exchange = {
+      flight,
       clientId: message.id as string | number,
       progressToken: meta.progressToken,
       res,
@@ -305,6 +242,7 @@ class SharedChild implements Session {
     res.once('close', () => {
       if (this.pending.get(ours) !== exchange) return;
       this.forget(ours);
+      this.deps.pipeline.fail(flight, 'client_gone');
       this.write({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: ours, reason: 'client disconnected' } });
     });
     this.write(line);
@@ -377,7 +315,8 @@ class SharedChild implements Session {
   private deliver(ex: Exchange, message: JsonRpcMessage, final: boolean): void {
     clearTimeout(ex.timer);
     if (!final) ex.timer = setTimeout(() => this.guard('timeout', () => this.timeOut(this.keyOf(ex))), this.config.timeoutMs);
-    const body = JSON.stringify(message);
+    // The answer point: a final answer passes the pipeline, which may replace it.
+    const body = final ? this.deps.pipeline.answer(ex.flight, message, JSON.stringify(message)) : JSON.stringify(message);
     if (ex.res.writableEnded || ex.res.destroyed) return;
     if (final && !ex.stream) {
       ex.res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
@@ -399,7 +338,7 @@ class SharedChild implements Session {
     if (!ex) return;
     this.forget(ours);
     this.write({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: ours, reason: 'timeout' } });
-    this.deps.logger.warn('stdio server timed out', { server: this.server, transport: 'stateless' });
+    this.deps.pipeline.fail(ex.flight, 'timeout', { event: 'stdio server timed out', server: this.server, transport: 'stateless' });
     sendJsonRpcError(ex.res, 504, JsonRpcCode.ServerError, `stdio server "${this.server}" did not answer in time`, { id: ex.clientId });
   }
 
@@ -429,6 +368,7 @@ class SharedChild implements Session {
       this.deps.sessions.remove(this);
       for (const [ours, ex] of [...this.pending]) {
         this.forget(ours);
+        this.deps.pipeline.fail(ex.flight, 'session_closed');
         // Callers do not wait for close(): a throw here would be an unhandled rejection.
         try {
           sendJsonRpcError(ex.res, 502, JsonRpcCode.ServerError, `stdio server "${this.server}" ended (${reason})`, { id: ex.clientId });

@@ -31,6 +31,7 @@ class StdioTransport implements ServerTransport {
         timeoutMs: server.timeoutMs,
         idleTimeoutMs: server.idleTimeoutMs,
         maxSessions: server.maxSessions,
+        upstream: 'stdio',
         noun: 'stdio server',
         logPrefix: 'stdio',
         newChannel: (token) => new StdioChannel(server, deps.logger, token),

@@ -1,0 +1,17 @@
+// The pipeline's default module: the log lines of requests that end without an answer.
+import type { Logger } from '../types';
+import type { PipelineHook } from './hooks';
+
+/**
+ * Logs what the transports hand it for failed requests. A route that fails a whole HTTP exchange
+ * (a batch) at once passes `event` with the first request only, so that one failure is one line.
+ */
+export function loggingHook(logger: Logger): PipelineHook {
+  return {
+    failed(_ex, _outcome, _duration, fields) {
+      if (fields === undefined || typeof fields.event !== 'string') return;
+      const { event, ...rest } = fields;
+      logger.warn(event, rest);
+    },
+  };
+}
