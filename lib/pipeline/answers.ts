@@ -90,23 +90,37 @@ function answerBody(original: Buffer, answer: AnswerPoint, refusals: readonly Re
 }
 
 /**
- * An event stream: parsed by the rules clients use (WHATWG HTML §9.2.6) and written out again
- * event by event, `message` events through `answer`, refusals first. Backpressure: a full client
- * socket pauses the upstream.
+ * An event stream: parsed by the rules clients use (WHATWG HTML §9.2.6), `message` events through
+ * `answer`, refusals first. A stream whose length the upstream declared is one answer known at
+ * once: read whole and, when no hook changed anything, sent as the upstream's own bytes in one
+ * write. Otherwise events are written out again one by one as they come; a full client socket
+ * pauses the upstream.
  */
 export function relaySseAnswer(
   proxyRes: IncomingMessage,
   res: ServerResponse,
+  status: number,
+  statusMessage: string | undefined,
+  headers: OutgoingHttpHeaders,
   answer: AnswerPoint,
   refusals: readonly Refusal[],
   maxEventBytes: number,
-  onTooLarge: (limit: number) => void,
+  onTooLarge: () => void,
 ): void {
+  const frames: string[] = [];
+  for (const r of refusals) frames.push('event: message\ndata: ' + r.line + '\n\n');
+  let changed = refusals.length > 0;
+  const declared = Number(proxyRes.headers['content-length']);
+  const whole = Number.isFinite(declared) && declared <= maxEventBytes;
+  delete headers['content-length'];
+  delete headers['transfer-encoding'];
   const write = (frame: string) => {
-    if (res.writableEnded || res.destroyed) return;
-    res.write(frame);
+    if (whole) {
+      frames.push(frame);
+      return;
+    }
+    if (!res.writableEnded && !res.destroyed) res.write(frame);
   };
-  for (const r of refusals) write('event: message\ndata: ' + r.line + '\n\n');
   const parser = new SseParser(
     (event) => {
       let data = event.data;
@@ -118,6 +132,7 @@ export function relaySseAnswer(
           parsed = undefined;
         }
         if (isMessage(parsed)) data = answer(parsed, data);
+        if (data !== event.data) changed = true;
       }
       let frame = event.event === 'message' ? '' : `event: ${event.event}\n`;
       if (event.id !== undefined) frame += `id: ${event.id}\n`;
@@ -126,21 +141,38 @@ export function relaySseAnswer(
     },
     {
       maxEventBytes,
-      onTooLarge,
+      onTooLarge: () => {
+        proxyRes.destroy();
+        onTooLarge();
+      },
       // The upstream's keep-alives and reconnection time still reach the client.
       onComment: (text) => write(`: ${text}\n\n`),
       onRetry: (ms) => write(`retry: ${ms}\n\n`),
     },
   );
+  const chunks: Buffer[] = [];
+  if (!whole) {
+    res.writeHead(status, statusMessage, headers);
+    res.flushHeaders();
+    for (const frame of frames.splice(0)) write(frame);
+  }
   proxyRes.on('data', (chunk: Buffer) => {
+    if (whole) chunks.push(chunk);
     parser.push(chunk);
-    if (res.writableNeedDrain && !proxyRes.isPaused()) {
+    if (!whole && res.writableNeedDrain && !proxyRes.isPaused()) {
       proxyRes.pause();
       res.once('drain', () => proxyRes.resume());
     }
   });
   proxyRes.on('end', () => {
-    if (!res.writableEnded && !res.destroyed) res.end();
+    if (res.writableEnded || res.destroyed) return;
+    if (!whole) {
+      res.end();
+      return;
+    }
+    const body = changed ? Buffer.from(frames.join('')) : Buffer.concat(chunks);
+    res.writeHead(status, statusMessage, { ...headers, 'content-length': body.length });
+    res.end(body);
   });
 }
 

@@ -42,48 +42,47 @@ export class Pipeline {
     this.failedHooks = hooks.filter((h) => h.failed);
   }
 
+  /** Some hook looks at answers: routes that could pass an answer's bytes through unread must read it. */
+  get observesAnswers(): boolean {
+    return this.answerHooks.length > 0;
+  }
+
   /**
    * Decides every request of `inbound` on its own. Notifications and responses of the client go on
    * as they are. Only when something was refused is the forwarded body rebuilt.
    */
-  async admit(base: ExchangeBase, inbound: Inbound, protocolVersionOf?: (m: JsonRpcMessage) => string | undefined): Promise<Admission> {
+  admit(base: ExchangeBase, inbound: Inbound): Admission | Promise<Admission> {
     const startedAt = performance.now();
     const exchanges: Exchange[] = [];
-    let refusals: Refusal[] | undefined;
-    let kept: JsonRpcMessage[] | undefined;
-    for (let i = 0; i < inbound.messages.length; i++) {
-      const m = inbound.messages[i];
-      if (!isRequest(m)) {
-        kept?.push(m);
-        continue;
-      }
-      const ex: Exchange = {
-        ...base,
-        protocolVersion: protocolVersionOf?.(m) ?? base.protocolVersion,
-        method: m.method!,
-        id: m.id as JsonRpcId,
-        params: m.params,
-        startedAt,
-      };
-      const verdict = this.requestHooks.length === 0 ? undefined : await this.decide(ex);
+    for (const m of inbound.messages) if (isRequest(m)) exchanges.push(exchangeOf(base, m, startedAt));
+    // Without request hooks nothing can be refused: the client's bytes go on, decided in this tick.
+    if (this.requestHooks.length === 0) return { forward: inbound, refusals: [], reject: undefined, exchanges };
+    return this.decideAll(inbound, exchanges);
+  }
+
+  private async decideAll(inbound: Inbound, requests: Exchange[]): Promise<Admission> {
+    const admitted: Exchange[] = [];
+    const refused = new Map<JsonRpcMessage, Refusal>();
+    let r = 0;
+    for (const m of inbound.messages) {
+      if (!isRequest(m)) continue;
+      const ex = requests[r++];
+      const verdict = await this.decide(ex);
       if (verdict === undefined) {
-        exchanges.push(ex);
-        kept?.push(m);
+        admitted.push(ex);
         continue;
       }
       if (verdict.status !== undefined) {
-        const one = jsonRpcErrorBody(verdict.code, verdict.message, ex.id, verdict.data);
-        const ids = inbound.messages.filter(isRequest).map((r) => r.id);
-        const body = inbound.isBatch ? `[${ids.map((id) => jsonRpcErrorBody(verdict.code, verdict.message, id, verdict.data)).join(',')}]` : one;
+        const error = (id: unknown) => jsonRpcErrorBody(verdict.code, verdict.message, id, verdict.data);
+        const body = inbound.isBatch ? `[${requests.map((q) => error(q.id)).join(',')}]` : error(ex.id);
         return { forward: undefined, refusals: [], reject: { status: verdict.status, headers: verdict.headers ?? {}, body }, exchanges: [] };
       }
-      kept ??= inbound.messages.slice(0, i);
-      refusals ??= [];
       const line = jsonRpcErrorBody(verdict.code, verdict.message, ex.id, verdict.data);
-      refusals.push({ id: ex.id, line, message: JSON.parse(line) as JsonRpcMessage });
+      refused.set(m, { id: ex.id, line, message: JSON.parse(line) as JsonRpcMessage });
     }
-    if (kept === undefined) return { forward: inbound, refusals: [], reject: undefined, exchanges };
-    return { forward: kept.length === 0 ? undefined : inboundOf(kept, inbound.isBatch), refusals: refusals!, reject: undefined, exchanges };
+    if (refused.size === 0) return { forward: inbound, refusals: [], reject: undefined, exchanges: admitted };
+    const kept = inbound.messages.filter((m) => !refused.has(m));
+    return { forward: kept.length === 0 ? undefined : inboundOf(kept, inbound.isBatch), refusals: [...refused.values()], reject: undefined, exchanges: admitted };
   }
 
   private async decide(ex: Exchange): Promise<Verdict | undefined> {
@@ -140,6 +139,21 @@ export class Pipeline {
       logFault(this.logger, 'pipeline hook failed', { server: about.server, token: about.token, where }, err);
     }
   }
+}
+
+function exchangeOf(base: ExchangeBase, m: JsonRpcMessage, startedAt: number): Exchange {
+  return {
+    server: base.server,
+    token: base.token,
+    sessionId: base.sessionId,
+    route: base.route,
+    upstream: base.upstream,
+    protocolVersion: base.protocolVersion,
+    method: m.method!,
+    id: m.id as JsonRpcId,
+    params: m.params,
+    startedAt,
+  };
 }
 
 /**

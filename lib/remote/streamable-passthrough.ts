@@ -289,17 +289,23 @@ class StreamableProxy implements ServerTransport {
       // An upstream that dies mid-response must not look like a complete answer to the client.
       if (!proxyRes.complete && !ex.done && !res.writableEnded) res.destroy();
     });
-    // Every answer passes the pipeline's answer point (which may replace a message).
-    const answer = (message: JsonRpcMessage, line: string) => ex.inFlight?.answer(message, line) ?? line;
-    if (!stream && (isJson(proxyRes.headers) || ex.refusals.length > 0)) {
-      relayJsonAnswer(proxyRes, res, status, proxyRes.statusMessage, headers, answer, ex.refusals, ex.maxEventBytes, () => this.answerTooLarge(ex));
-      return;
+    // The answer point: messages are read only when a hook looks at answers or refusals must be
+    // merged in; otherwise no hook could change a byte, and the answer streams through as it is.
+    if (ex.refusals.length > 0 || (ex.inFlight !== undefined && this.deps.pipeline.observesAnswers)) {
+      const answer = (message: JsonRpcMessage, line: string) => ex.inFlight?.answer(message, line) ?? line;
+      const tooLarge = () => this.answerTooLarge(ex);
+      if (stream) {
+        headers['x-accel-buffering'] = 'no';
+        res.socket?.setNoDelay(true);
+        relaySseAnswer(proxyRes, res, status, proxyRes.statusMessage, headers, answer, ex.refusals, ex.maxEventBytes, tooLarge);
+        return;
+      }
+      if (isJson(proxyRes.headers) || ex.refusals.length > 0) {
+        relayJsonAnswer(proxyRes, res, status, proxyRes.statusMessage, headers, answer, ex.refusals, ex.maxEventBytes, tooLarge);
+        return;
+      }
     }
-    if (stream) {
-      headers['x-accel-buffering'] = 'no';
-      // Events are written out again one by one: the upstream's length is not ours.
-      delete headers['content-length'];
-    }
+    if (stream) headers['x-accel-buffering'] = 'no';
     res.writeHead(status, proxyRes.statusMessage, headers);
     if (stream) {
       // Small events out at once, not after Nagle.
@@ -307,10 +313,8 @@ class StreamableProxy implements ServerTransport {
       // A GET stream may stay silent for minutes: headers out now. A POST's stream usually brings
       // its answer right away and the headers go with it (one write less); one that does not (a
       // long tool call without progress) gets them after HEADERS_FALLBACK_MS.
-      if (ex.req.method === 'GET' || ex.refusals.length > 0) res.flushHeaders();
+      if (ex.req.method === 'GET') res.flushHeaders();
       else flushUnlessData(proxyRes, res);
-      relaySseAnswer(proxyRes, res, answer, ex.refusals, ex.maxEventBytes, () => this.answerTooLarge(ex));
-      return;
     }
     proxyRes.pipe(res);
   }
