@@ -1,6 +1,9 @@
 // The message pipeline's seam, on every route: a hook refuses a request (it never reaches the
 // server, the client gets the JSON-RPC error the way the route answers), replaces an answer
 // (JSON and SSE-streamed alike), and observes answers and failures with their durations.
+import { once } from 'node:events';
+import http from 'node:http';
+import type net from 'node:net';
 import path from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { connectClient, INITIALIZE, type ClientTransportKind } from './helpers/clients';
@@ -40,11 +43,38 @@ let bridge: BridgeUpstream;
 let capture: CaptureServer;
 let everythingHttp: Upstream;
 let everythingSse: Upstream;
+let streamed: http.Server;
+
+/**
+ * An upstream whose answers are event streams of unknown length, written event by event: a
+ * notification, then (in a later write) the response, with a comment and an event id.
+ */
+async function startStreamedUpstream(): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const msg = JSON.parse(Buffer.concat(chunks).toString()) as { id: number; method: string };
+      res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+      res.write(': ping\n\nevent: message\ndata: {"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"first"}}\n\n');
+      setImmediate(() => res.end(`id: e-2\ndata: ${JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: { tools: [] } })}\n\n`));
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return server;
+}
 const logger = captureLogger();
 const seen = testHook();
 
 beforeAll(async () => {
-  [bridge, capture, everythingHttp, everythingSse] = await Promise.all([startBridgeUpstream(), startCapture(), startEverything('streamableHttp'), startEverything('sse')]);
+  [bridge, capture, everythingHttp, everythingSse, streamed] = await Promise.all([
+    startBridgeUpstream(),
+    startCapture(),
+    startEverything('streamableHttp'),
+    startEverything('sse'),
+    startStreamedUpstream(),
+  ]);
   const options = { logger, hooks: [seen.hook] } as McpFrontOptions;
   front = await startFront(
     configWith({
@@ -57,6 +87,7 @@ beforeAll(async () => {
       capture: { url: `${capture.origin}/mcp` },
       'capture-sse': { url: `${capture.origin}/legacy/sse` },
       hang: { url: `${capture.origin}/hang/mcp`, timeout: '300ms' },
+      streamed: { url: `http://127.0.0.1:${(streamed.address() as net.AddressInfo).port}/mcp` },
     }),
     options,
   );
@@ -64,7 +95,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await front?.close();
-  await Promise.all([bridge?.close(), capture?.close(), everythingHttp?.close(), everythingSse?.close()]);
+  streamed?.closeAllConnections();
+  await Promise.all([bridge?.close(), capture?.close(), everythingHttp?.close(), everythingSse?.close(), new Promise((resolve) => streamed?.close(resolve))]);
 });
 
 const headers = (sessionId?: string) => ({
@@ -165,6 +197,20 @@ describe('the refused request never reaches the upstream', () => {
       stream.close();
       await stream.ended;
     }
+  });
+});
+
+describe('Streamable HTTP passthrough, an event stream of unknown length', () => {
+  it('replaces the response event, and passes the notification, comment and event id through', async () => {
+    const res = await post('streamed', { jsonrpc: '2.0', id: 11, method: 'tools/list' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const text = await res.text();
+    expect(text).toBe(
+      ': ping\n\n' +
+        'data: {"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"first"}}\n\n' +
+        `id: e-2\ndata: ${JSON.stringify({ jsonrpc: '2.0', id: 11, result: REPLACED })}\n\n`,
+    );
   });
 });
 

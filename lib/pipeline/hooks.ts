@@ -60,11 +60,14 @@ export interface SessionInfo {
 
 export interface UpstreamErrorInfo {
   server: string;
-  token: string | undefined;
-  /** The errno code, `UPSTREAM_TIMEOUT` or `HTTP_<status>`. */
+  /** The token whose request or session met it, when one did. */
+  token?: string;
+  /** The errno code, `UPSTREAM_TIMEOUT`, `STREAM_ENDED` or `HTTP_<status>`. */
   code: string;
   /** The status the client got, when it could still get one. */
   status: number | undefined;
+  /** The upstream answered a client message with a `4xx` that judges the message itself. */
+  refused?: boolean;
 }
 
 /** One module of the pipeline. Every method is optional; hooks run in the order they were given. */

@@ -1,4 +1,5 @@
-// The pipeline's default module: the log lines of requests that end without an answer.
+// The pipeline's default module: the log lines of requests that end without an answer, and of
+// upstreams that fail.
 import type { Logger } from '../types';
 import type { PipelineHook } from './hooks';
 
@@ -12,6 +13,10 @@ export function loggingHook(logger: Logger): PipelineHook {
       if (fields === undefined || typeof fields.event !== 'string') return;
       const { event, ...rest } = fields;
       logger.warn(event, rest);
+    },
+    upstreamError(info) {
+      if (info.refused) logger.warn('upstream refused a message', { server: info.server, status: info.status });
+      else logger.warn('upstream error', { server: info.server, code: info.code, status: info.status });
     },
   };
 }

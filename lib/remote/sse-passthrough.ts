@@ -7,6 +7,7 @@ import http, { type ClientRequest, type IncomingMessage, type ServerResponse } f
 import type { Request, Response } from 'express';
 import { readInboundOrReply } from '../pipeline/inbound';
 import type { JsonRpcMessage } from '../wire/body';
+import type { UpstreamErrorInfo } from '../pipeline/hooks';
 import { InFlight } from '../pipeline/pipeline';
 import { answeredWhole } from '../pipeline/answers';
 import { resolveUpstreamEndpoint, SseUpstreamChannel } from './sse-channel';
@@ -86,6 +87,9 @@ class SseRelayTransport implements ServerTransport {
   private readonly bridge: FrontSessions;
   private closed = false;
 
+  /** Upstream failures go to the pipeline, which logs them. */
+  private readonly report = (info: UpstreamErrorInfo) => this.deps.pipeline.upstreamError(info);
+
   constructor(
     readonly server: RemoteServer,
     private readonly deps: TransportDeps,
@@ -100,7 +104,7 @@ class SseRelayTransport implements ServerTransport {
         upstream: 'sse',
         noun: 'upstream',
         logPrefix: 'bridged',
-        newChannel: (_token, proxy) => new SseUpstreamChannel(server, deps.logger, proxy.maxEventBytes),
+        newChannel: (token, proxy) => new SseUpstreamChannel(server, deps.logger, proxy.maxEventBytes, (info) => deps.pipeline.upstreamError({ ...info, token })),
       },
       deps,
     );
@@ -140,7 +144,7 @@ class SseRelayTransport implements ServerTransport {
       if (relay.ended) return;
       if (relay.stream) return this.endRelay(relay, 'upstream error');
       this.endRelay(relay, 'upstream unavailable');
-      sendUpstreamError(res, err, { server: this.server.name, logger: this.deps.logger });
+      sendUpstreamError(res, err, { server: this.server.name, report: this.report });
     });
     upstreamReq.on('response', (upstreamRes) => this.onStreamResponse(relay, upstreamRes, req, res, ctx));
     upstreamReq.end();
@@ -159,7 +163,7 @@ class SseRelayTransport implements ServerTransport {
       const what = status < 300 ? 'without an event stream' : rejectsProxyCredentials(status) ? CREDENTIALS_REJECTED : 'to the SSE request';
       sendBadUpstreamAnswer(res, status, what, {
         server: this.server.name,
-        logger: this.deps.logger,
+        report: this.report,
       });
       return;
     }
@@ -327,7 +331,7 @@ class SseRelayTransport implements ServerTransport {
       if (post.aborted) return;
       post.aborted = true;
       failed(err instanceof UpstreamTimeoutError ? 'timeout' : 'upstream_error');
-      sendUpstreamError(res, err, { server: this.server.name, logger: this.deps.logger, id: requestId });
+      sendUpstreamError(res, err, { server: this.server.name, report: this.report, id: requestId });
     });
     upstreamReq.on('response', (answer) => {
       clearTimeout(timer);
@@ -339,7 +343,7 @@ class SseRelayTransport implements ServerTransport {
         post.aborted = true;
         answer.resume();
         failed('upstream_error');
-        const ctx = { server: this.server.name, logger: this.deps.logger, id: requestId };
+        const ctx = { server: this.server.name, report: this.report, id: requestId };
         return sendBadUpstreamAnswer(res, answer.statusCode ?? 0, CREDENTIALS_REJECTED, ctx);
       }
       post.answer = answer;
@@ -358,7 +362,7 @@ class SseRelayTransport implements ServerTransport {
     try {
       return upstreamRequest(url, { method, headers });
     } catch (err) {
-      sendUpstreamError(res, err, { server: this.server.name, logger: this.deps.logger, id });
+      sendUpstreamError(res, err, { server: this.server.name, report: this.report, id });
       return undefined;
     }
   }

@@ -7,6 +7,7 @@ import type { Request, Response } from 'express';
 import { createProxyMiddleware, debugProxyErrorsPlugin, proxyEventsPlugin, type RequestHandler } from 'http-proxy-middleware';
 import { readBodyOrReply } from '../wire/body';
 import { readInboundOrReply } from '../pipeline/inbound';
+import type { UpstreamErrorInfo } from '../pipeline/hooks';
 import { InFlight, protocolVersionHeader, type Refusal } from '../pipeline/pipeline';
 import { answeredLocally, answeredWhole, relayJsonAnswer, relaySseAnswer } from '../pipeline/answers';
 import type { JsonRpcMessage } from '../wire/body';
@@ -109,6 +110,9 @@ class StreamableProxy implements ServerTransport {
   /** Legacy SSE clients, each with its own upstream Streamable HTTP session. */
   private readonly bridge: FrontSessions;
 
+  /** Upstream failures go to the pipeline, which logs them. */
+  private readonly report = (info: UpstreamErrorInfo) => this.deps.pipeline.upstreamError(info);
+
   constructor(
     readonly server: RemoteServer,
     private readonly deps: TransportDeps,
@@ -122,7 +126,7 @@ class StreamableProxy implements ServerTransport {
         upstream: 'streamable-http',
         noun: 'upstream',
         logPrefix: 'bridged',
-        newChannel: (_token, proxy) => new StreamableUpstreamChannel(server, deps.logger, proxy.maxEventBytes),
+        newChannel: (token, proxy) => new StreamableUpstreamChannel(server, deps.logger, proxy.maxEventBytes, (info) => deps.pipeline.upstreamError({ ...info, token })),
       },
       deps,
     );
@@ -279,7 +283,7 @@ class StreamableProxy implements ServerTransport {
     if (rejectsProxyCredentials(status)) {
       ex.done = true;
       proxyRes.resume();
-      return sendBadUpstreamAnswer(res, status, CREDENTIALS_REJECTED, { server: this.server.name, logger: this.deps.logger, id: ex.id });
+      return sendBadUpstreamAnswer(res, status, CREDENTIALS_REJECTED, { server: this.server.name, report: this.report, id: ex.id });
     }
     this.trackSession(ex, status, headerOf(proxyRes.headers, 'mcp-session-id'));
 
@@ -371,7 +375,7 @@ class StreamableProxy implements ServerTransport {
   private onProxyError(err: Error, req: IncomingMessage, res: ServerResponse | import('node:net').Socket): void {
     const ex = this.exchanges.get(req);
     if (ex) return this.fail(ex, err);
-    if ('writeHead' in res) sendUpstreamError(res, err, { server: this.server.name, logger: this.deps.logger });
+    if ('writeHead' in res) sendUpstreamError(res, err, { server: this.server.name, report: this.report });
     else res.destroy();
   }
 
@@ -384,7 +388,7 @@ class StreamableProxy implements ServerTransport {
     ex.proxyReq?.destroy();
     ex.proxyRes?.unpipe(ex.res);
     if (ex.res.destroyed) return;
-    sendUpstreamError(ex.res, err, { server: this.server.name, logger: this.deps.logger, id: ex.id });
+    sendUpstreamError(ex.res, err, { server: this.server.name, report: this.report, id: ex.id });
   }
 
   private onClientClose(ex: Exchange): void {
