@@ -11,7 +11,7 @@ import { captureLogger, configWith, DEV_TOKEN, EVERYTHING, startEverything, star
 import { startBridgeUpstream, type BridgeUpstream } from './fixtures/bridge-upstream';
 import { startCapture, type CaptureServer } from './fixtures/remote-capture';
 import { openEventStream, type EventStream } from './fixtures/remote-streams';
-import type { Exchange, FailureOutcome, PipelineHook } from '../lib/pipeline/hooks';
+import type { Exchange, FailureOutcome, PipelineHook, UpstreamErrorInfo } from '../lib/pipeline/hooks';
 import type { McpFrontOptions } from '../lib/types';
 
 const STDIO_SERVER = path.join(__dirname, 'fixtures', 'stdio-server.js');
@@ -21,9 +21,11 @@ const REPLACED = { tools: [{ name: 'replaced-by-hook', inputSchema: { type: 'obj
 function testHook() {
   const answered: { method: string; server: string; durationMs: number }[] = [];
   const failed: { method: string; server: string; outcome: FailureOutcome; durationMs: number }[] = [];
+  const upstreamErrors: UpstreamErrorInfo[] = [];
   const hook: PipelineHook = {
     request(ex: Exchange) {
       if (ex.method === 'tools/call' && ex.params?.name === 'echo') return { code: -32602, message: 'Unknown tool: echo' };
+      if (ex.method === 'test/limited') return { code: -32000, message: 'Too Many Requests', status: 429, headers: { 'Retry-After': '7' } };
       return undefined;
     },
     answer(ex, response, durationMs) {
@@ -34,8 +36,11 @@ function testHook() {
     failed(ex, outcome, durationMs) {
       failed.push({ method: ex.method, server: ex.server, outcome, durationMs });
     },
+    upstreamError(info) {
+      upstreamErrors.push(info);
+    },
   };
-  return { hook, answered, failed };
+  return { hook, answered, failed, upstreamErrors };
 }
 
 let front: Front;
@@ -294,5 +299,28 @@ describe('observing', () => {
     const timeouts = seen.failed.filter((f) => f.server === 'hang');
     expect(timeouts).toEqual([expect.objectContaining({ method: 'initialize', outcome: 'timeout' })]);
     expect(timeouts[0].durationMs).toBeGreaterThan(0);
+    // The upstream failure itself reaches the hooks, and the default module logs it as before.
+    expect(seen.upstreamErrors).toContainEqual({ server: 'hang', code: 'UPSTREAM_TIMEOUT', status: 504 });
+    expect(logger.entries).toContainEqual({ level: 'warn', message: 'upstream error', fields: { server: 'hang', code: 'UPSTREAM_TIMEOUT', status: 504 } });
+  });
+});
+
+describe('a verdict with a status answers the whole HTTP request', () => {
+  it.each([['capture'], ['stdio']])('%s: 429 with Retry-After and the JSON-RPC error, nothing forwarded', async (server) => {
+    const init = await post(server, INITIALIZE);
+    const sessionId = init.headers.get('mcp-session-id')!;
+    await init.text();
+    const before = capture.requests().length;
+    const res = await post(server, { jsonrpc: '2.0', id: 12, method: 'test/limited' }, sessionId);
+    expect(res.status).toBe(429);
+    expect(res.headers.get('retry-after')).toBe('7');
+    expect(await res.json()).toEqual({ jsonrpc: '2.0', id: 12, error: { code: -32000, message: 'Too Many Requests' } });
+    expect(capture.requests().length).toBe(before);
+  });
+
+  it('a batch gets one error per request', async () => {
+    const res = await post('capture', [{ jsonrpc: '2.0', id: 13, method: 'tools/list' }, { jsonrpc: '2.0', id: 14, method: 'test/limited' }]);
+    expect(res.status).toBe(429);
+    expect(await res.json()).toEqual([13, 14].map((id) => ({ jsonrpc: '2.0', id, error: { code: -32000, message: 'Too Many Requests' } })));
   });
 });
