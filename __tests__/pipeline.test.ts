@@ -92,6 +92,7 @@ beforeAll(async () => {
       capture: { url: `${capture.origin}/mcp` },
       'capture-sse': { url: `${capture.origin}/legacy/sse` },
       hang: { url: `${capture.origin}/hang/mcp`, timeout: '300ms' },
+      mute: { command: process.execPath, args: [STDIO_SERVER, '--mute'], timeout: '300ms' },
       streamed: { url: `http://127.0.0.1:${(streamed.address() as net.AddressInfo).port}/mcp` },
     }),
     options,
@@ -302,6 +303,24 @@ describe('observing', () => {
     // The upstream failure itself reaches the hooks, and the default module logs it as before.
     expect(seen.upstreamErrors).toContainEqual({ server: 'hang', code: 'UPSTREAM_TIMEOUT', status: 504 });
     expect(logger.entries).toContainEqual({ level: 'warn', message: 'upstream error', fields: { server: 'hang', code: 'UPSTREAM_TIMEOUT', status: 504 } });
+  });
+});
+
+describe('legacy SSE client, a stdio server that never answers initialize', () => {
+  it('the initialize is failed as a timeout and logged as before', async () => {
+    const stream: EventStream = await openEventStream(`${front.url}/mute/sse`, { headers: { Authorization: `Bearer ${DEV_TOKEN}` } });
+    try {
+      const endpoint = await stream.next();
+      const res = await fetch(front.origin + endpoint.data, { method: 'POST', headers: headers(), body: JSON.stringify(INITIALIZE) });
+      expect(res.status).toBe(202);
+      await res.text();
+      // The session ends with the timeout: its stream ends.
+      await stream.ended;
+    } finally {
+      stream.close();
+    }
+    expect(seen.failed.filter((f) => f.server === 'mute')).toEqual([expect.objectContaining({ method: 'initialize', outcome: 'timeout' })]);
+    expect(logger.entries.filter((e) => e.message === 'stdio server did not answer initialize' && e.fields.server === 'mute')).toHaveLength(1);
   });
 });
 

@@ -80,7 +80,7 @@ export class SseFrontSession extends FrontSession {
     this.initId = id;
     const { timeoutMs, noun } = this.owner.options;
     this.initTimer = setTimeout(() => {
-      this.owner.deps.logger.warn(`${noun} did not answer initialize`, { server: this.server, timeout_ms: timeoutMs });
+      this.inFlight.fail(id, 'timeout', { event: `${noun} did not answer initialize`, server: this.server, timeout_ms: timeoutMs });
       void this.close(`no answer to initialize within ${timeoutMs} ms`);
     }, timeoutMs);
     this.initTimer.unref();
