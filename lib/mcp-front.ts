@@ -10,7 +10,9 @@ import { HttpError, JsonRpcCode, sendHttpError, sendJsonRpcError, shuttingDown }
 import { createDefaultLogger, debug } from './logger';
 import { answerPreflight, originAllowed, setCorsHeaders } from './auth/origin';
 import { createRemoteTransport } from './remote/streamable-passthrough';
-import { loggingObserver } from './sessions/observer';
+import { Pipeline } from './pipeline/pipeline';
+import type { PipelineHook } from './pipeline/hooks';
+import { loggingHook } from './pipeline/logging-hook';
 import { SessionRegistry } from './sessions/registry';
 import { createStdioTransport } from './stdio/stdio-transport';
 import type { ProxySettings, ServerTransport, TransportDeps } from './transport';
@@ -30,6 +32,12 @@ const MAX_LOGGED_NAME = 64;
 const TOKEN_REVOKED = new HttpError(403, JsonRpcCode.ServerError, 'Forbidden: the token was revoked or may no longer use this server');
 const SHUTTING_DOWN = shuttingDown();
 
+/** Options not yet part of the public API. */
+interface InternalOptions extends McpFrontOptions {
+  /** Modules plugged into the message pipeline after the default logging one. */
+  hooks?: PipelineHook[];
+}
+
 /** Everything a request needs, swapped as one object by reload(). */
 interface State {
   config: ResolvedConfig;
@@ -46,9 +54,12 @@ interface State {
 export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}): McpFrontRouter {
   const env = options.env ?? process.env;
   const logger = options.logger ?? createDefaultLogger();
-  // Session events are logged from one place, whatever the transport (README: Logs and debugging).
-  const sessions = new SessionRegistry({ observer: loggingObserver(logger) });
-  const deps: TransportDeps = { sessions, logger };
+  const hooks = (options as InternalOptions).hooks ?? [];
+  // Every message and every session event passes one pipeline (docs/architecture.md); the
+  // default logging module writes the session, timeout and upstream-error lines.
+  const pipeline = new Pipeline([loggingHook(logger), ...hooks], logger);
+  const sessions = new SessionRegistry({ observer: pipeline });
+  const deps: TransportDeps = { sessions, logger, pipeline };
   let state = buildState(resolveConfig(config, env), new Map(), deps);
   let closed = false;
   // Soft problems are logged once each: at start, and on reload only when new.

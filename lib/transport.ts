@@ -2,6 +2,7 @@
 // authorization, each request is handed to its server's transport, which owns everything after.
 import type { Request, Response } from 'express';
 import type { ResolvedServer } from './config';
+import type { Pipeline } from './pipeline/pipeline';
 import type { SessionRegistry } from './sessions/registry';
 import type { Logger } from './types';
 
@@ -23,6 +24,8 @@ export interface RequestContext {
 export interface TransportDeps {
   sessions: SessionRegistry;
   logger: Logger;
+  /** Every request and answer of every route passes it. */
+  pipeline: Pipeline;
 }
 
 export interface ServerTransport {

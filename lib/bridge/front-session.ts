@@ -10,6 +10,7 @@ import type { SessionHandle } from '../sessions/registry';
 import type { SseStream } from '../wire/sse';
 import type { RequestContext } from '../transport';
 import type { FrontSessions } from './front-sessions';
+import { InFlight } from '../pipeline/pipeline';
 
 const log = debug.extend('front');
 
@@ -45,6 +46,8 @@ export abstract class FrontSession {
     this.handle?.touch();
   }
   protected keepAliveMs: number;
+  /** The session's requests waiting for the server's answer: the pipeline's answer point matches them. */
+  protected readonly inFlight: InFlight;
   /** Responses whose socket is full: the channel stays paused until all of them drained or closed. */
   private readonly blockedBy = new Set<ServerResponse>();
 
@@ -56,12 +59,14 @@ export abstract class FrontSession {
     this.token = ctx.token;
     this.keepAliveMs = ctx.proxy.keepAliveMs;
     this.channel = owner.options.newChannel(ctx.token, ctx.proxy);
+    this.inFlight = new InFlight(owner.deps.pipeline);
   }
 
   open(): Promise<void> {
     return this.channel.open({
       message: (line, message) => {
-        if (!this.ending) this.guard('server message', () => this.deliver(line, message));
+        // Every server message passes the pipeline's answer point, which may replace a response.
+        if (!this.ending) this.guard('server message', () => this.deliver(this.inFlight.answer(message, line), message));
       },
       closed: (reason, clientMessage) => {
         this.endMessage ??= clientMessage;
@@ -141,6 +146,7 @@ export abstract class FrontSession {
    * `close` events), so a rejection would be unhandled.
    */
   async teardown(reason: string): Promise<void> {
+    this.inFlight.failAll('session_closed');
     try {
       this.endStreams(JsonRpcCode.ServerError, this.endMessage ?? `session closed: ${reason}`);
     } catch (err) {

@@ -8,10 +8,15 @@
 // between clients. It parses server messages only to route them.
 import type { ServerResponse } from 'node:http';
 import type { Request, Response } from 'express';
-import { isRequest, parseJsonRpc, readBody } from '../wire/body';
-import { firstByte, type Channel } from './channel';
+import { isRequest } from '../wire/body';
+import type { Channel } from './channel';
 import { HttpError, JsonRpcCode, sendHttpError, sendJsonRpcError, sessionsExhausted, shuttingDown } from '../wire/errors';
-import { classifyPost, LEGACY_VERSIONS, UNSUPPORTED_VERSION, type StatelessStdio } from '../stdio/stateless';
+import type { StatelessStdio } from '../stdio/stateless';
+import { classifyPost, LEGACY_VERSIONS, UNSUPPORTED_VERSION } from '../wire/revisions';
+import { readInbound } from '../pipeline/inbound';
+import { protocolVersionHeader } from '../pipeline/pipeline';
+import { answeredLocally, answeredWhole } from '../pipeline/answers';
+import type { ExchangeBase } from '../pipeline/hooks';
 import { querySessionId, type ProxySettings, type RequestContext, type TransportDeps } from '../transport';
 import type { SessionKind, UpstreamKind } from '../sessions/registry';
 import { FrontSession, gone, replyWithError, sessionNotFound } from './front-session';
@@ -29,7 +34,7 @@ export interface FrontOptions {
   maxSessions: number;
   /** How client-facing messages and log events name the server side. */
   noun: 'stdio server' | 'upstream';
-  /** What the channels reach, for the session events. */
+  /** What the channels reach, for the session events and the pipeline's hooks. */
   upstream: UpstreamKind;
   /** Prefix of the session fault events: `stdio` → `stdio session failed`. */
   logPrefix: string;
@@ -86,11 +91,14 @@ export class FrontSessions {
     if (id === undefined) throw new HttpError(400, JsonRpcCode.InvalidRequest, 'Bad Request: sessionId query parameter is required');
     const found = this.find('sse', id, ctx.token);
     if (!(found instanceof SseFrontSession) || found.ending) throw sessionNotFound(req);
-    const body = await readBody(req, ctx.proxy.maxBodyBytes);
-    const messages = parseJsonRpc(body);
+    const inbound = await readInbound(req, ctx.proxy.maxBodyBytes);
+    const { messages } = inbound;
+    if (found.ending) throw sessionNotFound(req);
+    const admission = await this.deps.pipeline.admit(this.exchangeBase(ctx, found.id, 'sse', undefined), inbound);
+    if (answeredWhole(res, admission)) return;
     if (found.ending) throw sessionNotFound(req);
     try {
-      await found.post(body, messages);
+      await found.post(admission);
     } catch (err) {
       return replyWithError(res, err, messages.length === 1 ? messages[0].id : undefined);
     }
@@ -107,17 +115,21 @@ export class FrontSessions {
       if (req.method !== 'POST') {
         throw new HttpError(400, JsonRpcCode.InvalidRequest, 'Bad Request: Mcp-Session-Id header is required');
       }
-      const body = await readBody(req, ctx.proxy.maxBodyBytes);
-      const messages = parseJsonRpc(body);
+      const inbound = await readInbound(req, ctx.proxy.maxBodyBytes);
+      const { messages } = inbound;
       // A POST without a session may be a stateless 2026-07-28 request (MCP 2026-07-28, docs/protocol-2026-07-28.md).
       let classified;
       try {
-        classified = classifyPost(req, messages, firstByte(body) === 0x5b /* [ */);
+        classified = classifyPost(req, messages, inbound.isBatch);
       } catch (err) {
         return replyWithError(res, err, messages.length === 1 ? messages[0].id : undefined);
       }
       if (classified.kind === 'modern') {
-        if (this.options.stateless) return this.options.stateless.handle(res, ctx, classified);
+        if (this.options.stateless) {
+          const admission = await this.deps.pipeline.admit(this.exchangeBase(ctx, undefined, 'stateless', classified.version), inbound);
+          if (answeredWhole(res, admission) || answeredLocally(res, admission)) return;
+          return this.options.stateless.handle(res, ctx, classified, admission.exchanges[0]);
+        }
         const { id } = classified.message;
         return sendJsonRpcError(res, 400, UNSUPPORTED_VERSION, `Unsupported protocol version: ${classified.version} (${this.options.noun} of "${this.options.server}" speaks 2025-era MCP only: initialize a session)`, {
           id,
@@ -132,10 +144,13 @@ export class FrontSessions {
       if (messages.length !== 1 || !isRequest(messages[0])) {
         throw new HttpError(400, JsonRpcCode.InvalidRequest, 'Bad Request: initialize must be sent alone');
       }
+      // Decided before a server side is started for it: a refused initialize starts nothing.
+      const admission = await this.deps.pipeline.admit(this.exchangeBase(ctx, undefined, 'streamable', protocolVersionHeader(req.headers)), inbound);
+      if (answeredWhole(res, admission) || answeredLocally(res, admission)) return;
       const session = new StreamableFrontSession(this, ctx);
       await this.start(session, res, messages[0].id, () => {
         res.setHeader('Mcp-Session-Id', session.id);
-        session.post(req, res, ctx, body, messages, true);
+        session.post(req, res, ctx, inbound, admission, true);
       });
       return;
     }
@@ -155,11 +170,17 @@ export class FrontSessions {
       throw new HttpError(405, JsonRpcCode.ServerError, 'Method Not Allowed');
     }
     found.touch(res);
-    const body = await readBody(req, ctx.proxy.maxBodyBytes);
-    const messages = parseJsonRpc(body);
+    const inbound = await readInbound(req, ctx.proxy.maxBodyBytes);
     // The server side may have ended while the body was arriving.
     if (found.ending) throw sessionNotFound(req);
-    found.post(req, res, ctx, body, messages, false);
+    const admission = await this.deps.pipeline.admit(this.exchangeBase(ctx, found.id, 'streamable', protocolVersionHeader(req.headers)), inbound);
+    if (answeredWhole(res, admission)) return;
+    if (found.ending) throw sessionNotFound(req);
+    found.post(req, res, ctx, inbound, admission, false);
+  }
+
+  private exchangeBase(ctx: RequestContext, sessionId: string | undefined, route: ExchangeBase['route'], protocolVersion: string | undefined): ExchangeBase {
+    return { server: this.options.server, token: ctx.token, sessionId, route, upstream: this.options.upstream, protocolVersion };
   }
 
   // --- common -----------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 // A legacy HTTP+SSE client's session over a channel (MCP 2024-11-05 transport).
 import type { ServerResponse } from 'node:http';
 import type { Request, Response } from 'express';
-import { isRequest, type JsonRpcMessage } from '../wire/body';
+import type { JsonRpcMessage } from '../wire/body';
+import type { Admission } from '../pipeline/pipeline';
 import { jsonRpcErrorBody } from '../wire/errors';
 import { openSseStream, type SseStream } from '../wire/sse';
 import { messageEndpoint, type RequestContext } from '../transport';
@@ -33,22 +34,29 @@ export class SseFrontSession extends FrontSession {
     res.once('close', () => void this.close('client disconnected'));
   }
 
-  async post(body: Buffer, messages: JsonRpcMessage[]): Promise<void> {
+  /** Refused requests are answered on the stream, as if the server had answered them. */
+  async post(admission: Admission): Promise<void> {
     this.markUsed();
+    for (const refusal of admission.refusals) this.deliver(refusal.line, refusal.message);
+    const forward = admission.forward;
+    if (forward === undefined) return;
     const ids: JsonRpcId[] = [];
     let initialize: JsonRpcId | undefined;
-    for (const m of messages) {
-      if (!isRequest(m)) continue;
+    for (const ex of admission.exchanges) {
       // Before sending: an upstream may answer on its stream before it answers the POST.
-      ids.push(m.id as JsonRpcId);
-      this.pending.add(m.id as JsonRpcId);
-      if (m.method === 'initialize') initialize = m.id as JsonRpcId;
+      ids.push(ex.id);
+      this.pending.add(ex.id);
+      if (ex.method === 'initialize') initialize = ex.id;
     }
+    this.inFlight.add(admission.exchanges);
     try {
-      await this.channel.send(body, messages);
+      await this.channel.send(forward.body, forward.messages);
     } catch (err) {
       // The POST's own status reports it: no second answer on the stream.
-      for (const id of ids) this.pending.delete(id);
+      for (const id of ids) {
+        this.pending.delete(id);
+        this.inFlight.fail(id, 'upstream_error');
+      }
       throw err;
     }
     // From acceptance on: an upstream's time to accept the POST is bounded by the channel.
@@ -72,7 +80,7 @@ export class SseFrontSession extends FrontSession {
     this.initId = id;
     const { timeoutMs, noun } = this.owner.options;
     this.initTimer = setTimeout(() => {
-      this.owner.deps.logger.warn(`${noun} did not answer initialize`, { server: this.server, timeout_ms: timeoutMs });
+      this.inFlight.fail(id, 'timeout', { event: `${noun} did not answer initialize`, server: this.server, timeout_ms: timeoutMs });
       void this.close(`no answer to initialize within ${timeoutMs} ms`);
     }, timeoutMs);
     this.initTimer.unref();

@@ -2,7 +2,9 @@
 import type { ServerResponse } from 'node:http';
 import type { Request, Response } from 'express';
 import { isRequest, type JsonRpcMessage } from '../wire/body';
-import { bodyOf, firstByte } from './channel';
+import { bodyOf } from './channel';
+import type { Inbound } from '../pipeline/inbound';
+import type { Admission, Refusal } from '../pipeline/pipeline';
 import { HttpError, JsonRpcCode, jsonRpcErrorBody, sendJsonRpcError } from '../wire/errors';
 import { debug } from '../logger';
 import { openSseStream, sendSseBody, type SseStream } from '../wire/sse';
@@ -64,16 +66,22 @@ export class StreamableFrontSession extends FrontSession {
   private getStream: { stream: SseStream; res: ServerResponse } | undefined;
   private queue: string[] = [];
 
-  post(req: Request, res: Response, ctx: RequestContext, body: Buffer, messages: JsonRpcMessage[], initialize: boolean): void {
+  /**
+   * `admission` is the pipeline's decision on `inbound`: refused requests are answered in this
+   * POST's response like any other (MCP 2025-06-18 §Sending Messages to the Server), merged with
+   * the server's answers to the rest.
+   */
+  post(req: Request, res: Response, ctx: RequestContext, inbound: Inbound, admission: Admission, initialize: boolean): void {
     this.markUsed();
     if (initialize) this.touch(res);
     this.keepAliveMs = ctx.proxy.keepAliveMs;
     const ids: JsonRpcId[] = [];
-    for (const m of messages) if (isRequest(m)) ids.push(m.id as JsonRpcId);
+    for (const m of inbound.messages) if (isRequest(m)) ids.push(m.id as JsonRpcId);
+    const forward = admission.forward;
 
-    if (ids.length === 0) {
+    if (ids.length === 0 && forward !== undefined) {
       // Only notifications and responses (e.g. a sampling answer): accepted, nothing to wait for.
-      this.sendToChannel(body, messages).then(
+      this.sendToChannel(forward.body, forward.messages).then(
         () => {
           if (!res.headersSent) res.writeHead(202).end();
         },
@@ -88,10 +96,11 @@ export class StreamableFrontSession extends FrontSession {
       }
     }
 
-    const ex = new PostExchange(res, acceptsEventStream(req), firstByte(body) === 0x5b /* [ */, initialize, ids);
+    const ex = new PostExchange(res, acceptsEventStream(req), inbound.isBatch, initialize, ids);
     this.exchanges.add(ex);
     for (const id of ids) this.byRequestId.set(id, ex);
-    for (const m of messages) {
+    this.inFlight.add(admission.exchanges);
+    for (const m of forward?.messages ?? []) {
       const token = m.params?._meta?.progressToken;
       if (isRequest(m) && (typeof token === 'string' || typeof token === 'number')) {
         this.byProgressToken.set(token, ex);
@@ -100,10 +109,21 @@ export class StreamableFrontSession extends FrontSession {
     }
     // Per 2025-06-18 §Sending Messages, a disconnect is not a cancellation: the server goes on,
     // and its late answers are dropped since nobody can receive them.
-    res.once('close', () => this.forgetExchange(ex));
+    res.once('close', () => {
+      if (!ex.done) for (const id of ex.pending) this.inFlight.fail(id, 'client_gone');
+      this.forgetExchange(ex);
+    });
     ex.timer = setTimeout(() => this.guard('timeout', () => this.timeOut(ex)), this.owner.options.timeoutMs);
     ex.timer.unref();
-    this.sendToChannel(body, messages).catch((err: unknown) => this.guard('send', () => this.refused(ex, err)));
+    for (const refusal of admission.refusals) this.inject(ex, refusal);
+    if (forward === undefined) return;
+    this.sendToChannel(forward.body, forward.messages).catch((err: unknown) => this.guard('send', () => this.refused(ex, err)));
+  }
+
+  /** A request the pipeline refused: answered in its POST's response, the server never sees it. */
+  private inject(ex: PostExchange, refusal: Refusal): void {
+    if (ex.done) return;
+    this.respond(ex, refusal.id, refusal.line, true);
   }
 
   /** `channel.send`, with a synchronous throw turned into the rejection its callers handle. */
@@ -141,17 +161,7 @@ export class StreamableFrontSession extends FrontSession {
         log('%s: dropping a response nobody waits for (id %j)', this.server, id);
         return;
       }
-      this.byRequestId.delete(id!);
-      ex.pending.delete(id!);
-      if (ex.pending.size === 0 && ex.sse && !ex.stream) {
-        // The only message of this answer (the common case: one request, no progress): one write
-        // with Content-Length instead of headers, event and terminating chunk, and no timer.
-        this.forgetExchange(ex);
-        sendSseBody(ex.res, 'event: message\ndata: ' + line + '\n\n');
-        return;
-      }
-      this.send(ex, line);
-      if (ex.pending.size === 0) this.finish(ex);
+      this.respond(ex, id!, line, false);
       return;
     }
     if (message.method === 'notifications/progress') {
@@ -163,6 +173,21 @@ export class StreamableFrontSession extends FrontSession {
       }
     }
     this.sendServerInitiated(line);
+  }
+
+  /** The answer to request `id` of `ex`; `local` answers (the pipeline's) leave the server's timer running. */
+  private respond(ex: PostExchange, id: JsonRpcId, line: string, local: boolean): void {
+    this.byRequestId.delete(id);
+    ex.pending.delete(id);
+    if (ex.pending.size === 0 && ex.sse && !ex.stream) {
+      // The only message of this answer (the common case: one request, no progress): one write
+      // with Content-Length instead of headers, event and terminating chunk, and no timer.
+      this.forgetExchange(ex);
+      sendSseBody(ex.res, 'event: message\ndata: ' + line + '\n\n');
+      return;
+    }
+    this.send(ex, line, local);
+    if (ex.pending.size === 0) this.finish(ex);
   }
 
   private sendServerInitiated(line: string): void {
@@ -183,8 +208,8 @@ export class StreamableFrontSession extends FrontSession {
     this.queue.push(line);
   }
 
-  private send(ex: PostExchange, line: string): void {
-    if (ex.timer) {
+  private send(ex: PostExchange, line: string, local = false): void {
+    if (ex.timer && !local) {
       clearTimeout(ex.timer);
       ex.timer = undefined;
     }
@@ -227,8 +252,9 @@ export class StreamableFrontSession extends FrontSession {
   /** `timeout` (README: Configuration): the server side has not started answering this POST. */
   private timeOut(ex: PostExchange): void {
     const { timeoutMs, noun } = this.owner.options;
-    this.owner.deps.logger.warn(`${noun} timed out`, { server: this.server, token: this.token, timeout_ms: timeoutMs });
     const ids = [...ex.pending];
+    // One log line per POST, however many requests it carried: the first failure carries it.
+    ids.forEach((id, i) => this.inFlight.fail(id, 'timeout', i === 0 ? { event: `${noun} timed out`, server: this.server, token: this.token, timeout_ms: timeoutMs } : undefined));
     this.fail(ex, 504, JsonRpcCode.ServerError, `Gateway Timeout: ${this.serverSide} did not answer within ${timeoutMs / 1000} s`);
     if (ex.initialize) {
       void this.close('no answer to initialize');
@@ -242,6 +268,7 @@ export class StreamableFrontSession extends FrontSession {
   /** The server side did not take the POST's messages (upstream refused, unreachable, too slow). */
   private refused(ex: PostExchange, err: unknown): void {
     const failure = err instanceof HttpError ? err : new HttpError(502, JsonRpcCode.ServerError, `Bad Gateway: ${this.serverSide} failed`);
+    for (const id of ex.pending) this.inFlight.fail(id, 'upstream_error');
     this.fail(ex, failure.status, failure.code, failure.message);
     if (ex.initialize) void this.close('initialize refused');
   }

@@ -4,6 +4,7 @@ import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import { DEFAULTS, type RemoteServer } from '../config';
 import type { SessionHandle } from '../sessions/registry';
 import type { TransportDeps } from '../transport';
+import type { InFlight, Refusal } from '../pipeline/pipeline';
 
 /**
  * MCP SDK clients never send DELETE on close(): a session with no open stream and no
@@ -24,6 +25,13 @@ export interface Exchange {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly body: Buffer;
+  /** The id of a single request, for the proxy's own error answers. */
+  readonly id: unknown;
+  /** Its requests waiting for the upstream's answer (POST only). */
+  readonly inFlight: InFlight | undefined;
+  /** Requests the pipeline refused: answered in the same response as the forwarded ones. */
+  readonly refusals: Refusal[];
+  readonly maxEventBytes: number;
   /** Name of the authenticated token. */
   readonly token: string;
   /** `Mcp-Session-Id` the client presented. */

@@ -7,6 +7,7 @@ import { emitServerText, firstByte, readStart, type Channel, type ChannelEvents 
 import type { RemoteServer } from '../config';
 import { HttpError, JsonRpcCode, sessionGone, shuttingDown } from '../wire/errors';
 import { debug, logFault } from '../logger';
+import type { UpstreamErrorInfo } from '../pipeline/hooks';
 import { SseParser, type SseEvent } from '../wire/sse';
 import type { Logger, LogFields } from '../types';
 import { isEventStream, upstreamRequest } from './upstream-agent';
@@ -55,6 +56,8 @@ export class SseUpstreamChannel implements Channel {
     private readonly logger: Logger,
     /** Largest event of the upstream's stream, in bytes. */
     private readonly maxEventBytes: number,
+    /** Upstream failures go to the pipeline, which logs them. */
+    private readonly report: (info: UpstreamErrorInfo) => void,
   ) {}
 
   get logFields(): LogFields {
@@ -62,7 +65,7 @@ export class SseUpstreamChannel implements Channel {
   }
 
   private get ctx() {
-    return { server: this.server.name, logger: this.logger };
+    return { server: this.server.name, report: this.report };
   }
 
   /** Opens the upstream stream; resolves at its `endpoint` event, within `timeout`. */
@@ -129,7 +132,7 @@ export class SseUpstreamChannel implements Channel {
         });
         const ended = (reason: string) => {
           if (settled) return this.endOnItsOwn(reason);
-          this.logger.warn('upstream error', { server: server.name, code: 'STREAM_ENDED', status: 502 });
+          this.report({ server: server.name, code: 'STREAM_ENDED', status: 502 });
           settle(new HttpError(502, JsonRpcCode.ServerError, `Bad Gateway: upstream "${server.name}" ended its stream before naming its message endpoint`));
         };
         res.on('end', () => ended('upstream ended the stream'));

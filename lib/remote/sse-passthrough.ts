@@ -4,7 +4,11 @@
 // Streamable HTTP clients (`/:server/mcp`) are bridged: front-sessions.ts over channel-sse.ts.
 import http, { type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Request, Response } from 'express';
-import { readBodyOrReply, validJsonRpcOrReply } from '../wire/body';
+import { readInboundOrReply } from '../pipeline/inbound';
+import type { JsonRpcMessage } from '../wire/body';
+import type { UpstreamErrorInfo } from '../pipeline/hooks';
+import { InFlight } from '../pipeline/pipeline';
+import { answeredWhole } from '../pipeline/answers';
 import { resolveUpstreamEndpoint, SseUpstreamChannel } from './sse-channel';
 import { DEFAULTS, type RemoteServer } from '../config';
 import { HttpError, internalError, JsonRpcCode, sendHttpError, sendHttpErrorDraining, sendJsonRpcError, sessionGone, shuttingDown } from '../wire/errors';
@@ -17,7 +21,6 @@ import { upstreamRequest, clientResponseHeaders, forwardedRequestHeaders, isEven
 import {
   CREDENTIALS_REJECTED,
   UpstreamTimeoutError,
-  jsonRpcIdOf,
   rejectsProxyCredentials,
   sendBadUpstreamAnswer,
   sendUpstreamError,
@@ -58,6 +61,10 @@ interface SseRelaySession {
   readonly posts: Set<Post>;
   /** The upstream's message URL, from its `endpoint` event; never shown to the client. */
   messageUrl: URL;
+  /** The session's requests waiting for their answers on the stream. */
+  readonly inFlight: InFlight;
+  /** Writes a message the proxy answers itself onto the session's stream. */
+  readonly inject: (line: string) => void;
 }
 
 class SseRelayTransport implements ServerTransport {
@@ -65,6 +72,9 @@ class SseRelayTransport implements ServerTransport {
   /** Streamable HTTP clients, each with its own upstream legacy session. */
   private readonly bridge: FrontSessions;
   private closed = false;
+
+  /** Upstream failures go to the pipeline, which logs them. */
+  private readonly report = (info: UpstreamErrorInfo) => this.deps.pipeline.upstreamError(info);
 
   constructor(
     readonly server: RemoteServer,
@@ -80,7 +90,7 @@ class SseRelayTransport implements ServerTransport {
         noun: 'upstream',
         logPrefix: 'bridged',
         upstream: 'sse',
-        newChannel: (_token, proxy) => new SseUpstreamChannel(server, deps.logger, proxy.maxEventBytes),
+        newChannel: (token, proxy) => new SseUpstreamChannel(server, deps.logger, proxy.maxEventBytes, (info) => deps.pipeline.upstreamError({ ...info, token })),
       },
       deps,
     );
@@ -120,7 +130,7 @@ class SseRelayTransport implements ServerTransport {
       if (relay.ended) return;
       if (relay.stream) return this.endRelay(relay, 'upstream error');
       this.endRelay(relay, 'upstream unavailable');
-      sendUpstreamError(res, err, { server: this.server.name, logger: this.deps.logger });
+      sendUpstreamError(res, err, { server: this.server.name, report: this.report });
     });
     upstreamReq.on('response', (upstreamRes) => this.onStreamResponse(relay, upstreamRes, req, res, ctx));
     upstreamReq.end();
@@ -139,7 +149,7 @@ class SseRelayTransport implements ServerTransport {
       const what = status < 300 ? 'without an event stream' : rejectsProxyCredentials(status) ? CREDENTIALS_REJECTED : 'to the SSE request';
       sendBadUpstreamAnswer(res, status, what, {
         server: this.server.name,
-        logger: this.deps.logger,
+        report: this.report,
       });
       return;
     }
@@ -173,7 +183,7 @@ class SseRelayTransport implements ServerTransport {
     if (relay.ended || !relay.stream) return;
     if (event.event !== 'endpoint') {
       // Re-serialized, never the upstream's bytes: the client must frame exactly the events we read.
-      relay.stream.send(event.event, event.data, event.id);
+      relay.stream.send(event.event, event.event === 'message' && relay.session ? answerPoint(relay.session.inFlight, event.data) : event.data, event.id);
       return;
     }
     const target = resolveUpstreamEndpoint(event.data, this.server.url);
@@ -188,7 +198,12 @@ class SseRelayTransport implements ServerTransport {
     }
     // Our own id, not the upstream's: unguessable whatever the upstream uses, and the upstream
     // URL never reaches the client.
-    const session: SseRelaySession = { posts: new Set(), messageUrl: target };
+    const session: SseRelaySession = {
+      posts: new Set(),
+      messageUrl: target,
+      inFlight: new InFlight(this.deps.pipeline),
+      inject: (line) => relay.stream?.send('message', line),
+    };
     relay.session = session;
     relay.handle = this.deps.sessions.open({
       server: this.server.name,
@@ -232,6 +247,7 @@ class SseRelayTransport implements ServerTransport {
     relay.upstreamRes?.destroy();
     relay.stream?.end();
     if (error && !relay.res.headersSent) sendHttpError(relay.res, error);
+    relay.session?.inFlight.failAll('session_closed');
     for (const post of relay.session?.posts ?? []) this.abortPost(post);
   }
 
@@ -249,13 +265,29 @@ class SseRelayTransport implements ServerTransport {
     let session = this.findSession(id, ctx.token);
     if (!session) return sendHttpErrorDraining(res, sessionGone(), req);
 
-    const body = await readBodyOrReply(req, res, ctx.proxy.maxBodyBytes);
-    if (body === undefined) return;
     // The bytes go upstream as they are, but only once they are JSON-RPC (see parseJsonRpc).
-    if (!validJsonRpcOrReply(body, res)) return;
+    const inbound = await readInboundOrReply(req, res, ctx.proxy.maxBodyBytes);
+    if (inbound === undefined) return;
+    const base = { server: this.server.name, token: ctx.token, sessionId: id, route: 'sse', upstream: 'sse', protocolVersion: undefined } as const;
+    const admission = await this.deps.pipeline.admit(base, inbound);
+    if (answeredWhole(res, admission)) return;
     session = this.findSession(id, ctx.token);
     if (!session) return sendHttpError(res, sessionGone());
     if (res.destroyed) return;
+    // Refused requests are answered on the session's stream, like the upstream's answers.
+    for (const refusal of admission.refusals) session.inject(refusal.line);
+    if (admission.forward === undefined) {
+      res.writeHead(202, { 'Content-Type': 'text/plain; charset=utf-8' }).end('Accepted');
+      return;
+    }
+    const body = admission.forward.body;
+    const only = inbound.isBatch ? undefined : inbound.messages[0].id;
+    const requestId = typeof only === 'string' || typeof only === 'number' ? only : undefined;
+    const { inFlight } = session;
+    inFlight.add(admission.exchanges);
+    const failed = (outcome: 'timeout' | 'upstream_error') => {
+      for (const ex of admission.exchanges) inFlight.fail(ex.id, outcome);
+    };
 
     const headers = {
       ...forwardedRequestHeaders(req.headers),
@@ -263,8 +295,8 @@ class SseRelayTransport implements ServerTransport {
       'content-length': String(body.length),
       ...this.server.headers,
     };
-    const upstreamReq = this.request(session.messageUrl, 'POST', headers, res, jsonRpcIdOf(body));
-    if (!upstreamReq) return;
+    const upstreamReq = this.request(session.messageUrl, 'POST', headers, res, requestId);
+    if (!upstreamReq) return failed('upstream_error');
     const post: Post = { upstreamReq, res, aborted: false };
     const owner = session;
     owner.posts.add(post);
@@ -282,7 +314,8 @@ class SseRelayTransport implements ServerTransport {
       clearTimeout(timer);
       if (post.aborted) return;
       post.aborted = true;
-      sendUpstreamError(res, err, { server: this.server.name, logger: this.deps.logger, id: jsonRpcIdOf(body) });
+      failed(err instanceof UpstreamTimeoutError ? 'timeout' : 'upstream_error');
+      sendUpstreamError(res, err, { server: this.server.name, report: this.report, id: requestId });
     });
     upstreamReq.on('response', (answer) => {
       clearTimeout(timer);
@@ -293,7 +326,8 @@ class SseRelayTransport implements ServerTransport {
       if (rejectsProxyCredentials(answer.statusCode ?? 0)) {
         post.aborted = true;
         answer.resume();
-        const ctx = { server: this.server.name, logger: this.deps.logger, id: jsonRpcIdOf(body) };
+        failed('upstream_error');
+        const ctx = { server: this.server.name, report: this.report, id: requestId };
         return sendBadUpstreamAnswer(res, answer.statusCode ?? 0, CREDENTIALS_REJECTED, ctx);
       }
       post.answer = answer;
@@ -312,7 +346,7 @@ class SseRelayTransport implements ServerTransport {
     try {
       return upstreamRequest(url, { method, headers });
     } catch (err) {
-      sendUpstreamError(res, err, { server: this.server.name, logger: this.deps.logger, id });
+      sendUpstreamError(res, err, { server: this.server.name, report: this.report, id });
       return undefined;
     }
   }
@@ -340,4 +374,16 @@ class SseRelayTransport implements ServerTransport {
     for (const relay of [...this.relays]) this.endRelay(relay, 'server closed', shuttingDown(this.server.name));
     await this.bridge.close();
   }
+}
+
+/** The answer point of the legacy relay: a `message` event's JSON-RPC text, through the pipeline. */
+function answerPoint(inFlight: InFlight, data: string): string {
+  if (inFlight.size === 0) return data;
+  let message: unknown;
+  try {
+    message = JSON.parse(data);
+  } catch {
+    return data;
+  }
+  return typeof message === 'object' && message !== null && !Array.isArray(message) ? inFlight.answer(message as JsonRpcMessage, data) : data;
 }

@@ -9,6 +9,7 @@ import { emitServerText, readStart, type Channel, type ChannelEvents } from '../
 import type { RemoteServer } from '../config';
 import { sessionGone, type HttpError } from '../wire/errors';
 import { debug, logFault } from '../logger';
+import type { UpstreamErrorInfo } from '../pipeline/hooks';
 import { SseParser } from '../wire/sse';
 import type { Logger, LogFields } from '../types';
 import { headerOf, isEventStream, upstreamRequest } from './upstream-agent';
@@ -49,6 +50,8 @@ export class StreamableUpstreamChannel implements Channel {
     private readonly logger: Logger,
     /** Largest event of an upstream event stream, in bytes. */
     private readonly maxEventBytes: number,
+    /** Upstream failures go to the pipeline, which logs them. */
+    private readonly report: (info: UpstreamErrorInfo) => void,
   ) {}
 
   get logFields(): LogFields {
@@ -56,7 +59,7 @@ export class StreamableUpstreamChannel implements Channel {
   }
 
   private get ctx() {
-    return { server: this.server.name, logger: this.logger };
+    return { server: this.server.name, report: this.report };
   }
 
   /** Nothing to connect to yet: the upstream session starts with the client's `initialize`. */
@@ -154,7 +157,7 @@ export class StreamableUpstreamChannel implements Channel {
           this.forgotten = true;
           this.endOnItsOwn('upstream answered 404 for the session');
         } else if (status !== 405) {
-          this.logger.warn('upstream error', { server: this.server.name, code: `HTTP_${status}`, status: undefined });
+          this.report({ server: this.server.name, code: `HTTP_${status}`, status: undefined });
         }
         log('%s: no standalone GET stream (HTTP %d)', this.server.name, status);
       });

@@ -5,10 +5,15 @@
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import type { Request, Response } from 'express';
 import { createProxyMiddleware, debugProxyErrorsPlugin, proxyEventsPlugin, type RequestHandler } from 'http-proxy-middleware';
-import { readBodyOrReply, validJsonRpcOrReply } from '../wire/body';
+import { readBodyOrReply } from '../wire/body';
+import { readInboundOrReply } from '../pipeline/inbound';
+import type { UpstreamErrorInfo } from '../pipeline/hooks';
+import { InFlight, protocolVersionHeader, type Refusal } from '../pipeline/pipeline';
+import { answeredLocally, answeredWhole, relayJsonAnswer, relaySseAnswer } from '../pipeline/answers';
+import type { JsonRpcMessage } from '../wire/body';
 import { deleteUpstreamSession, StreamableUpstreamChannel } from './streamable-channel';
 import type { RemoteServer } from '../config';
-import { internalError, JsonRpcCode, sendHttpError, sendHttpErrorDraining, sendJsonRpcError, sessionGone, shuttingDown, type HttpError } from '../wire/errors';
+import { HttpError, internalError, JsonRpcCode, sendHttpError, sendHttpErrorDraining, sendJsonRpcError, sessionGone, shuttingDown } from '../wire/errors';
 import { FrontSessions } from '../bridge/front-sessions';
 import { debug, logFault } from '../logger';
 import { createRemoteSseTransport } from './sse-passthrough';
@@ -18,7 +23,6 @@ import { agentFor, clientResponseHeaders, headerOf, isEventStream, isForwardedRe
 import {
   CREDENTIALS_REJECTED,
   UpstreamTimeoutError,
-  jsonRpcIdOf,
   rejectsProxyCredentials,
   sendBadUpstreamAnswer,
   sendUpstreamError,
@@ -40,6 +44,9 @@ class StreamableProxy implements ServerTransport {
   /** Legacy SSE clients, each with its own upstream Streamable HTTP session. */
   private readonly bridge: FrontSessions;
 
+  /** Upstream failures go to the pipeline, which logs them. */
+  private readonly report = (info: UpstreamErrorInfo) => this.deps.pipeline.upstreamError(info);
+
   constructor(
     readonly server: RemoteServer,
     private readonly deps: TransportDeps,
@@ -53,7 +60,7 @@ class StreamableProxy implements ServerTransport {
         noun: 'upstream',
         logPrefix: 'bridged',
         upstream: 'streamable-http',
-        newChannel: (_token, proxy) => new StreamableUpstreamChannel(server, deps.logger, proxy.maxEventBytes),
+        newChannel: (token, proxy) => new StreamableUpstreamChannel(server, deps.logger, proxy.maxEventBytes, (info) => deps.pipeline.upstreamError({ ...info, token })),
       },
       deps,
     );
@@ -117,15 +124,34 @@ class StreamableProxy implements ServerTransport {
 
     // Whole body first: an oversized one is refused before anything reaches the upstream, and
     // the buffer is what gets sent, whether or not express.json() consumed the stream.
-    const body = await readBodyOrReply(req, res, ctx.proxy.maxBodyBytes);
-    if (body === undefined) return;
-    // The bytes go upstream as they are, but only once they are JSON-RPC (see parseJsonRpc).
-    if (req.method === 'POST' && !validJsonRpcOrReply(body, res)) return;
+    let body: Buffer;
+    let id: unknown;
+    let inFlight: InFlight | undefined;
+    let refusals: Refusal[] = [];
+    if (req.method === 'POST') {
+      // The bytes go upstream as they are, but only once they are JSON-RPC (see parseJsonRpc).
+      const inbound = await readInboundOrReply(req, res, ctx.proxy.maxBodyBytes);
+      if (inbound === undefined) return;
+      const { pipeline } = this.deps;
+      const base = { server: this.server.name, token: ctx.token, sessionId, route: 'streamable', upstream: 'streamable-http', protocolVersion: protocolVersionHeader(req.headers) } as const;
+      const admission = await pipeline.admit(base, inbound);
+      if (answeredWhole(res, admission) || answeredLocally(res, admission)) return;
+      body = admission.forward!.body;
+      const only = inbound.isBatch ? undefined : inbound.messages[0].id;
+      id = typeof only === 'string' || typeof only === 'number' ? only : undefined;
+      refusals = admission.refusals;
+      inFlight = new InFlight(pipeline);
+      inFlight.add(admission.exchanges);
+    } else {
+      const read = await readBodyOrReply(req, res, ctx.proxy.maxBodyBytes);
+      if (read === undefined) return;
+      body = read;
+    }
     if (this.closed) return this.shuttingDown(res);
     if (session?.ended) return sendHttpError(res, sessionGone());
     if (res.destroyed) return;
 
-    const ex: Exchange = { req, res, body, token: ctx.token, sessionId, session, done: false };
+    const ex: Exchange = { req, res, body, id, inFlight, refusals, maxEventBytes: ctx.proxy.maxEventBytes, token: ctx.token, sessionId, session, done: false };
     if (session) {
       session.exchanges.add(ex);
       session.handle.busy();
@@ -189,12 +215,32 @@ class StreamableProxy implements ServerTransport {
     if (rejectsProxyCredentials(status)) {
       ex.done = true;
       proxyRes.resume();
-      return sendBadUpstreamAnswer(res, status, CREDENTIALS_REJECTED, { server: this.server.name, logger: this.deps.logger, id: jsonRpcIdOf(ex.body) });
+      return sendBadUpstreamAnswer(res, status, CREDENTIALS_REJECTED, { server: this.server.name, report: this.report, id: ex.id });
     }
     this.trackSession(ex, status, headerOf(proxyRes.headers, 'mcp-session-id'));
 
     const stream = isEventStream(proxyRes.headers);
     const headers = clientResponseHeaders(proxyRes.headers);
+    proxyRes.on('close', () => {
+      // An upstream that dies mid-response must not look like a complete answer to the client.
+      if (!proxyRes.complete && !ex.done && !res.writableEnded) res.destroy();
+    });
+    // The answer point: messages are read only when a hook looks at answers or refusals must be
+    // merged in; otherwise no hook could change a byte, and the answer streams through as it is.
+    if (ex.refusals.length > 0 || (ex.inFlight !== undefined && this.deps.pipeline.observesAnswers)) {
+      const answer = (message: JsonRpcMessage, line: string) => ex.inFlight?.answer(message, line) ?? line;
+      const tooLarge = () => this.answerTooLarge(ex);
+      if (stream) {
+        headers['x-accel-buffering'] = 'no';
+        res.socket?.setNoDelay(true);
+        relaySseAnswer(proxyRes, res, status, proxyRes.statusMessage, headers, answer, ex.refusals, ex.maxEventBytes, tooLarge);
+        return;
+      }
+      if (isJson(proxyRes.headers) || ex.refusals.length > 0) {
+        relayJsonAnswer(proxyRes, res, status, proxyRes.statusMessage, headers, answer, ex.refusals, ex.maxEventBytes, tooLarge);
+        return;
+      }
+    }
     if (stream) headers['x-accel-buffering'] = 'no';
     res.writeHead(status, proxyRes.statusMessage, headers);
     if (stream) {
@@ -206,11 +252,14 @@ class StreamableProxy implements ServerTransport {
       if (ex.req.method === 'GET') res.flushHeaders();
       else flushUnlessData(proxyRes, res);
     }
-    proxyRes.on('close', () => {
-      // An upstream that dies mid-response must not look like a complete answer to the client.
-      if (!proxyRes.complete && !ex.done && !res.writableEnded) res.destroy();
-    });
     proxyRes.pipe(res);
+  }
+
+  /** An upstream answer over `maxEventBytes`: that exchange ends, the session lives on. */
+  private answerTooLarge(ex: Exchange): void {
+    this.deps.logger.error('upstream event too large', { server: this.server.name, limit: ex.maxEventBytes });
+    this.endExchange(ex, new HttpError(502, JsonRpcCode.ServerError, `Bad Gateway: upstream "${this.server.name}" sent an answer over the ${ex.maxEventBytes}-byte limit`));
+    ex.proxyRes?.destroy();
   }
 
   /** A fault while relaying an answer ends that one exchange (logged at `error`). */
@@ -256,7 +305,7 @@ class StreamableProxy implements ServerTransport {
   private onProxyError(err: Error, req: IncomingMessage, res: ServerResponse | import('node:net').Socket): void {
     const ex = this.exchanges.get(req);
     if (ex) return this.fail(ex, err);
-    if ('writeHead' in res) sendUpstreamError(res, err, { server: this.server.name, logger: this.deps.logger });
+    if ('writeHead' in res) sendUpstreamError(res, err, { server: this.server.name, report: this.report });
     else res.destroy();
   }
 
@@ -264,11 +313,12 @@ class StreamableProxy implements ServerTransport {
   private fail(ex: Exchange, err: unknown): void {
     if (ex.done) return;
     ex.done = true;
+    ex.inFlight?.failAll(err instanceof UpstreamTimeoutError ? 'timeout' : 'upstream_error');
     clearTimeout(ex.timer);
     ex.proxyReq?.destroy();
     ex.proxyRes?.unpipe(ex.res);
     if (ex.res.destroyed) return;
-    sendUpstreamError(ex.res, err, { server: this.server.name, logger: this.deps.logger, id: jsonRpcIdOf(ex.body) });
+    sendUpstreamError(ex.res, err, { server: this.server.name, report: this.report, id: ex.id });
   }
 
   private onClientClose(ex: Exchange): void {
@@ -282,6 +332,7 @@ class StreamableProxy implements ServerTransport {
     if (ex.res.writableFinished) return;
     // The client went away mid-request or mid-stream: release the upstream request and socket.
     ex.done = true;
+    ex.inFlight?.failAll('client_gone');
     ex.proxyReq?.destroy();
     ex.proxyRes?.destroy();
   }
@@ -304,7 +355,7 @@ class StreamableProxy implements ServerTransport {
     clearTimeout(ex.timer);
     ex.timer = setTimeout(() => ex.proxyReq?.destroy(), this.server.timeoutMs);
     ex.timer.unref();
-    if (!ex.res.destroyed) sendHttpError(ex.res, error, jsonRpcIdOf(ex.body));
+    if (!ex.res.destroyed) sendHttpError(ex.res, error, ex.id);
   }
 
   /** The upstream's late answer to a revoked exchange: dropped, and its session deleted. */
@@ -322,11 +373,12 @@ class StreamableProxy implements ServerTransport {
   private endExchange(ex: Exchange, error: HttpError): void {
     if (ex.done && ex.res.writableEnded) return;
     ex.done = true;
+    ex.inFlight?.failAll('session_closed');
     clearTimeout(ex.timer);
     ex.proxyRes?.unpipe(ex.res);
     ex.proxyReq?.destroy();
     if (ex.res.headersSent) ex.res.end();
-    else sendHttpError(ex.res, error, jsonRpcIdOf(ex.body));
+    else sendHttpError(ex.res, error, ex.id);
   }
 
   /** The session is over (DELETE, upstream 404): no upstream call, its other streams end. */
@@ -371,4 +423,8 @@ function flushUnlessData(proxyRes: IncomingMessage, res: ServerResponse): void {
   const cancel = () => clearTimeout(timer);
   proxyRes.once('data', cancel);
   proxyRes.once('close', cancel);
+}
+
+function isJson(headers: IncomingMessage['headers']): boolean {
+  return /^\s*application\/json\s*(;|$)/i.test(String(headers['content-type'] ?? ''));
 }

@@ -3,7 +3,7 @@
 // Bodies name the server, never its URL, address or the system error text.
 import type { ServerResponse } from 'node:http';
 import { HttpError, JsonRpcCode, sendJsonRpcError } from '../wire/errors';
-import type { Logger } from '../types';
+import type { UpstreamErrorInfo } from '../pipeline/hooks';
 
 /** The upstream did not start answering (response headers) within the server's `timeout`. */
 export class UpstreamTimeoutError extends Error {
@@ -38,8 +38,9 @@ export function classifyUpstreamError(err: unknown, server: string): UpstreamFai
 
 export interface UpstreamErrorContext {
   server: string;
-  logger: Logger;
-  /** JSON-RPC id of the request, when known (see `jsonRpcIdOf`). */
+  /** Where the failure is reported: the pipeline, whose logging module logs it. */
+  report: (info: UpstreamErrorInfo) => void;
+  /** JSON-RPC id of the request, when it was a single one. */
   id?: unknown;
 }
 
@@ -49,7 +50,7 @@ export interface UpstreamErrorContext {
  */
 export function sendUpstreamError(res: ServerResponse, err: unknown, ctx: UpstreamErrorContext): void {
   const failure = classifyUpstreamError(err, ctx.server);
-  ctx.logger.warn('upstream error', { server: ctx.server, code: failure.code, status: res.headersSent ? undefined : failure.status });
+  ctx.report({ server: ctx.server, code: failure.code, status: res.headersSent ? undefined : failure.status });
   sendJsonRpcError(res, failure.status, JsonRpcCode.ServerError, failure.message, { id: ctx.id });
 }
 
@@ -65,7 +66,7 @@ export const CREDENTIALS_REJECTED = "to the proxy's credentials (check the serve
 
 /** The upstream answered, but not what the transport needs (e.g. no event stream on `GET /sse`). */
 export function sendBadUpstreamAnswer(res: ServerResponse, status: number, what: string, ctx: UpstreamErrorContext): void {
-  ctx.logger.warn('upstream error', { server: ctx.server, code: `HTTP_${status}`, status: 502 });
+  ctx.report({ server: ctx.server, code: `HTTP_${status}`, status: 502 });
   sendJsonRpcError(res, 502, JsonRpcCode.ServerError, `Bad Gateway: upstream "${ctx.server}" answered HTTP ${status} ${what}`, { id: ctx.id });
 }
 
@@ -76,13 +77,13 @@ export function sendBadUpstreamAnswer(res: ServerResponse, status: number, what:
 export function upstreamHttpError(err: unknown, ctx: UpstreamErrorContext): HttpError {
   if (err instanceof HttpError) return err;
   const failure = classifyUpstreamError(err, ctx.server);
-  ctx.logger.warn('upstream error', { server: ctx.server, code: failure.code, status: failure.status });
+  ctx.report({ server: ctx.server, code: failure.code, status: failure.status });
   return new HttpError(failure.status, JsonRpcCode.ServerError, failure.message);
 }
 
 /** The `HttpError` counterpart of `sendBadUpstreamAnswer`. */
 export function badUpstreamAnswer(status: number, what: string, ctx: UpstreamErrorContext): HttpError {
-  ctx.logger.warn('upstream error', { server: ctx.server, code: `HTTP_${status}`, status: 502 });
+  ctx.report({ server: ctx.server, code: `HTTP_${status}`, status: 502 });
   return new HttpError(502, JsonRpcCode.ServerError, `Bad Gateway: upstream "${ctx.server}" answered HTTP ${status} ${what}`);
 }
 
@@ -103,21 +104,6 @@ export function refusedMessageError(status: number, body: string, ctx: UpstreamE
   }
   const code = typeof upstream?.code === 'number' ? upstream.code : JsonRpcCode.InvalidRequest;
   const detail = typeof upstream?.message === 'string' ? `: ${upstream.message.slice(0, 500)}` : '';
-  ctx.logger.warn('upstream refused a message', { server: ctx.server, status });
+  ctx.report({ server: ctx.server, code: `HTTP_${status}`, status, refused: true });
   return new HttpError(status, code, `upstream "${ctx.server}" refused the message (HTTP ${status})${detail}`);
-}
-
-/** The id of a single JSON-RPC request body, so an error answer can carry it; else undefined. */
-export function jsonRpcIdOf(body: Buffer | undefined): unknown {
-  if (!body || body.length === 0) return undefined;
-  try {
-    const msg = JSON.parse(body.toString('utf8')) as unknown;
-    if (msg && typeof msg === 'object' && !Array.isArray(msg)) {
-      const id = (msg as { id?: unknown }).id;
-      if (typeof id === 'string' || typeof id === 'number') return id;
-    }
-  } catch {
-    // Not JSON: the upstream would have said so; the error answer just has no id.
-  }
-  return undefined;
 }

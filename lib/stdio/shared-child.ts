@@ -11,6 +11,7 @@ import { debug, logFault } from '../logger';
 import type { SessionHandle } from '../sessions/registry';
 import { openSseStream, type SseStream } from '../wire/sse';
 import type { TransportDeps } from '../transport';
+import type { Exchange as PipelineExchange } from '../pipeline/hooks';
 
 const log = debug.extend('stateless');
 
@@ -22,6 +23,8 @@ export type Era = { modern: true; versions: string[] } | { modern: false };
 export class DiscoveryAbandoned extends HttpError {}
 
 interface Exchange {
+  /** The pipeline's record of the request: its answer and failures are reported against it. */
+  flight: PipelineExchange;
   clientId: string | number;
   progressToken: unknown;
   res: ServerResponse;
@@ -123,7 +126,7 @@ export class SharedChild {
     return { modern: false };
   }
 
-  request(res: ServerResponse, message: JsonRpcMessage): void {
+  request(res: ServerResponse, message: JsonRpcMessage, flight: PipelineExchange): void {
     if (this.handle.ending) throw new HttpError(502, JsonRpcCode.ServerError, `stdio server "${this.server}" exited`);
     const ours = `mf:${++this.next}`;
     const params = message.params ?? {};
@@ -136,6 +139,7 @@ export class SharedChild {
     // Before anything is registered: a message that cannot be written out is the client's 400.
     const line = serializeMessage(rewritten);
     const exchange: Exchange = {
+      flight,
       clientId: message.id as string | number,
       progressToken: meta.progressToken,
       res,
@@ -148,6 +152,7 @@ export class SharedChild {
     res.once('close', () => {
       if (this.pending.get(ours) !== exchange) return;
       this.forget(ours);
+      this.deps.pipeline.fail(flight, 'client_gone');
       this.write({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: ours, reason: 'client disconnected' } });
     });
     this.write(line);
@@ -220,7 +225,8 @@ export class SharedChild {
   private deliver(ex: Exchange, message: JsonRpcMessage, final: boolean): void {
     clearTimeout(ex.timer);
     if (!final) ex.timer = setTimeout(() => this.guard('timeout', () => this.timeOut(this.keyOf(ex))), this.config.timeoutMs);
-    const body = JSON.stringify(message);
+    // The answer point: a final answer passes the pipeline, which may replace it.
+    const body = final ? this.deps.pipeline.answer(ex.flight, message, JSON.stringify(message)) : JSON.stringify(message);
     if (ex.res.writableEnded || ex.res.destroyed) return;
     if (final && !ex.stream) {
       ex.res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
@@ -242,7 +248,7 @@ export class SharedChild {
     if (!ex) return;
     this.forget(ours);
     this.write({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: ours, reason: 'timeout' } });
-    this.deps.logger.warn('stdio server timed out', { server: this.server, transport: 'stateless' });
+    this.deps.pipeline.fail(ex.flight, 'timeout', { event: 'stdio server timed out', server: this.server, transport: 'stateless' });
     sendJsonRpcError(ex.res, 504, JsonRpcCode.ServerError, `stdio server "${this.server}" did not answer in time`, { id: ex.clientId });
   }
 
@@ -262,6 +268,7 @@ export class SharedChild {
   private async teardown(reason: string): Promise<void> {
     for (const [ours, ex] of [...this.pending]) {
       this.forget(ours);
+      this.deps.pipeline.fail(ex.flight, 'session_closed');
       // Callers do not wait for close(): a throw here would be an unhandled rejection.
       try {
         sendJsonRpcError(ex.res, 502, JsonRpcCode.ServerError, `stdio server "${this.server}" ended (${reason})`, { id: ex.clientId });

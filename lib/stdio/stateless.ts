@@ -7,75 +7,15 @@
 // request); a 2025-only child gets `-32022` (so dual-era clients fall back to
 // `initialize`), a modern one serves the requests of each token on one long-lived child, with
 // the JSON-RPC ids and progress tokens rewritten so that concurrent clients never collide.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import type { StdioServer } from '../config';
-import type { JsonRpcMessage } from '../wire/body';
 import { HttpError, JsonRpcCode, sendHttpError, sendJsonRpcError, shuttingDown } from '../wire/errors';
-import { CLIENT_CAPABILITIES, isModernVersion, LEGACY_VERSIONS, PROTOCOL_VERSION, UNSUPPORTED_VERSION } from '../wire/revisions';
+import { LEGACY_VERSIONS, UNSUPPORTED_VERSION, type Classification } from '../wire/revisions';
 import type { RequestContext, TransportDeps } from '../transport';
+import type { Exchange as PipelineExchange } from '../pipeline/hooks';
 import { DiscoveryAbandoned, SharedChild, type Era } from './shared-child';
 
 export { LEGACY_VERSIONS, MODERN_VERSION, UNSUPPORTED_VERSION } from '../wire/revisions';
-
-/** Methods whose `Mcp-Name` header mirrors `params.name` / `params.uri` (Streamable HTTP §Request Metadata). */
-const NAMED_METHODS: Record<string, 'name' | 'uri'> = { 'tools/call': 'name', 'prompts/get': 'name', 'resources/read': 'uri' };
-
-export type Classification = { kind: 'legacy' } | { kind: 'modern'; message: JsonRpcMessage; version: string };
-
-/**
- * Sorts a POST without `Mcp-Session-Id` into the 2025 handshake/legacy traffic or a modern
- * request, with the rules of the specification's versioning section (the v2 SDK's
- * `classifyInboundRequest`). Throws `HttpError` for requests that are neither.
- */
-export function classifyPost(req: IncomingMessage, messages: JsonRpcMessage[], isBatch: boolean): Classification {
-  // `_meta` is the client's: anything but an object claims nothing (and `in` would throw on it).
-  const claims = (m: JsonRpcMessage) => typeof m.params?._meta === 'object' && m.params._meta !== null && PROTOCOL_VERSION in m.params._meta;
-  if (isBatch) {
-    if (messages.some(claims)) throw new HttpError(400, JsonRpcCode.InvalidRequest, 'Invalid Request: 2026-07-28 requests cannot be batched');
-    return { kind: 'legacy' };
-  }
-  const [message] = messages;
-  const headerVersion = header(req, 'mcp-protocol-version');
-  if (message.method === undefined) return { kind: 'legacy' };
-  if (!claims(message)) {
-    if (isModernVersion(headerVersion)) {
-      throw new HttpError(400, message.method === 'initialize' ? HEADER_MISMATCH : INVALID_PARAMS, `MCP-Protocol-Version ${headerVersion} needs the per-request _meta envelope`);
-    }
-    return { kind: 'legacy' };
-  }
-  const meta = message.params!._meta as Record<string, unknown>;
-  const version = meta[PROTOCOL_VERSION];
-  const capabilities = meta[CLIENT_CAPABILITIES];
-  if (typeof version !== 'string' || typeof capabilities !== 'object' || capabilities === null || Array.isArray(capabilities)) {
-    throw new HttpError(400, INVALID_PARAMS, `Invalid params: _meta needs "${PROTOCOL_VERSION}" (string) and "${CLIENT_CAPABILITIES}" (object)`);
-  }
-  // The child sees no HTTP headers: checking them against the body is the bridge's job.
-  if (headerVersion !== version) throw mismatch('MCP-Protocol-Version', version);
-  if (header(req, 'mcp-method') !== message.method) throw mismatch('Mcp-Method', message.method);
-  const nameField = NAMED_METHODS[message.method];
-  if (nameField !== undefined && decodeHeaderValue(header(req, 'mcp-name')) !== message.params?.[nameField]) {
-    throw mismatch('Mcp-Name', String(message.params?.[nameField]));
-  }
-  return { kind: 'modern', message, version };
-}
-
-const HEADER_MISMATCH = -32020;
-const INVALID_PARAMS = -32602;
-
-function mismatch(name: string, expected: string): HttpError {
-  return new HttpError(400, HEADER_MISMATCH, `Header mismatch: ${name} must be present and equal "${expected}"`);
-}
-
-function header(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
-/** `=?base64?…?=` carries values that are not plain header-safe ASCII. */
-function decodeHeaderValue(value: string | undefined): string | undefined {
-  const m = value === undefined ? null : /^=\?base64\?(.*)\?=$/.exec(value);
-  return m ? Buffer.from(m[1], 'base64').toString('utf8') : value;
-}
 
 /** Modern requests of one stdio server: its era, and one shared child per token. */
 export class StatelessStdio {
@@ -90,9 +30,10 @@ export class StatelessStdio {
     private readonly deps: TransportDeps,
   ) {}
 
-  async handle(res: ServerResponse, ctx: RequestContext, classified: Extract<Classification, { kind: 'modern' }>): Promise<void> {
+  /** `flight` is the pipeline's record of the request (none for a notification). */
+  async handle(res: ServerResponse, ctx: RequestContext, classified: Extract<Classification, { kind: 'modern' }>, flight: PipelineExchange | undefined): Promise<void> {
     const { message, version } = classified;
-    if (message.id === undefined || message.id === null) {
+    if (message.id === undefined || message.id === null || flight === undefined) {
       // The revision defines no client notifications over HTTP: accept and drop.
       res.writeHead(202).end();
       return;
@@ -129,7 +70,7 @@ export class StatelessStdio {
       if (this.closed) throw shuttingDown(this.server.name);
       const live = this.deps.sessions.findOwned(this, ctx.token)?.subject as SharedChild | undefined;
       const child = live ?? this.spawn(ctx.token);
-      child.request(res, message);
+      child.request(res, message, flight);
     } catch (err) {
       if (revoked) return;
       if (err instanceof HttpError) sendHttpError(res, err, message.id);

@@ -112,21 +112,6 @@ function discardRest(req: IncomingMessage): void {
   req.resume();
 }
 
-/**
- * For routes that forward the client's bytes unchanged: `parseJsonRpc`'s verdict, answering the
- * client itself (`400`) when the body is refused: `false` then, and the caller just returns.
- */
-export function validJsonRpcOrReply(body: Buffer, res: ServerResponse): boolean {
-  try {
-    parseJsonRpc(body);
-    return true;
-  } catch (err) {
-    if (!(err instanceof HttpError)) throw err;
-    sendHttpError(res, err);
-    return false;
-  }
-}
-
 function tooLarge(limit: number): HttpError {
   return new HttpError(413, JsonRpcCode.InvalidRequest, `request body exceeds the limit of ${limit} bytes`, {
     Connection: 'close',

@@ -1,0 +1,196 @@
+// The answer point of the routes that pass an HTTP upstream's response through (Streamable HTTP
+// passthrough): its JSON body or its event stream is read message by message, each message goes
+// through `answer`, and what the client gets is the upstream's own bytes unless a hook replaced a
+// message (or the pipeline refused part of the batch, whose errors are merged in).
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { JsonRpcMessage } from '../wire/body';
+import { SseParser } from '../wire/sse';
+import type { Admission, Refusal } from './pipeline';
+
+/** The text to send for one server message (`line` unless a hook replaced it). */
+export type AnswerPoint = (message: JsonRpcMessage, line: string) => string;
+
+function isMessage(value: unknown): value is JsonRpcMessage {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * A JSON answer: read whole (at most `limit` bytes, else `onTooLarge`), each message passed
+ * through `answer`, written with its own `Content-Length`. Text that is not JSON passes unchanged.
+ */
+export function relayJsonAnswer(
+  proxyRes: IncomingMessage,
+  res: ServerResponse,
+  status: number,
+  statusMessage: string | undefined,
+  headers: OutgoingHttpHeaders,
+  answer: AnswerPoint,
+  refusals: readonly Refusal[],
+  limit: number,
+  onTooLarge: () => void,
+): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  proxyRes.on('data', (chunk: Buffer) => {
+    if (size > limit) return;
+    size += chunk.length;
+    if (size > limit) {
+      chunks.length = 0;
+      proxyRes.destroy();
+      onTooLarge();
+      return;
+    }
+    chunks.push(chunk);
+  });
+  proxyRes.on('end', () => {
+    if (size > limit || res.writableEnded || res.destroyed) return;
+    const original = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
+    const body = answerBody(original, answer, refusals);
+    delete headers['content-length'];
+    delete headers['transfer-encoding'];
+    // A batch whose requests were all refused has only notifications left: the upstream's
+    // `202` carries no body, the refusals need one (MCP 2025-06-18 §Sending Messages to the Server).
+    const finalStatus = refusals.length > 0 && status === 202 ? 200 : status;
+    if (finalStatus !== status) headers['content-type'] = 'application/json';
+    res.writeHead(finalStatus, finalStatus === status ? statusMessage : undefined, { ...headers, 'content-length': body.length });
+    res.end(body);
+  });
+}
+
+function answerBody(original: Buffer, answer: AnswerPoint, refusals: readonly Refusal[]): Buffer {
+  let parsed: unknown;
+  if (original.length > 0) {
+    try {
+      parsed = JSON.parse(original.toString('utf8'));
+    } catch {
+      parsed = undefined;
+    }
+  }
+  if (parsed === undefined) {
+    if (refusals.length === 0) return original;
+    return Buffer.from(`[${refusals.map((r) => r.line).join(',')}]`);
+  }
+  if (!Array.isArray(parsed)) {
+    if (!isMessage(parsed)) return original;
+    const text = original.toString('utf8');
+    const out = answer(parsed, text);
+    if (refusals.length > 0) return Buffer.from(`[${[...refusals.map((r) => r.line), out].join(',')}]`);
+    return out === text ? original : Buffer.from(out);
+  }
+  let changed = refusals.length > 0;
+  const texts: string[] = [];
+  for (const m of parsed) {
+    const text = JSON.stringify(m);
+    const out = isMessage(m) ? answer(m, text) : text;
+    if (out !== text) changed = true;
+    texts.push(out);
+  }
+  if (!changed) return original;
+  return Buffer.from(`[${[...refusals.map((r) => r.line), ...texts].join(',')}]`);
+}
+
+/**
+ * An event stream: parsed by the rules clients use (WHATWG HTML §9.2.6), `message` events through
+ * `answer`, refusals first. A stream whose length the upstream declared is one answer known at
+ * once: read whole and, when no hook changed anything, sent as the upstream's own bytes in one
+ * write. Otherwise events are written out again one by one as they come; a full client socket
+ * pauses the upstream.
+ */
+export function relaySseAnswer(
+  proxyRes: IncomingMessage,
+  res: ServerResponse,
+  status: number,
+  statusMessage: string | undefined,
+  headers: OutgoingHttpHeaders,
+  answer: AnswerPoint,
+  refusals: readonly Refusal[],
+  maxEventBytes: number,
+  onTooLarge: () => void,
+): void {
+  const frames: string[] = [];
+  for (const r of refusals) frames.push('event: message\ndata: ' + r.line + '\n\n');
+  let changed = refusals.length > 0;
+  const declared = Number(proxyRes.headers['content-length']);
+  const whole = Number.isFinite(declared) && declared <= maxEventBytes;
+  delete headers['content-length'];
+  delete headers['transfer-encoding'];
+  const write = (frame: string) => {
+    if (whole) {
+      frames.push(frame);
+      return;
+    }
+    if (!res.writableEnded && !res.destroyed) res.write(frame);
+  };
+  const parser = new SseParser(
+    (event) => {
+      let data = event.data;
+      if (event.event === 'message') {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(data);
+        } catch {
+          parsed = undefined;
+        }
+        if (isMessage(parsed)) data = answer(parsed, data);
+        if (data !== event.data) changed = true;
+      }
+      let frame = event.event === 'message' ? '' : `event: ${event.event}\n`;
+      if (event.id !== undefined) frame += `id: ${event.id}\n`;
+      frame += /[\r\n]/.test(data) ? data.split(/\r\n|\r|\n/).map((l) => `data: ${l}\n`).join('') : `data: ${data}\n`;
+      write(frame + '\n');
+    },
+    {
+      maxEventBytes,
+      onTooLarge: () => {
+        proxyRes.destroy();
+        onTooLarge();
+      },
+      // The upstream's keep-alives and reconnection time still reach the client.
+      onComment: (text) => write(`: ${text}\n\n`),
+      onRetry: (ms) => write(`retry: ${ms}\n\n`),
+    },
+  );
+  const chunks: Buffer[] = [];
+  if (!whole) {
+    res.writeHead(status, statusMessage, headers);
+    res.flushHeaders();
+    for (const frame of frames.splice(0)) write(frame);
+  }
+  proxyRes.on('data', (chunk: Buffer) => {
+    if (whole) chunks.push(chunk);
+    parser.push(chunk);
+    if (!whole && res.writableNeedDrain && !proxyRes.isPaused()) {
+      proxyRes.pause();
+      res.once('drain', () => proxyRes.resume());
+    }
+  });
+  proxyRes.on('end', () => {
+    if (res.writableEnded || res.destroyed) return;
+    if (!whole) {
+      res.end();
+      return;
+    }
+    const body = changed ? Buffer.from(frames.join('')) : Buffer.concat(chunks);
+    res.writeHead(status, statusMessage, { ...headers, 'content-length': body.length });
+    res.end(body);
+  });
+}
+
+/** A verdict with a status answered the whole HTTP request (e.g. `429`): true then. */
+export function answeredWhole(res: ServerResponse, admission: Admission): boolean {
+  const { reject } = admission;
+  if (reject === undefined) return false;
+  res.writeHead(reject.status, { ...reject.headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(reject.body) }).end(reject.body);
+  return true;
+}
+
+/**
+ * Everything of a request without a session was refused: its answers are the POST's JSON body
+ * (MCP 2025-06-18 §Sending Messages to the Server), and no server side is started for it.
+ */
+export function answeredLocally(res: ServerResponse, admission: Admission): boolean {
+  if (admission.refusals.length === 0 || admission.forward !== undefined) return false;
+  const body = admission.refusals.length === 1 ? admission.refusals[0].line : `[${admission.refusals.map((r) => r.line).join(',')}]`;
+  res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) }).end(body);
+  return true;
+}

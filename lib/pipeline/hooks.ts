@@ -1,0 +1,81 @@
+// The extension seam of the message pipeline: a policy, a limit, a metric or an audit trail is one
+// module implementing `PipelineHook`, plugged into the router, never edits across the transports.
+import type { JsonRpcMessage } from '../wire/body';
+import type { LogFields } from '../types';
+
+import type { SessionInfo, SessionKind, UpstreamKind } from '../sessions/observer';
+
+export type { SessionInfo, UpstreamKind } from '../sessions/observer';
+
+/** The client's transport: legacy HTTP+SSE, a Streamable HTTP session, or a stateless 2026-07-28 request. */
+export type ClientRoute = SessionKind;
+
+export type JsonRpcId = string | number;
+
+/** One JSON-RPC request on its way through the proxy (JSON-RPC 2.0 §4: a message with a method and an id). */
+export interface Exchange {
+  readonly server: string;
+  /** Name of the authenticated token, never its value. */
+  readonly token: string;
+  /** The session the client presented or was given, when there is one. */
+  readonly sessionId: string | undefined;
+  readonly route: ClientRoute;
+  readonly upstream: UpstreamKind;
+  readonly method: string;
+  /** The client's own id. */
+  readonly id: JsonRpcId;
+  /** The client's params, as sent: hooks read them, never change them. */
+  readonly params: Readonly<Record<string, unknown>> | undefined;
+  /** `MCP-Protocol-Version` of the HTTP request, or the 2026-07-28 `_meta` version. */
+  readonly protocolVersion: string | undefined;
+  /** `performance.now()` when the proxy took the request. */
+  readonly startedAt: number;
+}
+
+/** Everything of an exchange that the HTTP request decides, before its messages are read. */
+export type ExchangeBase = Pick<Exchange, 'server' | 'token' | 'sessionId' | 'route' | 'upstream' | 'protocolVersion'>;
+
+/**
+ * A request answered by the proxy itself, with a JSON-RPC error (JSON-RPC 2.0 §5.1); it never
+ * reaches the server. With `status`, the whole HTTP request is answered with that status and
+ * `headers` instead (e.g. `429` and `Retry-After`, RFC 6585 §4), whatever else it carried.
+ */
+export interface Verdict {
+  code: number;
+  message: string;
+  data?: unknown;
+  status?: number;
+  headers?: Record<string, string>;
+}
+
+/** Why a request ended without an answer from the server. */
+export type FailureOutcome = 'timeout' | 'upstream_error' | 'session_closed' | 'client_gone';
+
+export interface UpstreamErrorInfo {
+  server: string;
+  /** The token whose request or session met it, when one did. */
+  token?: string;
+  /** The errno code, `UPSTREAM_TIMEOUT`, `STREAM_ENDED` or `HTTP_<status>`. */
+  code: string;
+  /** The status the client got, when it could still get one. */
+  status: number | undefined;
+  /** The upstream answered a client message with a `4xx` that judges the message itself. */
+  refused?: boolean;
+}
+
+/** One module of the pipeline. Every method is optional; hooks run in the order they were given. */
+export interface PipelineHook {
+  /** Decides one request; `undefined` lets it through. A batch's requests are decided one by one. */
+  request?(ex: Exchange): Verdict | undefined | Promise<Verdict | undefined>;
+  /**
+   * Sees the response to `ex` on its way back; a returned message replaces it (that one message is
+   * serialized again), `undefined` keeps the server's bytes.
+   */
+  answer?(ex: Exchange, response: JsonRpcMessage, durationMs: number): JsonRpcMessage | undefined;
+  /** `ex` ended without an answer from the server: the client got the proxy's error, or nothing. */
+  failed?(ex: Exchange, outcome: FailureOutcome, durationMs: number, fields?: LogFields): void;
+  sessionStarted?(info: SessionInfo): void;
+  sessionEnded?(info: SessionInfo, reason: string): void;
+  /** An upstream failed a request or stream (refused, unreachable, too slow, a bad answer). */
+  upstreamError?(info: UpstreamErrorInfo): void;
+}

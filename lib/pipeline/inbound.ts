@@ -1,0 +1,44 @@
+// The edge of the pipeline: every client POST, on every route, is read and parsed here once.
+// Transports get the original bytes (forwarded unchanged unless a hook refused part of a batch)
+// and the parsed messages, so nothing downstream reads or parses a body again.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { firstByte } from '../bridge/channel';
+import { parseJsonRpc, readBody, serializeMessage, type JsonRpcMessage } from '../wire/body';
+import { HttpError, sendHttpError } from '../wire/errors';
+
+export interface Inbound {
+  /** The client's bytes, or the rebuilt body once a hook took messages out of a batch. */
+  readonly body: Buffer;
+  readonly messages: JsonRpcMessage[];
+  /** The body is a JSON array: answers to it are an array too (JSON-RPC 2.0 §6). */
+  readonly isBatch: boolean;
+}
+
+/**
+ * Reads (bounded: `413` with a lingering close) and parses (`400` with `-32700`/`-32600`) one
+ * POST body. Rejects with `HttpError` for the client's faults.
+ */
+export async function readInbound(req: IncomingMessage, limit: number): Promise<Inbound> {
+  const body = await readBody(req, limit);
+  const messages = parseJsonRpc(body);
+  return { body, messages, isBatch: firstByte(body) === 0x5b /* [ */ };
+}
+
+/**
+ * `readInbound`, answering the client itself when it fails (`413`, `400`, or a connection that
+ * broke mid-body is dropped): `undefined` then, and the caller just returns.
+ */
+export async function readInboundOrReply(req: IncomingMessage, res: ServerResponse, limit: number): Promise<Inbound | undefined> {
+  try {
+    return await readInbound(req, limit);
+  } catch (err) {
+    if (err instanceof HttpError) sendHttpError(res, err);
+    else res.destroy();
+    return undefined;
+  }
+}
+
+/** The body of what is left of a batch: still an array when the client sent one. */
+export function inboundOf(messages: JsonRpcMessage[], isBatch: boolean): Inbound {
+  return { body: Buffer.from(serializeMessage(isBatch ? messages : messages[0])), messages, isBatch };
+}
