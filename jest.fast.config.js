@@ -1,5 +1,7 @@
 // The fast tier (npm run test:fast): unit and in-process tests, for the edit-test loop. `npm test`
 // stays the full run, these suites included.
+const fs = require('node:fs');
+const path = require('node:path');
 const base = require('./jest.config');
 
 /**
@@ -15,6 +17,11 @@ const SLOW = {
   'leaks.test.ts': 'dozens of sessions of every kind with their children, then idle timeouts and exits',
   'revision-stdio.test.ts': 'the proxy in a process of its own (to measure its memory), children flooding it',
 };
+
+// A renamed or removed suite must not leave a stale entry (its successor would join the fast tier unnoticed).
+for (const file of Object.keys(SLOW)) {
+  if (!fs.existsSync(path.join(__dirname, '__tests__', file))) throw new Error(`jest.fast.config.js lists ${file}, which does not exist`);
+}
 
 /** @type {import('jest').Config} */
 module.exports = {
