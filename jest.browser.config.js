@@ -7,5 +7,4 @@ module.exports = {
   ...base,
   testMatch: ['**/*.browser.test.ts'],
   testPathIgnorePatterns: ['/node_modules/'],
-  testTimeout: 60000,
 };

@@ -9,12 +9,12 @@ import readline from 'node:readline';
 import { promisify } from 'node:util';
 import { parseAddr } from '../lib/cli';
 import { openEventStream } from './fixtures/remote-streams';
-import { EVERYTHING, isAlive, startEverything, waitFor, type Upstream } from './helpers/servers';
+import { EVERYTHING, isAlive, PATIENCE_MS, startEverything, waitFor, type Upstream } from './helpers/servers';
 
 const ROOT = path.join(__dirname, '..');
 const CLI = path.join(ROOT, 'dist', 'cli.js');
 const FIXTURES = path.join(__dirname, 'fixtures');
-const WAIT_MS = 15_000;
+const WAIT_MS = PATIENCE_MS;
 const execFileAsync = promisify(execFile);
 
 // Long, varied values: no token warning, and easy to spot if one ever leaks into output.
@@ -441,7 +441,7 @@ describe('running', () => {
     cli.child.kill(signal);
     expect(await cli.exit(`mcp-front to exit on ${signal}`)).toEqual({ code: 0, signal: null });
     expect(servers.filter(isAlive)).toEqual([]);
-    await waitFor(() => !watchdogs.some(isAlive), 'the watchdog to exit after the command', 10_000);
+    await waitFor(() => !watchdogs.some(isAlive), 'the watchdog to exit after the command');
     expect(cli.lines.join('\n')).toMatch(new RegExp(` INFO shutting down signal=${signal}`));
   });
 });
@@ -472,8 +472,9 @@ describe('one session cannot end the process', () => {
     const config = {
       ...configWithTokens({ main: TOKEN_A }),
       mcpServers: {
-        fixture: { command: process.execPath, args: [STDIO_SERVER], timeout: '1s' },
-        legacy: { url: `${legacyUpstream.origin}/sse`, timeout: '1s' },
+        // Long enough for a child to start and answer on a busy machine: only the hanging requests outlast it.
+        fixture: { command: process.execPath, args: [STDIO_SERVER], timeout: '5s' },
+        legacy: { url: `${legacyUpstream.origin}/sse`, timeout: '5s' },
       },
     };
     const cli = start(['--config', writeConfig(config)]);

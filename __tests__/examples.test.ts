@@ -10,7 +10,8 @@ import { captureLogger } from './helpers/servers';
 
 const EXAMPLES = path.join(__dirname, '..', 'examples');
 const ROOT = path.join(__dirname, '..');
-const WAIT_MS = 20_000;
+/** A hang detector, not a speed target: examples start the CLI and servers, slow on a busy machine. */
+const WAIT_MS = 120_000;
 
 /** Values for every `$env` the examples read; long and random enough to raise no token warning. */
 const ENV: Record<string, string> = Object.fromEntries(
@@ -170,7 +171,7 @@ describe('examples/multiple-servers', () => {
     expect(code).toBe(0);
     expect(stdout).toMatch(/^db-write +200 +403 +403 *$/m);
     expect(stdout).not.toMatch(/[A-Za-z0-9_-]{43}/);
-  }, 60_000);
+  });
 });
 
 describe('examples/demo (npm start)', () => {

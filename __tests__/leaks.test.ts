@@ -39,7 +39,7 @@ describe('no leaks', () => {
       configWith({
         legacy: { url: `${sse.origin}/sse` },
         modern: { url: `${streamable.origin}/mcp` },
-        local: { command: process.execPath, args: [EVERYTHING, 'stdio'], idleTimeout: '1s' },
+        local: { command: process.execPath, args: [EVERYTHING, 'stdio'], idleTimeout: '3s' },
       }),
     );
   });
@@ -79,7 +79,7 @@ describe('no leaks', () => {
     await Promise.all(idle.map((c) => c.close()));
     await waitFor(() => liveSessionCount(front.router) === 0, 'idle stdio sessions to time out');
     // stdin closed, then SIGTERM and SIGKILL 2 s apart: up to about 6 s.
-    await waitFor(() => idlePids.every((pid) => !isAlive(pid)), 'idle children to exit', 15_000);
+    await waitFor(() => idlePids.every((pid) => !isAlive(pid)), 'idle children to exit');
 
     // close(): everything still open is ended by the router.
     const left = [

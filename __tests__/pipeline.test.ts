@@ -97,7 +97,7 @@ beforeAll(async () => {
     }),
     options,
   );
-}, 60_000);
+});
 
 afterAll(async () => {
   await front?.close();
@@ -130,7 +130,7 @@ describe.each(SDK_ROUTES)('%s over %s (%s)', (server, kind) => {
   let client: Client;
   beforeAll(async () => {
     client = await connectClient(front.url, server, kind, DEV_TOKEN);
-  }, 30_000);
+  });
   afterAll(async () => {
     await client?.close();
   });

@@ -21,7 +21,7 @@ beforeAll(async () => {
     }),
     { logger },
   );
-}, 60_000);
+});
 
 afterAll(async () => {
   await front?.close();
@@ -51,7 +51,7 @@ test.each([
   if (upstream === 'stdio') expect(mine('session started')[0].fields.pid).toEqual(expect.any(Number));
 
   await end(client, kind);
-  await waitFor(() => mine('session ended').length > 0, `the end of the ${kind} session of ${server}`, 15_000);
+  await waitFor(() => mine('session ended').length > 0, `the end of the ${kind} session of ${server}`);
   expect(mine('session ended')).toEqual([
     { level: 'info', message: 'session ended', fields: expect.objectContaining({ server, token: 'dev', transport: kind, upstream, reason }) },
   ]);

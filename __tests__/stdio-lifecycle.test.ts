@@ -8,12 +8,12 @@ import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/cl
 import type { McpFrontConfig } from '../lib/types';
 import { connectClient, type ClientTransportKind, INITIALIZE, textOf } from './helpers/clients';
 import { readFileSync } from 'node:fs';
-import { captureLogger, childPidsOf, configWith, DEV_TOKEN, EVERYTHING, isAlive, startFront, startFrontHost, waitFor, type Front } from './helpers/servers';
+import { captureLogger, childPidsOf, configWith, DEV_TOKEN, EVERYTHING, isAlive, PATIENCE_MS, startFront, startFrontHost, waitFor, type Front } from './helpers/servers';
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'stdio-server.js');
 
 /** Processes we did not spawn ourselves send no event when they die: a bounded poll is the only way. */
-async function gone(pid: number, withinMs = 10_000): Promise<boolean> {
+async function gone(pid: number, withinMs = PATIENCE_MS): Promise<boolean> {
   const deadline = Date.now() + withinMs;
   while (isAlive(pid)) {
     if (Date.now() > deadline) return false;
@@ -85,7 +85,7 @@ describe('stdio session lifecycle', () => {
   });
 
   it('stops the child of an idle Streamable session (clients that never send DELETE)', async () => {
-    const f = await start({ everything: { command: process.execPath, args: [EVERYTHING, 'stdio'], idleTimeout: '500ms' } });
+    const f = await start({ everything: { command: process.execPath, args: [EVERYTHING, 'stdio'], idleTimeout: '2s' } });
     const client = await connectClient(f.url, 'everything', 'streamable', DEV_TOKEN);
     const pid = lastPid();
     await client.listTools();
@@ -97,10 +97,11 @@ describe('stdio session lifecycle', () => {
   });
 
   it('keeps a session with an open stream alive past the idle timeout', async () => {
-    const f = await start({ everything: { command: process.execPath, args: [EVERYTHING, 'stdio'], idleTimeout: '300ms' } });
+    const f = await start({ everything: { command: process.execPath, args: [EVERYTHING, 'stdio'], idleTimeout: '2s' } });
     const client = await connectClient(f.url, 'everything', 'streamable', DEV_TOKEN);
-    // A request that takes longer than the idle timeout: its stream is open the whole time.
-    const result = await client.callTool({ name: 'trigger-long-running-operation', arguments: { duration: 1, steps: 2 } });
+    // A request that takes twice the idle timeout: its stream is open the whole time. (The idle
+    // timeout leaves a busy machine time to go from connect to the call.)
+    const result = await client.callTool({ name: 'trigger-long-running-operation', arguments: { duration: 4, steps: 2 } });
     expect(textOf(result)).toMatch(/completed/i);
     expect(logger.entries.some((e) => e.message === 'session ended' && e.fields.upstream === 'stdio')).toBe(false);
     await client.close();
@@ -227,9 +228,9 @@ describe('stdio session lifecycle', () => {
     };
     const [first] = watchdogs();
     try {
-      await waitFor(() => running(first), 'the watchdog to run', 10_000);
+      await waitFor(() => running(first), 'the watchdog to run');
       process.kill(first, 'SIGKILL');
-      await waitFor(() => watchdogs().some((p) => p !== first && running(p)), 'a new watchdog', 10_000);
+      await waitFor(() => watchdogs().some((p) => p !== first && running(p)), 'a new watchdog');
       await host.close();
       expect(await gone(pid)).toBe(true);
       expect(await gone(grandchild)).toBe(true);

@@ -50,7 +50,7 @@ beforeAll(async () => {
   });
   page = await browser.newPage();
   await page.goto(pageOrigin);
-}, 60_000);
+});
 
 afterAll(async () => {
   await browser?.close();
@@ -99,11 +99,11 @@ test('a page on another origin passes the preflight with trace-context and Mcp-*
   const out = await postFromPage(clientHeaders());
   expect(out).toEqual({ status: 200, body: { jsonrpc: '2.0', id: 1, result: {} } });
   expect(upstream.requests.length).toBe(before + 1);
-}, 60_000);
+});
 
 test('a header outside the allowed set fails the preflight: the request is never sent', async () => {
   const before = upstream.requests.length;
   const out = await postFromPage({ ...clientHeaders(), 'X-Evil': '1' });
   expect(out.error).toMatch(/Failed to fetch/);
   expect(upstream.requests.length).toBe(before);
-}, 60_000);
+});

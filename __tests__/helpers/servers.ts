@@ -64,10 +64,13 @@ export async function startServerProcess(args: string[], env: Record<string, str
   };
 }
 
-/** Starts server-everything in `sse` or `streamableHttp` mode and waits for its "listening" line. */
+/**
+ * Starts server-everything in `sse` or `streamableHttp` mode on a port the system gives it (it logs
+ * only the port it was told, so fixtures/report-port.js reports the real one).
+ */
 export async function startEverything(mode: 'sse' | 'streamableHttp'): Promise<Upstream> {
-  const port = await freePort();
-  return startServerProcess([EVERYTHING, mode], { PORT: String(port) }, /running on port|listening on port/i, port);
+  const reportPort = path.join(__dirname, '..', 'fixtures', 'report-port.js');
+  return startServerProcess(['--require', reportPort, EVERYTHING, mode], { PORT: '0' }, /^test server listening on port (\d+)$/m);
 }
 
 export interface LogEntry {
@@ -165,10 +168,18 @@ export function isAlive(pid: number): boolean {
 }
 
 /**
+ * How long a test waits for something before it calls it a hang. A failure detector, not a speed
+ * target: the suite runs on busy machines (laptops, CI runners, other work on the same cores), where
+ * a child process can take seconds to start or exit. Jest's per-test timeout (jest.config.js) stays
+ * above it, so a hang fails with the message of what was awaited.
+ */
+export const PATIENCE_MS = 60_000;
+
+/**
  * Waits for a condition that no event announces (another process's exit, a socket the proxy
  * closes on its side), checking every 10 ms, failing with `what` after `timeoutMs`.
  */
-export async function waitFor(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+export async function waitFor(condition: () => boolean, what: string, timeoutMs = PATIENCE_MS): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
