@@ -408,6 +408,8 @@ describe('defaults', () => {
       timeoutMs: 60000,
       idleTimeoutMs: 1800000,
       maxSessions: 100,
+      drainTimeoutMs: 30000,
+      keyPrefix: 'mcp-front:',
     });
     const r = remote(c, 'remote');
     expect(r).toMatchObject({ timeoutMs: 60_000, headers: {}, transport: 'streamable-http' });
