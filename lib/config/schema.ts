@@ -57,10 +57,10 @@ const proxyProperties = {
     } satisfies Record<keyof NonNullable<McpFrontConfig['proxy']['authThrottle']>, object>,
   },
   instanceId: STRING_OR_ENV,
-  // Express's `trust proxy` values; resolve.ts checks each address.
+  // Express's `trust proxy` values; resolve.ts checks each address. A hop count of 0 is `false`.
   trustProxy: {
     type: ['boolean', 'integer', 'string', 'array'],
-    minimum: 0,
+    minimum: 1,
     maximum: 1000,
     items: { type: 'string' },
   },

@@ -4,7 +4,8 @@
 //
 // Redis is for counting only, never on a request's critical path: every call is bounded by a
 // short timeout, and while Redis is unreachable (or hung) the store counts in this process's
-// memory and serves on, logging one WARN per outage and one INFO when Redis is back.
+// memory and serves on, logging one WARN per outage and one INFO when Redis is back. A call that
+// timed out on a hung server may still be counted there when it wakes: counts err on the strict side.
 import type { CounterStore, CounterWindow, Logger } from '../types';
 import { debug } from '../logger';
 import { MemoryStore } from './memory-store';
@@ -40,6 +41,7 @@ export interface RedisClient {
   eval(script: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
   on(event: 'ready', listener: () => void): unknown;
   on(event: 'error', listener: (err: Error) => void): unknown;
+  removeListener(event: 'ready' | 'error', listener: (...args: never[]) => void): unknown;
   quit(): Promise<unknown>;
   disconnect(): void;
 }
@@ -66,13 +68,16 @@ export class RedisStore implements CounterStore {
   private readonly logger: Logger;
   private readonly target: string;
   private readonly secret: string | undefined;
+  private readonly timeoutMs: number;
   private health: Health = 'starting';
   private nextProbe = 0;
+  private startup: Promise<void> | undefined;
 
   constructor(options: RedisStoreOptions) {
     this.keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
     this.logger = options.logger;
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.timeoutMs = timeoutMs;
     if (options.client) {
       this.client = options.client;
       this.ownsClient = false;
@@ -93,7 +98,7 @@ export class RedisStore implements CounterStore {
   }
 
   async increment(key: string, windowMs: number): Promise<CounterWindow> {
-    if (!this.shouldTry()) return this.fallback.incrementNow(key, windowMs);
+    if (!(await this.useRedis())) return this.fallback.incrementNow(key, windowMs);
     try {
       const reply = await this.client.eval(INCREMENT, 1, this.keyPrefix + key, Math.max(1, Math.round(windowMs)));
       this.markUp();
@@ -105,7 +110,7 @@ export class RedisStore implements CounterStore {
   }
 
   async get(key: string): Promise<CounterWindow | undefined> {
-    if (!this.shouldTry()) return this.fallback.getNow(key);
+    if (!(await this.useRedis())) return this.fallback.getNow(key);
     try {
       const reply = await this.client.eval(GET, 1, this.keyPrefix + key);
       this.markUp();
@@ -131,16 +136,36 @@ export class RedisStore implements CounterStore {
 
   /**
    * Calls go to Redis only on a ready connection (the client queues nothing offline, so a call
-   * on a broken one fails at once). While Redis is down on a connection that still looks ready
-   * (a hung server), one call per interval probes it and the others count in memory.
+   * on a broken one fails at once). The first calls wait for the first connection, within the
+   * timeout, so that a fresh instance counts where the others do. While Redis is down on a
+   * connection that still looks ready (a hung server), one call per interval probes it and the
+   * others count in memory.
    */
-  private shouldTry(): boolean {
-    if (this.client.status !== 'ready') return false;
+  private async useRedis(): Promise<boolean> {
+    if (this.client.status !== 'ready') {
+      if (this.health !== 'starting') return false;
+      await (this.startup ??= this.firstConnection());
+      if (this.client.status !== 'ready') return false;
+    }
     if (this.health !== 'down') return true;
     const now = Date.now();
     if (now < this.nextProbe) return false;
     this.nextProbe = now + PROBE_INTERVAL_MS;
     return true;
+  }
+
+  private firstConnection(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.client.removeListener('ready', done);
+        this.client.removeListener('error', done);
+        resolve();
+      };
+      const timer = setTimeout(done, this.timeoutMs);
+      this.client.on('ready', done);
+      this.client.on('error', done);
+    });
   }
 
   private markUp(): void {
