@@ -70,9 +70,11 @@ describe('RedisStore', () => {
     expect(first.count).toBe(1);
     expect(first.resetInMs).toBeGreaterThan(0);
     expect(first.resetInMs).toBeLessThanOrEqual(60_000);
+    // Once some of the window has passed, a hit does not restart it.
+    await eventually(async () => (await admin.pttl('mcp-front:w')) < first.resetInMs - 50, 'some of the window to pass');
     const second = await s.increment('w', 60_000);
     expect(second.count).toBe(2);
-    expect(second.resetInMs).toBeLessThanOrEqual(first.resetInMs);
+    expect(second.resetInMs).toBeLessThan(first.resetInMs - 50);
 
     await s.increment('short', 200);
     await eventually(async () => (await s.get('short')) === undefined, 'the 200 ms window to end');
@@ -97,11 +99,14 @@ describe('RedisStore', () => {
     expect((await s.increment('ip', 60_000)).count).toBe(1);
 
     const port = redis.port;
+    let connectionErrors = 0;
+    (s as unknown as { client: Redis }).client.on('error', () => connectionErrors++);
     admin.disconnect();
     await redis.stop();
     // Every call answers (counting in memory) while Redis is gone.
     for (let i = 1; i <= 5; i++) expect((await s.increment('ip', 60_000)).count).toBe(i);
-    await eventually(async () => logger.entries.some((e) => e.message.startsWith('store unavailable')), 'the WARN');
+    // Several failed reconnections, still one WARN.
+    await eventually(async () => connectionErrors >= 3, 'three failed reconnections');
     for (let i = 6; i <= 10; i++) expect((await s.increment('ip', 60_000)).count).toBe(i);
 
     redis = await startRedis({ port, password: PASSWORD });
