@@ -5,8 +5,7 @@ import { Router, type NextFunction, type Request, type Response } from 'express'
 import { authThrottleFor, sendThrottled, type AuthThrottle } from './auth/throttle';
 import { TokenIndex, sendUnauthorized } from './auth/bearer';
 import { tokenWarnings } from './config/token-warnings';
-import { resolveConfig, type ResolvedConfig, type ResolvedServer } from './config';
-import { configFingerprint } from './config/fingerprint';
+import { configFingerprint, resolveConfig, type ResolvedConfig, type ResolvedServer } from './config';
 import { MemoryStore } from './store/memory-store';
 import { RedisStore } from './store/redis-store';
 import { HttpError, JsonRpcCode, sendHttpError, sendJsonRpcError } from './wire/errors';
@@ -104,8 +103,9 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
         countFailure(current.throttle, req.ip, logger);
         return answer(open);
       }
-      const configFingerprint = await current.fingerprint;
-      answer({ ...open, ...(current.config.instanceId === undefined ? {} : { instanceId: current.config.instanceId }), configFingerprint });
+      const fingerprint = await current.fingerprint;
+      const instance = current.config.instanceId === undefined ? {} : { instanceId: current.config.instanceId };
+      answer({ ...open, ...instance, configFingerprint: fingerprint });
     })().catch(() => answer(open));
   });
 

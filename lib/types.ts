@@ -179,6 +179,43 @@ export interface CounterStore {
   close?(): Promise<void>;
 }
 
+export interface MemoryStoreOptions {
+  /**
+   * Most keys kept at once; beyond, the oldest window is forgotten. Bounds memory against an
+   * attacker rotating keys (client addresses). Default: 10,000.
+   */
+  maxEntries?: number;
+  /** Clock in ms, injectable for tests. Default: `performance.now()`, monotonic so that a wall-clock step cannot lengthen or end a window. */
+  now?: () => number;
+}
+
+/** The part of an ioredis client that `RedisStore` uses (typed here: ioredis is an optional peer dependency). */
+export interface RedisClient {
+  readonly status: string;
+  eval(script: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
+  on(event: 'ready', listener: () => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  removeListener(event: 'ready' | 'error', listener: (...args: never[]) => void): unknown;
+  quit(): Promise<unknown>;
+  disconnect(): void;
+}
+
+export interface RedisStoreOptions {
+  /** `redis://…` or `rediss://…`; ignored when `client` is given. */
+  url?: string;
+  /**
+   * An ioredis client to use instead of one made from `url`; the caller closes it. Create it with
+   * `enableOfflineQueue: false` and a `commandTimeout`, so that calls fail fast while Redis is away.
+   */
+  client?: RedisClient;
+  /** Default: `"mcp-front:"`. */
+  keyPrefix?: string;
+  /** Bound of every Redis call in ms. Default: 500. */
+  timeoutMs?: number;
+  /** Where the one WARN of an outage and the INFO of the recovery go. Required. */
+  logger: Logger;
+}
+
 /** One problem found in a configuration. */
 export interface ConfigProblem {
   /** JSON path, e.g. `mcpServers.database.authTokens[1]`. */

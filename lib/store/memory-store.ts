@@ -1,17 +1,7 @@
 // The default counter store: fixed windows in this process's memory (README: Running several
 // instances). Bounded, with no timers, so there is nothing to stop on reload() or close().
 import { performance } from 'node:perf_hooks';
-import type { CounterStore, CounterWindow } from '../types';
-
-export interface MemoryStoreOptions {
-  /**
-   * Most keys kept at once; beyond, the oldest window is forgotten. Bounds memory against an
-   * attacker rotating keys (client addresses). Default: 10,000.
-   */
-  maxEntries?: number;
-  /** Clock in ms, injectable for tests. Default: `performance.now()`, monotonic so that a wall-clock step cannot lengthen or end a window. */
-  now?: () => number;
-}
+import type { CounterStore, CounterWindow, MemoryStoreOptions } from '../types';
 
 interface Entry {
   count: number;

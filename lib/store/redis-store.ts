@@ -6,7 +6,7 @@
 // short timeout, and while Redis is unreachable (or hung) the store counts in this process's
 // memory and serves on, logging one WARN per outage and one INFO when Redis is back. A call that
 // timed out on a hung server may still be counted there when it wakes: counts err on the strict side.
-import type { CounterStore, CounterWindow, Logger } from '../types';
+import type { CounterStore, CounterWindow, RedisClient, RedisStoreOptions } from '../types';
 import { debug } from '../logger';
 import { MemoryStore } from './memory-store';
 
@@ -35,29 +35,6 @@ local count = redis.call('GET', KEYS[1])
 if not count then return nil end
 return {tonumber(count), redis.call('PTTL', KEYS[1])}`;
 
-/** The part of an ioredis client this store uses (typed here: ioredis is an optional peer). */
-export interface RedisClient {
-  readonly status: string;
-  eval(script: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
-  on(event: 'ready', listener: () => void): unknown;
-  on(event: 'error', listener: (err: Error) => void): unknown;
-  removeListener(event: 'ready' | 'error', listener: (...args: never[]) => void): unknown;
-  quit(): Promise<unknown>;
-  disconnect(): void;
-}
-
-export interface RedisStoreOptions {
-  /** `redis://…` or `rediss://…`; ignored when `client` is given. */
-  url?: string;
-  /** An ioredis client to use instead of one made from `url`; the caller closes it. */
-  client?: RedisClient;
-  /** Default: `"mcp-front:"`. */
-  keyPrefix?: string;
-  /** Bound of every Redis call in ms. Default: 500. */
-  timeoutMs?: number;
-  logger: Logger;
-}
-
 type Health = 'starting' | 'up' | 'down';
 
 export class RedisStore implements CounterStore {
@@ -65,7 +42,7 @@ export class RedisStore implements CounterStore {
   private readonly client: RedisClient;
   private readonly ownsClient: boolean;
   private readonly fallback = new MemoryStore();
-  private readonly logger: Logger;
+  private readonly logger: RedisStoreOptions['logger'];
   private readonly target: string;
   private readonly secret: string | undefined;
   private readonly timeoutMs: number;
