@@ -13,91 +13,91 @@ function fakeClock(start = 1_000) {
 describe('AuthThrottle', () => {
   const settings = { maxFailures: 3, windowMs: 60_000 };
 
-  it('refuses an IP after maxFailures failures, until its window ends', () => {
+  it('refuses an IP after maxFailures failures, until its window ends', async () => {
     const clock = fakeClock();
     const throttle = new AuthThrottle(settings, { now: clock.now });
     for (let i = 0; i < 3; i++) {
-      expect(throttle.check('10.0.0.1')).toEqual({ throttled: false });
-      throttle.recordFailure('10.0.0.1');
+      expect(await throttle.check('10.0.0.1')).toEqual({ throttled: false });
+      await throttle.recordFailure('10.0.0.1');
     }
-    expect(throttle.check('10.0.0.1')).toEqual({ throttled: true, retryAfterSeconds: 60, firstRefusal: true });
+    expect(await throttle.check('10.0.0.1')).toEqual({ throttled: true, retryAfterSeconds: 60, firstRefusal: true });
 
     clock.advance(45_500);
     // Rounded up: retrying after a rounded-down value would still be refused.
-    expect(throttle.check('10.0.0.1')).toEqual({ throttled: true, retryAfterSeconds: 15, firstRefusal: false });
+    expect(await throttle.check('10.0.0.1')).toEqual({ throttled: true, retryAfterSeconds: 15, firstRefusal: false });
     clock.advance(14_400);
-    expect(throttle.check('10.0.0.1')).toEqual({ throttled: true, retryAfterSeconds: 1, firstRefusal: false });
+    expect(await throttle.check('10.0.0.1')).toEqual({ throttled: true, retryAfterSeconds: 1, firstRefusal: false });
 
     clock.advance(100);
-    expect(throttle.check('10.0.0.1')).toEqual({ throttled: false });
+    expect(await throttle.check('10.0.0.1')).toEqual({ throttled: false });
   });
 
-  it('is a fixed window from the first failure: later failures do not extend it', () => {
+  it('is a fixed window from the first failure: later failures do not extend it', async () => {
     const clock = fakeClock();
     const throttle = new AuthThrottle(settings, { now: clock.now });
-    throttle.recordFailure('10.0.0.1');
+    await throttle.recordFailure('10.0.0.1');
     clock.advance(59_000);
-    throttle.recordFailure('10.0.0.1');
-    throttle.recordFailure('10.0.0.1');
-    expect(throttle.check('10.0.0.1')).toMatchObject({ throttled: true, retryAfterSeconds: 1 });
+    await throttle.recordFailure('10.0.0.1');
+    await throttle.recordFailure('10.0.0.1');
+    expect(await throttle.check('10.0.0.1')).toMatchObject({ throttled: true, retryAfterSeconds: 1 });
     clock.advance(1_000);
-    expect(throttle.check('10.0.0.1')).toEqual({ throttled: false });
+    expect(await throttle.check('10.0.0.1')).toEqual({ throttled: false });
     // The next failure opens a fresh window with a fresh count, and a fresh log line.
-    throttle.recordFailure('10.0.0.1');
-    throttle.recordFailure('10.0.0.1');
-    expect(throttle.check('10.0.0.1')).toEqual({ throttled: false });
-    throttle.recordFailure('10.0.0.1');
-    expect(throttle.check('10.0.0.1')).toEqual({ throttled: true, retryAfterSeconds: 60, firstRefusal: true });
+    await throttle.recordFailure('10.0.0.1');
+    await throttle.recordFailure('10.0.0.1');
+    expect(await throttle.check('10.0.0.1')).toEqual({ throttled: false });
+    await throttle.recordFailure('10.0.0.1');
+    expect(await throttle.check('10.0.0.1')).toEqual({ throttled: true, retryAfterSeconds: 60, firstRefusal: true });
   });
 
-  it('counts each IP on its own', () => {
+  it('counts each IP on its own', async () => {
     const throttle = new AuthThrottle({ maxFailures: 1, windowMs: 1_000 }, { now: fakeClock().now });
-    throttle.recordFailure('10.0.0.1');
-    expect(throttle.check('10.0.0.1').throttled).toBe(true);
-    expect(throttle.check('10.0.0.2').throttled).toBe(false);
-    expect(throttle.check('::ffff:10.0.0.1').throttled).toBe(false);
+    await throttle.recordFailure('10.0.0.1');
+    expect((await throttle.check('10.0.0.1')).throttled).toBe(true);
+    expect((await throttle.check('10.0.0.2')).throttled).toBe(false);
+    expect((await throttle.check('::ffff:10.0.0.1')).throttled).toBe(false);
   });
 
-  it('never throttles or tracks an unknown address', () => {
+  it('never throttles or tracks an unknown address', async () => {
     const throttle = new AuthThrottle({ maxFailures: 1, windowMs: 1_000 }, { now: fakeClock().now });
-    throttle.recordFailure(undefined);
-    throttle.recordFailure(undefined);
-    expect(throttle.check(undefined)).toEqual({ throttled: false });
+    await throttle.recordFailure(undefined);
+    await throttle.recordFailure(undefined);
+    expect(await throttle.check(undefined)).toEqual({ throttled: false });
     expect(throttle.size).toBe(0);
   });
 
-  it('forgets ended windows without a timer', () => {
+  it('forgets ended windows without a timer', async () => {
     const clock = fakeClock();
     const throttle = new AuthThrottle({ maxFailures: 5, windowMs: 1_000 }, { now: clock.now });
-    for (let i = 0; i < 100; i++) throttle.recordFailure(`10.0.${i >> 8}.${i & 255}`);
+    for (let i = 0; i < 100; i++) await throttle.recordFailure(`10.0.${i >> 8}.${i & 255}`);
     clock.advance(500);
-    throttle.recordFailure('10.1.0.1');
+    await throttle.recordFailure('10.1.0.1');
     expect(throttle.size).toBe(101);
     clock.advance(500);
-    expect(throttle.check('10.9.9.9').throttled).toBe(false);
+    expect((await throttle.check('10.9.9.9')).throttled).toBe(false);
     expect(throttle.size).toBe(1);
     clock.advance(500);
-    throttle.check('10.9.9.9');
+    await throttle.check('10.9.9.9');
     expect(throttle.size).toBe(0);
   });
 
-  it('tracks at most maxEntries IPs, evicting the oldest window', () => {
+  it('tracks at most maxEntries IPs, evicting the oldest window', async () => {
     const throttle = new AuthThrottle({ maxFailures: 1, windowMs: 60_000 }, { now: fakeClock().now, maxEntries: 3 });
-    for (const ip of ['a', 'b', 'c', 'd']) throttle.recordFailure(ip);
+    for (const ip of ['a', 'b', 'c', 'd']) await throttle.recordFailure(ip);
     expect(throttle.size).toBe(3);
-    expect(throttle.check('a').throttled).toBe(false);
-    for (const ip of ['b', 'c', 'd']) expect(throttle.check(ip).throttled).toBe(true);
+    expect((await throttle.check('a')).throttled).toBe(false);
+    for (const ip of ['b', 'c', 'd']) expect((await throttle.check(ip)).throttled).toBe(true);
   });
 
-  it('holds 10,000 IPs by default', () => {
+  it('holds 10,000 IPs by default', async () => {
     const throttle = new AuthThrottle({ maxFailures: 1, windowMs: 60_000 }, { now: fakeClock().now });
-    for (let i = 0; i < 10_050; i++) throttle.recordFailure(`ip-${i}`);
+    for (let i = 0; i < 10_050; i++) await throttle.recordFailure(`ip-${i}`);
     expect(throttle.size).toBe(10_000);
-    expect(throttle.check('ip-49').throttled).toBe(false);
-    expect(throttle.check('ip-50').throttled).toBe(true);
+    expect((await throttle.check('ip-49')).throttled).toBe(false);
+    expect((await throttle.check('ip-50')).throttled).toBe(true);
   });
 
-  it('authThrottleFor keeps the previous throttle only when the settings are unchanged', () => {
+  it('authThrottleFor keeps the previous throttle only when the settings are unchanged', async () => {
     const first = authThrottleFor({ maxFailures: 3, windowMs: 1_000 }, undefined);
     expect(first).toBeInstanceOf(AuthThrottle);
     expect(authThrottleFor({ maxFailures: 3, windowMs: 1_000 }, first)).toBe(first);

@@ -2,12 +2,13 @@
 // on a real port. Needs `npm run build` first (the `pretest` script does it).
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { promisify } from 'node:util';
-import { parseAddr } from '../lib/cli';
+import { instanceIdFromHostname, parseAddr } from '../lib/cli';
 import { openEventStream } from './fixtures/remote-streams';
 import { EVERYTHING, isAlive, PATIENCE_MS, startEverything, waitFor, type Upstream } from './helpers/servers';
 
@@ -201,6 +202,22 @@ function childPids(pid: number): number[] {
   } catch {
     return []; // ps exits 1 when there is none
   }
+}
+
+/**
+ * The command's children: its stdio servers, and on Linux the watchdog that would kill them if
+ * the command were killed outright (it leaves on its own once the command is gone, not before).
+ */
+function childrenOf(pid: number): { servers: number[]; watchdogs: number[] } {
+  const children = childPids(pid);
+  const watchdogs = children.filter((child) => {
+    try {
+      return fs.readFileSync(`/proc/${child}/cmdline`, 'latin1').includes('mcp-front-watchdog');
+    } catch {
+      return false;
+    }
+  });
+  return { servers: children.filter((child) => !watchdogs.includes(child)), watchdogs };
 }
 
 describe('command line', () => {
@@ -425,17 +442,7 @@ describe('running', () => {
     const { status, session } = await initialize(base, TOKEN_A);
     expect(status).toBe(200);
     expect(session).toBeTruthy();
-    const children = childPids(cli.child.pid!);
-    // On Linux one of them is the watchdog that would kill the servers if the command were killed
-    // outright: it leaves on its own once the command is gone, not before.
-    const watchdogs = children.filter((pid) => {
-      try {
-        return fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('mcp-front-watchdog');
-      } catch {
-        return false;
-      }
-    });
-    const servers = children.filter((pid) => !watchdogs.includes(pid));
+    const { servers, watchdogs } = childrenOf(cli.child.pid!);
     expect(servers.length).toBeGreaterThan(0);
 
     cli.child.kill(signal);
@@ -566,5 +573,192 @@ describe('one session cannot end the process', () => {
     expect(ping.status).toBe(200);
     await ping.text();
     await stillServing(cli, base);
+  });
+});
+
+// Several instances behind a load balancer (README: Running several instances).
+describe('several instances', () => {
+  const STDIO_SERVER = path.join(FIXTURES, 'stdio-server.js');
+  const headers = (extra: Record<string, string> = {}) => ({
+    Authorization: `Bearer ${TOKEN_A}`,
+    'Content-Type': 'application/json',
+    Accept: 'application/json, text/event-stream',
+    ...extra,
+  });
+  const INIT = JSON.stringify({
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'initialize',
+    params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'cli-test', version: '1' } },
+  });
+  const call = (id: number, name: string, args: Record<string, unknown> = {}) =>
+    JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } });
+  const post = (url: string, body: string, extra: Record<string, string> = {}) => fetch(url, { method: 'POST', headers: headers(extra), body });
+
+  function fixtureConfig(proxy: Record<string, unknown> = {}, servers: Record<string, unknown> = {}) {
+    const c = configWithTokens({ main: TOKEN_A });
+    return { ...c, proxy: { ...c.proxy, ...proxy }, mcpServers: { fixture: { command: process.execPath, args: [STDIO_SERVER] }, ...servers } };
+  }
+
+  async function openSession(base: string, server = 'fixture'): Promise<string> {
+    const res = await post(`${base}/${server}/mcp`, INIT);
+    expect(res.status).toBe(200);
+    await res.text();
+    return res.headers.get('mcp-session-id')!;
+  }
+
+  /**
+   * A remote Streamable HTTP server that holds every `tools/call` until the test releases it: a
+   * request in flight for exactly as long as the test wants.
+   */
+  async function startHoldingUpstream() {
+    const held: (() => void)[] = [];
+    let arrived: (() => void) | undefined;
+    const server = http.createServer((req, res) => {
+      if (req.method !== 'POST') {
+        res.writeHead(req.method === 'DELETE' ? 200 : 405).end();
+        return;
+      }
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        const msg = JSON.parse(body) as { id?: number; method: string; params?: { protocolVersion?: string } };
+        if (msg.id === undefined) {
+          res.writeHead(202).end();
+          return;
+        }
+        const result =
+          msg.method === 'initialize'
+            ? { protocolVersion: msg.params?.protocolVersion, capabilities: { tools: {} }, serverInfo: { name: 'holding', version: '1' } }
+            : { content: [{ type: 'text', text: 'released' }] };
+        const answer = () => {
+          res.writeHead(200, { 'Content-Type': 'application/json', 'Mcp-Session-Id': 'upstream-session' });
+          res.end(JSON.stringify({ jsonrpc: '2.0', id: msg.id, result }));
+        };
+        if (msg.method !== 'tools/call') return answer();
+        held.push(answer);
+        arrived?.();
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    const { port } = server.address() as net.AddressInfo;
+    return {
+      url: `http://127.0.0.1:${port}/mcp`,
+      /** Resolves once a tools/call is being held. */
+      holding: () => (held.length > 0 ? Promise.resolve() : new Promise<void>((resolve) => (arrived = resolve))),
+      release: () => held.splice(0).forEach((answer) => answer()),
+      close: () => {
+        server.closeAllConnections();
+        return new Promise<void>((resolve) => server.close(() => resolve()));
+      },
+    };
+  }
+
+  test('instanceIdFromHostname: other characters become "-", cut to 32', () => {
+    expect(instanceIdFromHostname('web-7f9c')).toBe('web-7f9c');
+    expect(instanceIdFromHostname('mcp.front.example.com')).toBe('mcp-front-example-com');
+    expect(instanceIdFromHostname('x'.repeat(40))).toBe('x'.repeat(32));
+    expect(instanceIdFromHostname('')).toBeUndefined();
+    expect(instanceIdFromHostname(undefined)).toBeUndefined();
+  });
+
+  test('proxy.addr from $env, the instance id from $HOSTNAME, shown in authenticated /health only', async () => {
+    const config = fixtureConfig({ addr: { $env: 'MCP_FRONT_ADDR' } });
+    const cli = start(['--config', writeConfig(config)], { MCP_FRONT_ADDR: '127.0.0.1:0', HOSTNAME: 'mcp-front-5d8f.pod.local' });
+    const base = await cli.base();
+    const open = await fetch(`${base}/health`);
+    expect(await open.json()).not.toHaveProperty('instanceId');
+    const authed = (await (await fetch(`${base}/health`, { headers: headers() })).json()) as Record<string, unknown>;
+    expect(authed).toMatchObject({ status: 'ok', instanceId: 'mcp-front-5d8f-pod-local', configFingerprint: expect.stringMatching(/^[0-9a-f]{32}$/) });
+  });
+
+  test('an instance id in the config wins over $HOSTNAME', async () => {
+    const cli = start(['--config', writeConfig(fixtureConfig({ instanceId: 'blue-1' }))], { HOSTNAME: 'ignored' });
+    const base = await cli.base();
+    expect(await (await fetch(`${base}/health`, { headers: headers() })).json()).toMatchObject({ instanceId: 'blue-1' });
+  });
+
+  test('proxy.trustProxy: client_ip and the auth throttle see the client behind the load balancer', async () => {
+    const config = fixtureConfig({ trustProxy: 'loopback', authThrottle: { maxFailures: 1, window: '1m' } });
+    const cli = start(['--config', writeConfig(config)]);
+    const base = await cli.base();
+    const as = (ip: string, token: string) =>
+      fetch(`${base}/fixture/mcp`, { method: 'POST', headers: { ...headers({ 'X-Forwarded-For': ip }), Authorization: `Bearer ${token}` }, body: INIT });
+
+    const guess = await as('203.0.113.7', 'wrong-token');
+    expect(guess.status).toBe(401);
+    await guess.text();
+    await cli.waitFor(/ WARN auth failed reason=invalid_token client_ip=203\.0\.113\.7 /, 'the failure logged with the forwarded address');
+    const refused = await as('203.0.113.7', TOKEN_A);
+    expect(refused.status).toBe(429);
+    await refused.text();
+    // Another client behind the same balancer keeps its own budget.
+    const other = await as('198.51.100.2', TOKEN_A);
+    expect(other.status).toBe(200);
+    await other.text();
+    await fetch(`${base}/fixture/mcp`, { method: 'DELETE', headers: headers({ 'Mcp-Session-Id': other.headers.get('mcp-session-id')! }) }).then((r) => r.text());
+    expect(cli.lines.join('\n')).toMatch(/ INFO auth successful token=main client_ip=198\.51\.100\.2 /);
+  });
+
+  test('SIGTERM drains: live sessions served, new ones 503, /health 503, exit 0 once the request in flight is answered', async () => {
+    const upstream = await startHoldingUpstream();
+    try {
+      const config = fixtureConfig({ drainTimeout: '5m' }, { holding: { url: upstream.url } });
+      const cli = start(['--config', writeConfig(config)]);
+      const base = await cli.base();
+      const live = await openSession(base);
+      const heldSession = await openSession(base, 'holding');
+      const { servers } = childrenOf(cli.child.pid!);
+      expect(servers.length).toBeGreaterThan(0);
+
+      const inFlight = post(`${base}/holding/mcp`, call(2, 'slow'), { 'Mcp-Session-Id': heldSession });
+      await upstream.holding();
+      const mark = cli.mark();
+      cli.child.kill('SIGTERM');
+      await cli.waitFor(/ INFO draining in_flight=1 timeout_ms=300000/, 'the draining line', mark);
+
+      const health = await fetch(`${base}/health`);
+      expect(health.status).toBe(503);
+      expect(await health.json()).toMatchObject({ status: 'draining', service: 'mcp-front' });
+
+      const fresh = await post(`${base}/fixture/mcp`, INIT);
+      expect(fresh.status).toBe(503);
+      expect(fresh.headers.get('retry-after')).toBe('1');
+      expect(await fresh.json()).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32000, message: expect.stringContaining('draining') } });
+      const freshSse = await fetch(`${base}/fixture/sse`, { headers: headers({ Accept: 'text/event-stream' }) });
+      expect(freshSse.status).toBe(503);
+      await freshSse.text();
+
+      const echoed = await post(`${base}/fixture/mcp`, call(3, 'echo', { message: 'still served' }), { 'Mcp-Session-Id': live });
+      expect(echoed.status).toBe(200);
+      expect(await echoed.text()).toContain('still served');
+      expect(cli.child.exitCode).toBeNull();
+
+      upstream.release();
+      const answered = await inFlight;
+      expect(answered.status).toBe(200);
+      expect(await answered.text()).toContain('released');
+      expect(await cli.exit('mcp-front to exit after the drain')).toEqual({ code: 0, signal: null });
+      expect(servers.filter(isAlive)).toEqual([]);
+      expect(cli.lines.join('\n')).not.toMatch(/drain timeout reached/);
+    } finally {
+      await upstream.close();
+    }
+  });
+
+  test('a stream that never ends is closed at proxy.drainTimeout, then exit 0 with no child left', async () => {
+    const cli = start(['--config', writeConfig(fixtureConfig({ drainTimeout: '1s' }))]);
+    const base = await cli.base();
+    const stream = await openEventStream(`${base}/fixture/sse`, { headers: headers({ Accept: 'text/event-stream' }) });
+    await stream.nextMatching((e) => e.event === 'endpoint');
+    const { servers } = childrenOf(cli.child.pid!);
+    expect(servers.length).toBeGreaterThan(0);
+
+    cli.child.kill('SIGTERM');
+    await stream.ended;
+    expect(await cli.exit('mcp-front to exit after the drain timeout')).toEqual({ code: 0, signal: null });
+    expect(servers.filter(isAlive)).toEqual([]);
+    expect(cli.lines.join('\n')).toMatch(/ INFO drain timeout reached; closing what is left in_flight=1/);
   });
 });

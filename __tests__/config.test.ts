@@ -408,6 +408,8 @@ describe('defaults', () => {
       timeoutMs: 60000,
       idleTimeoutMs: 1800000,
       maxSessions: 100,
+      drainTimeoutMs: 30000,
+      keyPrefix: 'mcp-front:',
     });
     const r = remote(c, 'remote');
     expect(r).toMatchObject({ timeoutMs: 60_000, headers: {}, transport: 'streamable-http' });
@@ -1074,3 +1076,134 @@ describe('loadConfig', () => {
     expectNoSecret(err);
   });
 });
+
+describe('several instances: proxy.addr, instanceId, trustProxy, store, drainTimeout', () => {
+  const REDIS_PASSWORD = 'S3CRET-redis-password-x9y8';
+
+  test('defaults: no instance id, trust no proxy, memory store, 30 s drain', () => {
+    const c = resolveConfig(base(), ENV);
+    expect(c.instanceId).toBeUndefined();
+    expect(c.trustProxy).toBe(false);
+    expect(c.store).toBeUndefined();
+    expect(c.drainTimeoutMs).toBe(30_000);
+  });
+
+  test('proxy.addr and proxy.instanceId take $env, so one file serves every instance', () => {
+    const raw = base();
+    raw.proxy.addr = { $env: 'ADDR' };
+    raw.proxy.instanceId = { $env: 'POD' };
+    const c = resolveConfig(raw, { ...ENV, ADDR: '127.0.0.1:9090', POD: 'web-7f9c_2' });
+    expect(c.addr).toBe('127.0.0.1:9090');
+    expect(c.instanceId).toBe('web-7f9c_2');
+    expectOnly(raw, 'proxy.addr', 'environment variable ADDR is not set', { ...ENV, POD: 'a' });
+    expectOnly(raw, 'proxy.addr', /port 0-65535.*\(value of environment variable ADDR\)/, { ...ENV, ADDR: 'nope', POD: 'a' });
+  });
+
+  test.each([
+    ['a', true],
+    ['A'.repeat(32), true],
+    ['web_1-b', true],
+    ['', false],
+    ['A'.repeat(33), false],
+    ['web.1', false],
+    ['web 1', false],
+    ['wéb', false],
+  ])('instanceId %j valid: %s', (id, valid) => {
+    const raw = base();
+    raw.proxy.instanceId = id;
+    if (valid) expect(resolveConfig(raw, ENV).instanceId).toBe(id);
+    else expectOnly(raw, 'proxy.instanceId', 'must be 1 to 32 of the characters A-Z a-z 0-9 _ - (no dot)');
+  });
+
+  test('options.instanceId overrides proxy.instanceId and is checked the same way', () => {
+    const raw = base();
+    raw.proxy.instanceId = 'from-file';
+    expect(resolveConfig(raw, ENV, { instanceId: 'from-code' }).instanceId).toBe('from-code');
+    const err = failure2(() => resolveConfig(raw, ENV, { instanceId: 'a.b' }));
+    expect(err.problems).toEqual([{ path: 'options.instanceId', message: expect.stringContaining('no dot') }]);
+  });
+
+  test.each([
+    [true, true],
+    [false, false],
+    [2, 2],
+    ['loopback', ['loopback']],
+    ['10.0.0.1, 172.16.0.0/12 ,uniquelocal', ['10.0.0.1', '172.16.0.0/12', 'uniquelocal']],
+    [['::1', 'fd00::/8', '10.0.0.0/255.0.0.0'], ['::1', 'fd00::/8', '10.0.0.0/255.0.0.0']],
+  ])('trustProxy %j resolves to %j', (value, resolved) => {
+    const raw = base();
+    raw.proxy.trustProxy = value;
+    expect(resolveConfig(raw, ENV).trustProxy).toEqual(resolved);
+  });
+
+  test('a bad trustProxy is refused with its path, and a near miss gets a did-you-mean', () => {
+    const raw = base();
+    raw.proxy.trustProxy = ['10.0.0.0/8', 'lopback', '10.0.0.0/33'];
+    expect(problems(raw)).toEqual([
+      { path: 'proxy.trustProxy[1]', message: expect.stringContaining('did you mean "loopback"?') },
+      { path: 'proxy.trustProxy[2]', message: expect.stringContaining('"10.0.0.0/33" is not an IP address') },
+    ]);
+    raw.proxy.trustProxy = 0;
+    expectOnly(raw, 'proxy.trustProxy', 'must be a positive integer');
+    raw.proxy.trustProxy = 1.5;
+    expect(problems(raw)[0].path).toBe('proxy.trustProxy');
+    raw.proxy.trustProxy = [];
+    expectOnly(raw, 'proxy.trustProxy', 'at least one address');
+    raw.proxy.trustProxy = { hops: 1 };
+    expect(problems(raw)[0].path).toBe('proxy.trustProxy');
+  });
+
+  test('proxy.store.redis: url from $env, default and custom key prefix', () => {
+    const raw = base();
+    raw.proxy.store = { redis: { url: { $env: 'REDIS_URL' } } };
+    const url = `redis://:${REDIS_PASSWORD}@redis.test:6379/2`;
+    expect(resolveConfig(raw, { ...ENV, REDIS_URL: url }).store).toEqual({ redis: { url, keyPrefix: 'mcp-front:' } });
+    raw.proxy.store.redis.keyPrefix = 'team-a:';
+    expect(resolveConfig(raw, { ...ENV, REDIS_URL: url }).store?.redis.keyPrefix).toBe('team-a:');
+  });
+
+  test('a bad proxy.store is refused with its path, a did-you-mean, and never quotes the URL', () => {
+    const raw = base();
+    raw.proxy.store = { redis: { url: `http://:${REDIS_PASSWORD}@redis.test:6379` } };
+    const err = failure(raw);
+    expect(err.problems).toEqual([{ path: 'proxy.store.redis.url', message: expect.stringContaining('must be a redis:// or rediss:// URL') }]);
+    expectNoSecret(err, [REDIS_PASSWORD]);
+    raw.proxy.store = { redis: { url: 'redis://redis.test', keyprefix: 'x' } };
+    expectOnly(raw, 'proxy.store.redis.keyprefix', 'did you mean "keyPrefix"?');
+    raw.proxy.store = { reddis: { url: 'redis://redis.test' } };
+    expect(problems(raw)).toEqual(
+      expect.arrayContaining([{ path: 'proxy.store.reddis', message: expect.stringContaining('did you mean "redis"?') }]),
+    );
+    raw.proxy.store = { redis: {} };
+    expectOnly(raw, 'proxy.store.redis.url', 'is required');
+    raw.proxy.store = { redis: { url: { $env: 'REDIS_URL' } } };
+    expectOnly(raw, 'proxy.store.redis.url', 'environment variable REDIS_URL is empty', { ...ENV, REDIS_URL: '' });
+    raw.proxy.sotre = {};
+    expect(problems(raw, { ...ENV, REDIS_URL: 'redis://r' })).toEqual([
+      { path: 'proxy.sotre', message: expect.stringContaining('did you mean "store"?') },
+    ]);
+  });
+
+  test('proxy.drainTimeout is a duration', () => {
+    const raw = base();
+    raw.proxy.drainTimeout = '5s';
+    expect(resolveConfig(raw, ENV).drainTimeoutMs).toBe(5_000);
+    raw.proxy.drainTimeout = 'soon';
+    expectOnly(raw, 'proxy.drainTimeout', 'must be a duration');
+    raw.proxy.drainTimeout = 0;
+    expectOnly(raw, 'proxy.drainTimeout', 'must be greater than 0');
+    delete raw.proxy.drainTimeout;
+    raw.proxy.drainTimout = '5s';
+    expectOnly(raw, 'proxy.drainTimout', 'did you mean "drainTimeout"?');
+  });
+});
+
+function failure2(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}

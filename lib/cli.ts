@@ -30,7 +30,8 @@ Options:
   -v, --version         print the version
 
 While running, SIGHUP or saving the file reloads the config (an invalid file is
-logged and refused); SIGTERM or SIGINT stops gracefully. {"$env": "NAME"} values
+logged and refused); SIGTERM or SIGINT drains (no new sessions, requests in flight
+finish for up to proxy.drainTimeout), then stops. {"$env": "NAME"} values
 are read from the environment. Logs go to stderr; DEBUG=mcp-front* adds detail.
 `;
 
@@ -40,8 +41,22 @@ const EXIT_USAGE = 2;
 
 /** Editors and config tools write a file in several steps; one reload after they settle. */
 const RELOAD_DEBOUNCE_MS = 200;
-/** A shutdown that has not finished by then is stuck (a child ignoring SIGKILL, a hung socket). */
+/**
+ * A shutdown that has not finished this long after the drain timeout is stuck (a child ignoring
+ * SIGKILL, a hung socket).
+ */
 const SHUTDOWN_TIMEOUT_MS = 10_000;
+const MAX_INSTANCE_ID = 32;
+
+/**
+ * The default instance id: the host name (a container's or pod's, in a deployment), with every
+ * character an id may not hold replaced by "-", cut to the longest id allowed.
+ */
+export function instanceIdFromHostname(hostname: string | undefined): string | undefined {
+  if (hostname === undefined) return undefined;
+  const id = hostname.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, MAX_INSTANCE_ID);
+  return id === '' ? undefined : id;
+}
 
 export type Command =
   | { kind: 'run'; config: string }
@@ -172,6 +187,8 @@ async function run(file: string): Promise<void> {
   let reloading = false;
   let queued: string | undefined;
   let stopping = false;
+  let app: express.Express | undefined;
+  let drainTimeoutMs = 0;
 
   async function reloadOnce(proxy: McpFrontRouter, trigger: string): Promise<void> {
     const content = readQuietly(configPath);
@@ -182,6 +199,8 @@ async function run(file: string): Promise<void> {
       const next = readConfig(configPath, env);
       if (stopping) return;
       await proxy.reload(next.config);
+      app?.set('trust proxy', next.resolved.trustProxy);
+      drainTimeoutMs = next.resolved.drainTimeoutMs;
       if (next.resolved.addr !== listenAddr) {
         logger.warn('proxy.addr changed; restart to listen on it', { addr: next.resolved.addr });
       }
@@ -234,7 +253,9 @@ async function run(file: string): Promise<void> {
   let started: { initial: ReturnType<typeof readConfig>; router: McpFrontRouter } | undefined;
   try {
     const initial = readConfig(configPath, env);
-    started = { initial, router: mcpFront(initial.config, { env, logger }) };
+    // An id written in the config wins; else the host name, which differs between replicas.
+    const instanceId = initial.config.proxy?.instanceId === undefined ? instanceIdFromHostname(env.HOSTNAME) : undefined;
+    started = { initial, router: mcpFront(initial.config, { env, logger, ...(instanceId === undefined ? {} : { instanceId }) }) };
   } catch (err) {
     logRefusal(logger, 'config invalid', configPath, err);
     watcher?.close();
@@ -244,9 +265,12 @@ async function run(file: string): Promise<void> {
   const { initial } = started;
   const front = started.router;
   listenAddr = initial.resolved.addr;
+  drainTimeoutMs = initial.resolved.drainTimeoutMs;
 
-  const app = express();
+  app = express();
   app.disable('x-powered-by');
+  // So that req.ip (client_ip in logs, the auth throttle) is the client behind a load balancer.
+  app.set('trust proxy', initial.resolved.trustProxy);
   app.use(front);
   // Express's default handler prints stack traces: keep the one-line-per-event log format.
   app.use(function jsonError(err: Error, req: Request, res: Response, next: NextFunction) {
@@ -264,20 +288,23 @@ async function run(file: string): Promise<void> {
     }
     stopping = true;
     logger.info('shutting down', { signal });
+    const limit = drainTimeoutMs + SHUTDOWN_TIMEOUT_MS;
     const force = setTimeout(() => {
-      logger.error('shutdown timed out', { after_ms: SHUTDOWN_TIMEOUT_MS });
+      logger.error('shutdown timed out', { after_ms: limit });
       process.exit(EXIT_FAILURE);
-    }, SHUTDOWN_TIMEOUT_MS);
+    }, limit);
     clearTimeout(debounce);
     watcher?.close();
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     try {
-      // Ends SSE streams and sessions and reaps children; only then can the server finish closing.
-      await front.close();
+      // Still listening while draining: new sessions get 503 and /health says "draining", so a
+      // load balancer moves traffic away, while live sessions finish their requests. Then it
+      // ends SSE streams and sessions and reaps children; only then can the server finish closing.
+      await front.drain(drainTimeoutMs);
     } catch (err) {
       logger.error('close failed', { error: (err as Error).message });
       process.exit(EXIT_FAILURE);
     }
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeAllConnections();
     await closed;
     clearTimeout(force);

@@ -1,11 +1,14 @@
 export { mcpFront } from './mcp-front';
 export { loadConfig } from './config';
 export { ConfigError } from './config/config-error';
+export { MemoryStore, RedisStore } from './store';
 export type {
   AuthThrottleConfig,
   BearerTokenAuthConfig,
   ConfigProblem,
   CorsConfig,
+  CounterStore,
+  CounterWindow,
   Duration,
   EnvRef,
   LogFields,
@@ -13,8 +16,14 @@ export type {
   McpFrontConfig,
   McpFrontOptions,
   McpFrontRouter,
+  MemoryStoreOptions,
   ProxyConfig,
+  RedisClient,
+  RedisStoreConfig,
+  RedisStoreOptions,
   ServerConfig,
+  StoreConfig,
   StringOrEnv,
   TransportType,
+  TrustProxy,
 } from './types';

@@ -5,9 +5,11 @@ import { Router, type NextFunction, type Request, type Response } from 'express'
 import { authThrottleFor, sendThrottled, type AuthThrottle } from './auth/throttle';
 import { TokenIndex, sendUnauthorized } from './auth/bearer';
 import { tokenWarnings } from './config/token-warnings';
-import { resolveConfig, type ResolvedConfig, type ResolvedServer } from './config';
-import { HttpError, JsonRpcCode, sendHttpError, sendJsonRpcError, shuttingDown } from './wire/errors';
-import { createDefaultLogger, debug } from './logger';
+import { configFingerprint, resolveConfig, type ResolvedConfig, type ResolvedServer } from './config';
+import { MemoryStore } from './store/memory-store';
+import { RedisStore } from './store/redis-store';
+import { draining, HttpError, JsonRpcCode, sendHttpError, sendJsonRpcError, shuttingDown } from './wire/errors';
+import { createDefaultLogger, debug, logFault } from './logger';
 import { answerPreflight, originAllowed, setCorsHeaders } from './auth/origin';
 import { createRemoteTransport } from './remote/streamable-passthrough';
 import { Pipeline } from './pipeline/pipeline';
@@ -16,7 +18,7 @@ import { loggingHook } from './pipeline/logging-hook';
 import { SessionRegistry } from './sessions/registry';
 import { createStdioTransport } from './stdio/stdio-transport';
 import type { ProxySettings, ServerTransport, TransportDeps } from './transport';
-import type { McpFrontConfig, McpFrontOptions, McpFrontRouter } from './types';
+import type { CounterStore, Logger, McpFrontConfig, McpFrontOptions, McpFrontRouter } from './types';
 
 const log = debug.extend('router');
 
@@ -31,6 +33,7 @@ const MAX_LOGGED_NAME = 64;
  */
 const TOKEN_REVOKED = new HttpError(403, JsonRpcCode.ServerError, 'Forbidden: the token was revoked or may no longer use this server');
 const SHUTTING_DOWN = shuttingDown();
+const DRAINING = draining();
 
 /** Options not yet part of the public API. */
 interface InternalOptions extends McpFrontOptions {
@@ -45,6 +48,9 @@ interface State {
   transports: Map<string, ServerTransport>;
   proxy: ProxySettings;
   throttle: AuthThrottle | undefined;
+  store: CounterStore;
+  /** Computed once per config, off the event loop (config/fingerprint.ts). */
+  fingerprint: Promise<string>;
 }
 
 /**
@@ -60,8 +66,14 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
   const pipeline = new Pipeline([loggingHook(logger), ...hooks], logger);
   const sessions = new SessionRegistry({ observer: pipeline });
   const deps: TransportDeps = { sessions, logger, pipeline };
-  let state = buildState(resolveConfig(config, env), new Map(), deps);
+  const overrides = options.instanceId === undefined ? {} : { instanceId: options.instanceId };
+  const stores = new Stores(options.store, logger);
+  let state = buildState(resolveConfig(config, env, overrides), new Map(), deps, stores);
   let closed = false;
+  let draining = false;
+  // Requests and streams of the routes below, until their response closes: what a drain waits for.
+  let inFlight = 0;
+  let idle: (() => void) | undefined;
   // Soft problems are logged once each: at start, and on reload only when new.
   const warned = new Set<string>();
   const warnTokens = (c: ResolvedConfig) => {
@@ -77,8 +89,31 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
 
   const router = Router() as McpFrontRouter;
 
-  router.get('/health', function health(_req: Request, res: Response) {
-    res.json({ status: 'ok', service: 'mcp-front', name: state.config.name, servers: state.config.servers.size });
+  // Open to all (load balancers probe it without credentials). A valid token adds what only an
+  // operator needs; a missing or wrong one gets the open answer, not a 401, so that a probe
+  // configured with an old token keeps working. A wrong token still counts as a failed
+  // authentication for the throttle: the difference between the two answers tells whether a
+  // token is valid.
+  router.get('/health', function health(req: Request, res: Response) {
+    const current = state;
+    const status = draining || closed ? 'draining' : 'ok';
+    const open = { status, service: 'mcp-front', name: current.config.name, servers: current.config.servers.size };
+    const answer = (body: object) => {
+      res.status(status === 'ok' ? 200 : 503).json(body);
+    };
+    if (req.headers.authorization === undefined) return answer(open);
+    void (async () => {
+      const throttled = await checkThrottle(current.throttle, req.ip, logger);
+      if (throttled !== undefined) return answer(open);
+      const auth = current.tokens.authenticate(req.headers.authorization);
+      if (!auth.ok) {
+        countFailure(current.throttle, req.ip, logger);
+        return answer(open);
+      }
+      const fingerprint = await current.fingerprint;
+      const instance = current.config.instanceId === undefined ? {} : { instanceId: current.config.instanceId };
+      answer({ ...open, ...instance, configFingerprint: fingerprint });
+    })().catch(() => answer(open));
   });
 
   router.use(function mcpFrontRequest(req: Request, res: Response, next: NextFunction) {
@@ -98,18 +133,35 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
     if (closed) {
       return sendHttpError(res, SHUTTING_DOWN);
     }
-
-    // Before any token comparison, so a throttled client learns nothing more about the tokens.
-    const throttled = current.throttle?.check(req.ip);
-    if (throttled?.throttled) {
-      if (throttled.firstRefusal) logger.warn('auth throttled', { client_ip: req.ip, retry_after: throttled.retryAfterSeconds });
-      return sendThrottled(res, throttled.retryAfterSeconds);
+    // A request without a session opens one (GET /sse; POST /mcp without Mcp-Session-Id, the
+    // initialize request of the MCP Streamable HTTP transport); requests of live sessions go on.
+    if (draining && (route === 'sse' || (route === 'mcp' && req.headers['mcp-session-id'] === undefined))) {
+      return sendHttpError(res, DRAINING);
     }
+
+    inFlight++;
+    res.once('close', () => {
+      inFlight--;
+      if (inFlight === 0) idle?.();
+    });
+
+    if (current.throttle === undefined) return authorizeAndDispatch(req, res, current, encodedName, route);
+    // Before any token comparison, so a throttled client learns nothing more about the tokens.
+    checkThrottle(current.throttle, req.ip, logger).then(
+      (retryAfterSeconds) => {
+        if (retryAfterSeconds !== undefined) return sendThrottled(res, retryAfterSeconds);
+        authorizeAndDispatch(req, res, current, encodedName, route);
+      },
+      next,
+    );
+  });
+
+  function authorizeAndDispatch(req: Request, res: Response, current: State, encodedName: string, route: string): void {
     const serverName = safeDecode(encodedName);
     const auth = current.tokens.authenticate(req.headers.authorization);
     if (!auth.ok) {
       logger.warn('auth failed', { reason: auth.reason, client_ip: req.ip, server: logSafe(serverName) });
-      current.throttle?.recordFailure(req.ip);
+      countFailure(current.throttle, req.ip, logger);
       return sendUnauthorized(res, current.config.name, auth.reason);
     }
     // Permissions come from the current config, not the transport's: a transport outlives a
@@ -134,13 +186,14 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
     if (route === 'sse') transport.handleSse(req, res, ctx);
     else if (route === 'message') transport.handleMessage(req, res, ctx);
     else transport.handleMcp(req, res, ctx);
-  });
+  }
 
   router.reload = async function reload(next: McpFrontConfig): Promise<void> {
     if (closed) throw new Error('mcp-front router is closed');
-    const resolved = resolveConfig(next, env);
+    const resolved = resolveConfig(next, env, overrides);
     const previous = state;
-    state = buildState(resolved, previous.transports, deps, previous.throttle);
+    state = buildState(resolved, previous.transports, deps, stores, previous.throttle);
+    if (previous.store !== state.store) await stores.retire(previous.store);
 
     // Revocation is immediate: sessions of a token that is gone, whose value changed, or that may
     // no longer use its server are closed now, streams included, and so is every request or
@@ -165,6 +218,25 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
     const aborting = sessions.closeWhere(() => true, 'proxy closed', SHUTTING_DOWN);
     await Promise.all([aborting, ...[...state.transports.values()].map((t) => t.close())]);
     await sessions.closeWhere(() => true, 'proxy closed', SHUTTING_DOWN);
+    await stores.retire(state.store);
+  };
+
+  router.drain = async function drain(timeoutMs?: number): Promise<void> {
+    if (closed) return;
+    const limit = timeoutMs ?? state.config.drainTimeoutMs;
+    draining = true;
+    logger.info('draining', { in_flight: inFlight, timeout_ms: limit });
+    if (inFlight > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const finished = await new Promise<boolean>((resolve) => {
+        idle = () => resolve(true);
+        timer = setTimeout(() => resolve(false), limit);
+      });
+      clearTimeout(timer);
+      idle = undefined;
+      if (!finished) logger.info('drain timeout reached; closing what is left', { in_flight: inFlight });
+    }
+    await router.close();
   };
 
   registries.set(router, sessions);
@@ -183,19 +255,81 @@ export function inFlightCount(router: McpFrontRouter): number {
   return registries.get(router)?.inFlightCount ?? 0;
 }
 
+/**
+ * Is `ip` throttled? Its `Retry-After` in seconds, else `undefined`. Logs the first refusal of
+ * each window.
+ */
+async function checkThrottle(throttle: AuthThrottle | undefined, ip: string | undefined, logger: Logger): Promise<number | undefined> {
+  if (throttle === undefined) return undefined;
+  const throttled = await throttle.check(ip);
+  if (!throttled.throttled) return undefined;
+  if (throttled.firstRefusal) logger.warn('auth throttled', { client_ip: ip, retry_after: throttled.retryAfterSeconds });
+  return throttled.retryAfterSeconds;
+}
+
+/** Counts a failed authentication; a failing custom store is logged, never fatal. */
+function countFailure(throttle: AuthThrottle | undefined, ip: string | undefined, logger: Logger): void {
+  throttle?.recordFailure(ip).catch((err: unknown) => logFault(logger, 'counter store failed', {}, err));
+}
+
+/**
+ * The counter store of each config: the caller's (`options.store`), a Redis store for
+ * `proxy.store.redis` (kept while its settings do not change), or one memory store for the
+ * router's life, so that counts survive reloads.
+ */
+class Stores {
+  private memory: MemoryStore | undefined;
+  private redis: { key: string; store: RedisStore } | undefined;
+
+  constructor(
+    private readonly given: CounterStore | undefined,
+    private readonly logger: Logger,
+  ) {}
+
+  for(config: ResolvedConfig): CounterStore {
+    if (this.given) return this.given;
+    const redis = config.store?.redis;
+    if (redis === undefined) return (this.memory ??= new MemoryStore());
+    const key = JSON.stringify([redis.url, redis.keyPrefix]);
+    if (this.redis?.key !== key) {
+      this.redis = { key, store: new RedisStore({ url: redis.url, keyPrefix: redis.keyPrefix, logger: this.logger }) };
+    }
+    return this.redis.store;
+  }
+
+  /** Closes a store this router made and no longer uses (never the caller's). */
+  async retire(store: CounterStore): Promise<void> {
+    if (store === this.given || store === this.memory) return;
+    if (this.redis?.store === store) this.redis = undefined;
+    await store.close?.();
+  }
+}
+
 /** Reuses the transport of every server whose settings did not change, so its sessions live on. */
-function buildState(config: ResolvedConfig, previous: Map<string, ServerTransport>, deps: TransportDeps, previousThrottle?: AuthThrottle): State {
+function buildState(
+  config: ResolvedConfig,
+  previous: Map<string, ServerTransport>,
+  deps: TransportDeps,
+  stores: Stores,
+  previousThrottle?: AuthThrottle,
+): State {
   const transports = new Map<string, ServerTransport>();
   for (const [name, server] of config.servers) {
     const old = previous.get(name);
     transports.set(name, old && sameUpstream(old.server, server) ? old : createTransport(server, deps));
   }
+  const store = stores.for(config);
+  const fingerprint = configFingerprint(config);
+  // Awaited by /health only; a failure (out of memory) must not be an unhandled rejection.
+  fingerprint.catch(() => undefined);
   return {
     config,
     tokens: new TokenIndex(config.tokens),
     transports,
     proxy: { name: config.name, maxBodyBytes: config.maxBodyBytes, maxEventBytes: config.maxEventBytes, keepAliveMs: config.keepAliveMs },
-    throttle: authThrottleFor(config.authThrottle, previousThrottle),
+    throttle: authThrottleFor(config.authThrottle, previousThrottle, store),
+    store,
+    fingerprint,
   };
 }
 

@@ -41,11 +41,33 @@ export interface AuthThrottleConfig {
   window: Duration;
 }
 
+/**
+ * Where shared counters live (the auth throttle's). Default: in the memory of each instance.
+ */
+export interface StoreConfig {
+  /** Count in Redis, shared by every instance that uses the same server and `keyPrefix`. */
+  redis: RedisStoreConfig;
+}
+
+export interface RedisStoreConfig {
+  /** `redis://[user:password@]host:port[/db]` or `rediss://…` (TLS). Required, no default. */
+  url: StringOrEnv;
+  /** Prefix of every key, so several deployments can share one Redis. Default: `"mcp-front:"`. */
+  keyPrefix?: string;
+}
+
+/**
+ * Express's `trust proxy` setting for the standalone command: a hop count, `true` (trust every
+ * hop), or addresses/CIDRs (an array or a comma-separated string; `loopback`, `linklocal` and
+ * `uniquelocal` allowed).
+ */
+export type TrustProxy = number | boolean | string | string[];
+
 export interface ProxyConfig {
   /** Shown in logs, `/health` and the `WWW-Authenticate` realm. Default: `"mcp-front"`. */
   name?: string;
   /** Listen address of the standalone command (`":8080"`, `"127.0.0.1:8080"`). Default: `":8080"`. */
-  addr?: string;
+  addr?: StringOrEnv;
   auth: BearerTokenAuthConfig;
   /** Largest accepted request body in bytes; larger → `413`. Default: 10 MiB. */
   maxBodyBytes?: number;
@@ -60,6 +82,20 @@ export interface ProxyConfig {
   cors?: CorsConfig;
   /** `429` for client IPs with too many failed authentications. Default: off. */
   authThrottle?: AuthThrottleConfig;
+  /**
+   * Name of this instance among several: 1–32 of `A-Z a-z 0-9 _ -`. Shown in authenticated
+   * `/health`. Default: none (the standalone command uses `$HOSTNAME`).
+   */
+  instanceId?: StringOrEnv;
+  /** Standalone command only: Express's `trust proxy` setting, for clients behind a load balancer. Default: `false`. */
+  trustProxy?: TrustProxy;
+  /** Where the auth throttle counts. Default: in memory, per instance. */
+  store?: StoreConfig;
+  /**
+   * Standalone command: on SIGTERM/SIGINT, how long requests in flight may take to finish
+   * before everything is closed. Default: `"30s"`.
+   */
+  drainTimeout?: Duration;
 }
 
 export interface ServerConfig {
@@ -110,6 +146,74 @@ export interface McpFrontOptions {
   env?: Record<string, string | undefined>;
   /** Receives one call per event. Default: one line per event on stderr. */
   logger?: Logger;
+  /**
+   * Where the auth throttle counts; overrides `proxy.store`. The caller owns it: `close()` does
+   * not close it. Default: `proxy.store`, else in memory.
+   */
+  store?: CounterStore;
+  /** Name of this instance; overrides `proxy.instanceId`. Default: `proxy.instanceId`. */
+  instanceId?: string;
+}
+
+/** A counter's current fixed window. */
+export interface CounterWindow {
+  /** Hits in the window, this one included. */
+  count: number;
+  /**
+   * Milliseconds until the window ends. Relative, not a date: instances and Redis do not share a
+   * clock, and Redis reports what is left of a key's life (`PTTL`).
+   */
+  resetInMs: number;
+}
+
+/**
+ * Fixed-window counters shared by whatever uses one store (in the style of express-rate-limit's
+ * `Store`). A window starts at a key's first hit and lasts `windowMs`.
+ */
+export interface CounterStore {
+  /** Counts one hit of `key`, starting a window when there is none; atomic per key. */
+  increment(key: string, windowMs: number): Promise<CounterWindow>;
+  /** The current window of `key`, or `undefined` when it has none; counts nothing. */
+  get(key: string): Promise<CounterWindow | undefined>;
+  /** Releases connections and timers. */
+  close?(): Promise<void>;
+}
+
+export interface MemoryStoreOptions {
+  /**
+   * Most keys kept at once; beyond, the oldest window is forgotten. Bounds memory against an
+   * attacker rotating keys (client addresses). Default: 10,000.
+   */
+  maxEntries?: number;
+  /** Clock in ms, injectable for tests. Default: `performance.now()`, monotonic so that a wall-clock step cannot lengthen or end a window. */
+  now?: () => number;
+}
+
+/** The part of an ioredis client that `RedisStore` uses (typed here: ioredis is an optional peer dependency). */
+export interface RedisClient {
+  readonly status: string;
+  eval(script: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
+  on(event: 'ready', listener: () => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  removeListener(event: 'ready' | 'error', listener: (...args: never[]) => void): unknown;
+  quit(): Promise<unknown>;
+  disconnect(): void;
+}
+
+export interface RedisStoreOptions {
+  /** `redis://…` or `rediss://…`; ignored when `client` is given. */
+  url?: string;
+  /**
+   * An ioredis client to use instead of one made from `url`; the caller closes it. Create it with
+   * `enableOfflineQueue: false` and a `commandTimeout`, so that calls fail fast while Redis is away.
+   */
+  client?: RedisClient;
+  /** Default: `"mcp-front:"`. */
+  keyPrefix?: string;
+  /** Bound of every Redis call in ms. Default: 500. */
+  timeoutMs?: number;
+  /** Where the one WARN of an outage and the INFO of the recovery go. Required. */
+  logger: Logger;
 }
 
 /** One problem found in a configuration. */
@@ -125,4 +229,11 @@ export interface McpFrontRouter extends Router {
   reload(config: McpFrontConfig): Promise<void>;
   /** End every session and stop every spawned process; resolves when they are gone. */
   close(): Promise<void>;
+  /**
+   * Graceful stop: refuse new sessions at once (`503` with `Retry-After`; `/health` answers `503`
+   * `"status":"draining"`) while the requests of live sessions are still served, wait up to
+   * `timeoutMs` for requests in flight (open streams included) to finish, then `close()`.
+   * Default `timeoutMs`: `proxy.drainTimeout`.
+   */
+  drain(timeoutMs?: number): Promise<void>;
 }

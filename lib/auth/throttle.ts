@@ -4,14 +4,15 @@
 //
 // Fixed window per IP, starting at that IP's first failure: up to `maxFailures` 401s are
 // answered normally, after which the IP gets 429 until the window ends; the next failure after
-// that starts a new window. One small entry per IP (no timestamp list), and since every window
-// has the same length, the Map's insertion order is also expiry order: expired entries are
-// pruned lazily from the front, and the cap evicts the entry closest to expiry. No timers, so
-// nothing to stop on reload() or close().
-import { performance } from 'node:perf_hooks';
+// that starts a new window. The counts live in a counter store (README: Running several
+// instances): this process's memory by default, Redis to share them between instances, so that
+// N instances still allow `maxFailures`, not N times as many.
 import type { ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { CounterStore } from '../types';
 import { JsonRpcCode, sendJsonRpcError } from '../wire/errors';
 import { debug } from '../logger';
+import { MemoryStore } from '../store/memory-store';
 
 const log = debug.extend('throttle');
 
@@ -21,9 +22,11 @@ export interface AuthThrottleSettings {
 }
 
 export interface AuthThrottleOptions {
+  /** Where failures are counted. Default: a `MemoryStore` of this throttle's own. */
+  store?: CounterStore;
   /**
-   * Most client IPs tracked at once; beyond, the oldest window is forgotten. Bounds memory
-   * against an attacker rotating addresses (one small entry per IP). Default: 10,000.
+   * Most client IPs a default memory store tracks at once; beyond, the oldest window is
+   * forgotten. Bounds memory against an attacker rotating addresses. Default: 10,000.
    */
   maxEntries?: number;
   /** Clock in ms, injectable for tests. Default: `performance.now()`, monotonic so that a wall-clock step cannot lengthen or end a window. */
@@ -32,31 +35,30 @@ export interface AuthThrottleOptions {
 
 export type ThrottleCheck = { throttled: false } | { throttled: true; retryAfterSeconds: number; firstRefusal: boolean };
 
-interface Entry {
-  windowEnd: number;
-  failures: number;
-  /** A refusal of this window has been reported, so the caller logs once per window per IP. */
-  refused: boolean;
-}
-
 const NOT_THROTTLED: ThrottleCheck = { throttled: false };
-const DEFAULT_MAX_ENTRIES = 10_000;
+/** Most windows remembered as already reported, so each is logged once per process. */
+const MAX_REPORTED = 1_000;
 
 export class AuthThrottle {
   readonly settings: Readonly<AuthThrottleSettings>;
-  private readonly entries = new Map<string, Entry>();
-  private readonly maxEntries: number;
+  readonly store: CounterStore;
+  // IP → end of the window whose refusal this process has logged.
+  private readonly reported = new Map<string, number>();
   private readonly now: () => number;
+  private readonly keyPrefix: string;
 
   constructor(settings: AuthThrottleSettings, options: AuthThrottleOptions = {}) {
     this.settings = { maxFailures: settings.maxFailures, windowMs: settings.windowMs };
-    this.maxEntries = Math.max(1, options.maxEntries ?? DEFAULT_MAX_ENTRIES);
+    // The settings are part of the key: a count made under other settings (before a reload, or on
+    // an instance not yet reloaded) means something else, so a change starts afresh.
+    this.keyPrefix = `auth-fail:${settings.maxFailures}:${settings.windowMs}:`;
     this.now = options.now ?? (() => performance.now());
+    this.store = options.store ?? new MemoryStore({ now: this.now, maxEntries: options.maxEntries });
   }
 
-  /** Number of client IPs currently tracked. */
-  get size(): number {
-    return this.entries.size;
+  /** Client IPs tracked, when the store is this process's memory; `undefined` otherwise. */
+  get size(): number | undefined {
+    return this.store instanceof MemoryStore ? this.store.size : undefined;
   }
 
   /**
@@ -64,61 +66,64 @@ export class AuthThrottle {
    * more about them. An unknown address (`req.ip` of an already closed socket) is never refused:
    * there is no one left to answer, and one shared bucket would let anyone lock others out.
    */
-  check(ip: string | undefined): ThrottleCheck {
+  async check(ip: string | undefined): Promise<ThrottleCheck> {
     if (ip === undefined) return NOT_THROTTLED;
-    const now = this.now();
-    this.prune(now);
-    const entry = this.entries.get(ip);
-    if (entry === undefined || entry.failures < this.settings.maxFailures) return NOT_THROTTLED;
-    const firstRefusal = !entry.refused;
-    entry.refused = true;
-    // At least 1: `Retry-After: 0` would invite an immediate retry that is still refused.
-    return { throttled: true, retryAfterSeconds: Math.max(1, Math.ceil((entry.windowEnd - now) / 1000)), firstRefusal };
+    const window = await this.store.get(this.keyPrefix + ip);
+    if (window === undefined || window.count < this.settings.maxFailures) return NOT_THROTTLED;
+    return {
+      throttled: true,
+      // At least 1: `Retry-After: 0` would invite an immediate retry that is still refused.
+      retryAfterSeconds: Math.max(1, Math.ceil(window.resetInMs / 1000)),
+      firstRefusal: this.firstReport(ip, window.resetInMs),
+    };
   }
 
   /**
    * Counts a failed authentication (a 401) of `ip`. Successes deliberately reset nothing: a
    * client holding one valid token could otherwise interleave it with guesses for another.
    */
-  recordFailure(ip: string | undefined): void {
+  async recordFailure(ip: string | undefined): Promise<void> {
     if (ip === undefined) return;
-    const now = this.now();
-    this.prune(now);
-    const entry = this.entries.get(ip);
-    if (entry !== undefined) {
-      entry.failures++;
-      return;
-    }
-    if (this.entries.size >= this.maxEntries) {
-      const oldest = this.entries.keys().next();
-      if (!oldest.done) this.entries.delete(oldest.value);
-    }
-    this.entries.set(ip, { windowEnd: now + this.settings.windowMs, failures: 1, refused: false });
+    await this.store.increment(this.keyPrefix + ip, this.settings.windowMs);
   }
 
-  /** Drops ended windows. Insertion order is expiry order, so this stops at the first live one. */
-  private prune(now: number): void {
-    for (const [ip, entry] of this.entries) {
-      if (entry.windowEnd > now) return;
-      this.entries.delete(ip);
+  /** One `auth throttled` line per window per IP: the window is known by when it ends. */
+  private firstReport(ip: string, resetInMs: number): boolean {
+    const now = this.now();
+    const end = now + resetInMs;
+    const previous = this.reported.get(ip);
+    // A window's end seen from two calls differs by clock resolution and round trips, never by a second.
+    if (previous !== undefined && Math.abs(previous - end) < 1_000) return false;
+    this.reported.delete(ip);
+    if (this.reported.size >= MAX_REPORTED) {
+      for (const [key, until] of this.reported) if (until <= now || this.reported.size >= MAX_REPORTED) this.reported.delete(key);
     }
+    this.reported.set(ip, end);
+    return true;
   }
 }
 
 /**
- * The throttle of a (re)loaded config: the previous one when its settings are unchanged, so a
- * reload (which the command line does on every change of the file) does not wipe the counts.
+ * The throttle of a (re)loaded config: the previous one when its settings and store are
+ * unchanged, so a reload (which the command line does on every change of the file) does not
+ * reset what it remembers. The counts themselves live in the store, which outlives both.
  */
 export function authThrottleFor(
   settings: AuthThrottleSettings | undefined,
   previous: AuthThrottle | undefined,
+  store: CounterStore = previous?.store ?? new MemoryStore(),
 ): AuthThrottle | undefined {
   if (settings === undefined) return undefined;
-  if (previous && previous.settings.maxFailures === settings.maxFailures && previous.settings.windowMs === settings.windowMs) {
+  if (
+    previous &&
+    previous.store === store &&
+    previous.settings.maxFailures === settings.maxFailures &&
+    previous.settings.windowMs === settings.windowMs
+  ) {
     return previous;
   }
   log('failed-auth throttle: %o', settings);
-  return new AuthThrottle(settings);
+  return new AuthThrottle(settings, { store });
 }
 
 /** `429` (RFC 6585 §4) with `Retry-After` in seconds (RFC 9110 §10.2.3) and a JSON-RPC body. */

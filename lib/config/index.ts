@@ -3,5 +3,6 @@
 export { loadConfig } from './load';
 export { parseDuration } from './durations';
 export { resolveConfig } from './resolve';
+export { configFingerprint } from './fingerprint';
 export { DEFAULTS } from './resolved-config';
 export type { RemoteServer, ResolvedConfig, ResolvedServer, StdioServer } from './resolved-config';

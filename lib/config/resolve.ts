@@ -9,6 +9,7 @@
 // Secrets: token values, header values, env values and anything read through `$env` are never
 // put into a message. Only key names, `$env` variable names and values known not to be secret
 // (version, origins, token *names*) are quoted.
+import { isIP } from 'node:net';
 import type { TransportType } from '../types';
 import { ConfigError } from './config-error';
 import { didYouMean, fromAjv, isObject, type Obj, type Problem, type Segment, toConfigProblems } from './problems';
@@ -42,6 +43,11 @@ const MAX_QUOTED_NAME = 32;
 // either cut by the one-space rule (README: Authentication and status codes) or re-encoded by clients, so it could never match.
 const TOKEN_VALUE = /^[\x21-\x7e]+$/;
 const ADDR = /^(?:(?:\[[0-9A-Fa-f:.]+(?:%[\w.-]+)?\])|(?:[A-Za-z0-9.-]+))?:(\d{1,5})$/;
+// Session ids will begin with `<instanceId>.` for load balancers to route on, so no dot inside.
+const INSTANCE_ID = /^[A-Za-z0-9_-]{1,32}$/;
+const INSTANCE_ID_RULE = 'must be 1 to 32 of the characters A-Z a-z 0-9 _ - (no dot)';
+// The names Express's `trust proxy` (proxy-addr) knows besides addresses.
+const TRUST_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
 const STDIO_ONLY = ['args', 'env', 'cwd', 'idleTimeout', 'maxSessions'] as const;
 const REMOTE_ONLY = ['headers'] as const;
 
@@ -57,6 +63,10 @@ interface ResolvedProxy {
   keepAliveMs: number;
   allowedOrigins: '*' | Set<string> | undefined;
   authThrottle?: { maxFailures: number; windowMs: number };
+  instanceId?: string;
+  trustProxy: boolean | number | string[];
+  store?: { redis: { url: string; keyPrefix: string } };
+  drainTimeoutMs: number;
 }
 
 function resolveProxy(proxy: unknown, r: Resolver): ResolvedProxy {
@@ -72,6 +82,8 @@ function resolveProxy(proxy: unknown, r: Resolver): ResolvedProxy {
     maxEventBytes: DEFAULTS.maxEventBytes,
     keepAliveMs: DEFAULTS.keepAliveMs,
     allowedOrigins: undefined,
+    trustProxy: false,
+    drainTimeoutMs: DEFAULTS.drainTimeoutMs,
   };
 
   if (typeof p.name === 'string' && p.name !== '') {
@@ -82,13 +94,43 @@ function resolveProxy(proxy: unknown, r: Resolver): ResolvedProxy {
     out.name = p.name;
   }
 
-  if (typeof p.addr === 'string') {
-    const m = ADDR.exec(p.addr);
-    if (!m || Number(m[1]) > 65535) {
-      r.add([...at, 'addr'], 'must look like ":8080", "127.0.0.1:8080" or "[::1]:8080" (port 0-65535)');
+  if (p.addr !== undefined) {
+    // `$env` too, so that one file serves every instance of a deployment.
+    const a = r.string(p.addr, [...at, 'addr']);
+    if (a !== undefined) {
+      const m = ADDR.exec(a.value);
+      if (!m || Number(m[1]) > 65535) {
+        r.add([...at, 'addr'], `must look like ":8080", "127.0.0.1:8080" or "[::1]:8080" (port 0-65535)${fromEnv(a)}`);
+      }
+      out.addr = a.value;
     }
-    out.addr = p.addr;
   }
+
+  if (p.instanceId !== undefined) {
+    const v = r.string(p.instanceId, [...at, 'instanceId']);
+    if (v !== undefined) {
+      if (!INSTANCE_ID.test(v.value)) r.add([...at, 'instanceId'], `${INSTANCE_ID_RULE}${fromEnv(v)}`);
+      else out.instanceId = v.value;
+    }
+  }
+
+  if (p.trustProxy !== undefined) out.trustProxy = resolveTrustProxy(p.trustProxy, [...at, 'trustProxy'], r);
+
+  if (isObject(p.store) && isObject(p.store.redis)) {
+    const sat = [...at, 'store', 'redis'];
+    // Secret: the URL may carry a password, so it is never quoted.
+    const u = r.string(p.store.redis.url, [...sat, 'url'], true);
+    if (u !== undefined) {
+      const url = parseUrl(u.value);
+      if (url === undefined || (url.protocol !== 'redis:' && url.protocol !== 'rediss:') || url.hostname === '') {
+        r.add([...sat, 'url'], `must be a redis:// or rediss:// URL such as "redis://redis:6379"${fromEnv(u)}`);
+      } else {
+        const keyPrefix = typeof p.store.redis.keyPrefix === 'string' ? p.store.redis.keyPrefix : DEFAULTS.keyPrefix;
+        out.store = { redis: { url: u.value, keyPrefix } };
+      }
+    }
+  }
+  out.drainTimeoutMs = r.duration(p.drainTimeout, [...at, 'drainTimeout'], DEFAULTS.drainTimeoutMs);
 
   const auth = isObject(p.auth) ? p.auth : {};
   if (isObject(auth.tokens)) {
@@ -130,6 +172,48 @@ function resolveProxy(proxy: unknown, r: Resolver): ResolvedProxy {
     out.authThrottle = { maxFailures, windowMs };
   }
   return out;
+}
+
+/** Express's `trust proxy` setting, checked entry by entry so that a typo is not a silent `false`. */
+function resolveTrustProxy(raw: unknown, at: Segment[], r: Resolver): boolean | number | string[] {
+  if (typeof raw === 'boolean' || typeof raw === 'number') return raw;
+  let entries: { value: string; at: Segment[] }[];
+  if (typeof raw === 'string') entries = raw.split(',').map((value) => ({ value: value.trim(), at }));
+  else if (Array.isArray(raw)) entries = raw.flatMap((v, i) => (typeof v === 'string' ? [{ value: v.trim(), at: [...at, i] }] : []));
+  else return false; // reported by the schema
+  if (entries.length === 0) {
+    r.add(at, 'must list at least one address (or be a hop count, or true)');
+    return false;
+  }
+  const out: string[] = [];
+  for (const e of entries) {
+    if (TRUST_NAMES.has(e.value) || isAddressOrRange(e.value)) out.push(e.value);
+    else {
+      const hint = didYouMean(e.value, TRUST_NAMES);
+      r.add(e.at, `${JSON.stringify(e.value)} is not an IP address, a CIDR range ("10.0.0.0/8") or one of loopback, linklocal, uniquelocal${hint}`);
+    }
+  }
+  return out;
+}
+
+/** An IP address, `address/prefix-length`, or (IPv4) `address/netmask`, as Express accepts them. */
+function isAddressOrRange(s: string): boolean {
+  const slash = s.indexOf('/');
+  const ip = slash === -1 ? s : s.slice(0, slash);
+  const family = isIP(ip);
+  if (family === 0) return false;
+  if (slash === -1) return true;
+  const range = s.slice(slash + 1);
+  if (/^\d{1,3}$/.test(range)) return Number(range) <= (family === 4 ? 32 : 128);
+  return family === 4 && isIP(range) === 4;
+}
+
+function parseUrl(s: string): URL | undefined {
+  try {
+    return new URL(s);
+  } catch {
+    return undefined;
+  }
 }
 
 function resolveOrigins(list: unknown[], at: Segment[], r: Resolver): '*' | Set<string> {
@@ -346,7 +430,11 @@ function resolveEnv(raw: unknown, at: Segment[], r: Resolver): Record<string, st
 }
 
 /** Validates and resolves a configuration; throws `ConfigError` listing every problem. */
-export function resolveConfig(raw: unknown, env: Record<string, string | undefined> = process.env): ResolvedConfig {
+export function resolveConfig(
+  raw: unknown,
+  env: Record<string, string | undefined> = process.env,
+  overrides: { instanceId?: string } = {},
+): ResolvedConfig {
   const problems: Problem[] = [];
   if (!validateShape(raw)) {
     for (const e of validateShape.errors ?? []) problems.push(fromAjv(e, raw));
@@ -364,6 +452,12 @@ export function resolveConfig(raw: unknown, env: Record<string, string | undefin
       if (resolved !== undefined) servers.set(name, resolved);
     }
   }
+  let instanceId = proxy.instanceId;
+  if (overrides.instanceId !== undefined) {
+    if (typeof overrides.instanceId !== 'string' || !INSTANCE_ID.test(overrides.instanceId)) {
+      r.add(['options', 'instanceId'], INSTANCE_ID_RULE);
+    } else instanceId = overrides.instanceId;
+  }
   problems.push(...r.problems);
   if (problems.length > 0) throw new ConfigError(toConfigProblems(problems, raw));
 
@@ -378,5 +472,9 @@ export function resolveConfig(raw: unknown, env: Record<string, string | undefin
     allowedOrigins: proxy.allowedOrigins,
     ...(proxy.authThrottle === undefined ? {} : { authThrottle: proxy.authThrottle }),
     servers,
+    ...(instanceId === undefined ? {} : { instanceId }),
+    trustProxy: proxy.trustProxy,
+    ...(proxy.store === undefined ? {} : { store: proxy.store }),
+    drainTimeoutMs: proxy.drainTimeoutMs,
   };
 }

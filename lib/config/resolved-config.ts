@@ -45,6 +45,13 @@ export interface ResolvedConfig {
   /** Failed-authentication throttling; absent when off (the default). */
   authThrottle?: { maxFailures: number; windowMs: number };
   servers: ReadonlyMap<string, ResolvedServer>;
+  /** This instance's name among several (`proxy.instanceId` or `options.instanceId`); absent when none. */
+  instanceId?: string;
+  /** Express's `trust proxy` value for the standalone command; `false` by default. */
+  trustProxy: boolean | number | string[];
+  /** Shared counters in Redis; absent: in memory. */
+  store?: { redis: { url: string; keyPrefix: string } };
+  drainTimeoutMs: number;
 }
 
 export const DEFAULTS = {
@@ -56,4 +63,6 @@ export const DEFAULTS = {
   timeoutMs: 60_000,
   idleTimeoutMs: 30 * 60_000,
   maxSessions: 100,
+  drainTimeoutMs: 30_000,
+  keyPrefix: 'mcp-front:',
 } as const;

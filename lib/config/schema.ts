@@ -25,7 +25,7 @@ const serverProperties = {
 
 const proxyProperties = {
   name: { type: 'string', minLength: 1 },
-  addr: { type: 'string' },
+  addr: STRING_OR_ENV,
   auth: {
     type: 'object',
     required: ['kind', 'tokens'],
@@ -56,6 +56,31 @@ const proxyProperties = {
       window: DURATION,
     } satisfies Record<keyof NonNullable<McpFrontConfig['proxy']['authThrottle']>, object>,
   },
+  instanceId: STRING_OR_ENV,
+  // Express's `trust proxy` values; resolve.ts checks each address. A hop count of 0 is `false`.
+  trustProxy: {
+    type: ['boolean', 'integer', 'string', 'array'],
+    minimum: 1,
+    maximum: 1000,
+    items: { type: 'string' },
+  },
+  store: {
+    type: 'object',
+    required: ['redis'],
+    additionalProperties: false,
+    properties: {
+      redis: {
+        type: 'object',
+        required: ['url'],
+        additionalProperties: false,
+        properties: {
+          url: STRING_OR_ENV,
+          keyPrefix: { type: 'string', maxLength: 200 },
+        } satisfies Record<keyof NonNullable<McpFrontConfig['proxy']['store']>['redis'], object>,
+      },
+    } satisfies Record<keyof NonNullable<McpFrontConfig['proxy']['store']>, object>,
+  },
+  drainTimeout: DURATION,
 } satisfies Record<keyof McpFrontConfig['proxy'], object>;
 
 const configSchema = {

@@ -84,6 +84,16 @@ export function shuttingDown(server?: string): HttpError {
   return new HttpError(503, JsonRpcCode.ServerError, `Service Unavailable: ${what} shutting down`, { 'Retry-After': SHUTTING_DOWN_RETRY_AFTER });
 }
 
+/**
+ * `503` with `Retry-After` for a request that would open a session while this instance drains
+ * (README: Running several instances): behind a load balancer the retry lands on another one.
+ */
+export function draining(): HttpError {
+  return new HttpError(503, JsonRpcCode.ServerError, 'Service Unavailable: this mcp-front instance is draining; retry', {
+    'Retry-After': SHUTTING_DOWN_RETRY_AFTER,
+  });
+}
+
 /** `503` with `Retry-After`: the server is at its `maxSessions` (README: Configuration). */
 export function sessionsExhausted(server: string, maxSessions: number): HttpError {
   return new HttpError(503, JsonRpcCode.ServerError, `Service Unavailable: server "${server}" has reached its maximum of ${maxSessions} sessions`, {

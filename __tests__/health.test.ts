@@ -1,0 +1,129 @@
+// `GET /health` (README: Routes; Running several instances): open to everyone without naming a
+// server or a secret; with a valid token it adds the instance id and the config fingerprint.
+import { scryptSync } from 'node:crypto';
+import request from 'supertest';
+import { canonicalConfig, FINGERPRINT_SALT } from '../lib/config/fingerprint';
+import { resolveConfig } from '../lib/config';
+import { MemoryStore } from '../lib/store';
+import type { McpFrontConfig } from '../lib/types';
+import { configWith, DEV_TOKEN, PROD_TOKEN, startFront, startJsonRpcUpstream, type Front, type JsonRpcUpstream } from './helpers/servers';
+
+let upstream: JsonRpcUpstream;
+const fronts: Front[] = [];
+
+beforeAll(async () => {
+  upstream = await startJsonRpcUpstream();
+});
+
+afterEach(async () => {
+  await Promise.all(fronts.splice(0).map((f) => f.close()));
+});
+
+afterAll(() => upstream.close());
+
+function config(extra: Partial<McpFrontConfig['proxy']> = {}, tokens = { dev: DEV_TOKEN, prod: PROD_TOKEN }): McpFrontConfig {
+  const c = configWith({ api: { url: upstream.url } }, extra);
+  c.proxy.auth.tokens = tokens;
+  return c;
+}
+
+async function front(c: McpFrontConfig, options: Parameters<typeof startFront>[1] = {}): Promise<Front> {
+  const f = await startFront(c, options);
+  fronts.push(f);
+  return f;
+}
+
+const health = (f: Front, token?: string) => {
+  const r = request(f.url).get('/health');
+  return token === undefined ? r : r.set('Authorization', `Bearer ${token}`);
+};
+
+describe('GET /health', () => {
+  it('without a token: status and name only, no fingerprint, no instance id', async () => {
+    const f = await front(config({ instanceId: 'web-1' }));
+    const res = await health(f);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ status: 'ok', service: 'mcp-front', name: 'Test Proxy', servers: 1 });
+  });
+
+  it('with a valid token: adds the instance id and the config fingerprint', async () => {
+    const f = await front(config({ instanceId: 'web-1' }));
+    const res = await health(f, DEV_TOKEN);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({
+      status: 'ok',
+      service: 'mcp-front',
+      name: 'Test Proxy',
+      servers: 1,
+      instanceId: 'web-1',
+      configFingerprint: expect.stringMatching(/^[0-9a-f]{32}$/),
+    });
+  });
+
+  it('options.instanceId wins over proxy.instanceId', async () => {
+    const f = await front(config({ instanceId: 'from-file' }), { instanceId: 'from-code' });
+    expect((await health(f, DEV_TOKEN)).body.instanceId).toBe('from-code');
+  });
+
+  it('a wrong token gets the open answer, not a 401, and counts as a failed authentication', async () => {
+    const f = await front(config({ authThrottle: { maxFailures: 1, window: '1m' } }));
+    const res = await health(f, 'not-a-token');
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ status: 'ok', service: 'mcp-front', name: 'Test Proxy', servers: 1 });
+    // The throttle now refuses this client, on /health (no extras) and on the MCP routes.
+    expect((await health(f, DEV_TOKEN)).body.configFingerprint).toBeUndefined();
+    expect((await request(f.url).post('/api/mcp').set('Authorization', `Bearer ${DEV_TOKEN}`).send({})).status).toBe(429);
+  });
+});
+
+describe('configFingerprint', () => {
+  const fingerprint = async (f: Front) => (await health(f, DEV_TOKEN)).body.configFingerprint as string;
+
+  it('is equal on instances with the same config, whatever their instance ids', async () => {
+    const [a, b] = await Promise.all([front(config({ instanceId: 'a' })), front(config({ instanceId: 'b' }))]);
+    expect(await fingerprint(a)).toBe(await fingerprint(b));
+  });
+
+  it('changes with any change of the config, a token value included, and follows a reload', async () => {
+    const f = await front(config());
+    const first = await fingerprint(f);
+    await f.router.reload(config({}, { dev: DEV_TOKEN, prod: `${PROD_TOKEN}-rotated` }));
+    const rotated = await fingerprint(f);
+    expect(rotated).not.toBe(first);
+    await f.router.reload(config({ keepAlive: '20s' }));
+    const other = await fingerprint(f);
+    expect(new Set([first, rotated, other]).size).toBe(3);
+    await f.router.reload(config());
+    expect(await fingerprint(f)).toBe(first);
+  });
+
+  it('is scrypt (N=2^15, r=8, p=1) over the whole resolved config with the documented salt', async () => {
+    const c = config({ instanceId: 'x' });
+    const f = await front(c);
+    const expected = scryptSync(canonicalConfig(resolveConfig(c, {})), FINGERPRINT_SALT, 16, {
+      N: 2 ** 15,
+      r: 8,
+      p: 1,
+      maxmem: 64 * 1024 * 1024,
+    }).toString('hex');
+    expect(await fingerprint(f)).toBe(expected);
+    expect(canonicalConfig(resolveConfig(c, {}))).toContain(PROD_TOKEN);
+    expect(FINGERPRINT_SALT).toBe('mcp-front config fingerprint v1');
+  });
+});
+
+describe('options.store', () => {
+  it('is where the auth throttle counts: two routers given one store count failures once', async () => {
+    const store = new MemoryStore();
+    const c = config({ authThrottle: { maxFailures: 2, window: '1m' } });
+    const trust = { configure: (app: import('express').Express) => app.set('trust proxy', true), store };
+    const [a, b] = await Promise.all([front(c, trust), front(c, trust)]);
+    const post = (f: Front, token: string) =>
+      request(f.url).post('/api/mcp').set('X-Forwarded-For', '203.0.113.5').set('Authorization', `Bearer ${token}`).send({});
+    expect((await post(a, 'guess-1')).status).toBe(401);
+    expect((await post(b, 'guess-2')).status).toBe(401);
+    expect((await post(a, DEV_TOKEN)).status).toBe(429);
+    expect((await post(b, DEV_TOKEN)).status).toBe(429);
+    expect(store.size).toBe(1);
+  });
+});
