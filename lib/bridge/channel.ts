@@ -76,15 +76,6 @@ function isMessage(value: unknown): value is JsonRpcMessage {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** The first byte of a body that is not JSON whitespace (`{` a message, `[` a batch), or -1. */
-export function firstByte(body: Buffer): number {
-  for (let i = 0; i < body.length; i++) {
-    const b = body[i];
-    if (b !== 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d) return b;
-  }
-  return -1;
-}
-
 /** The first `limit` bytes of an upstream answer, as text (for its error); the rest is discarded. */
 export function readStart(res: IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve) => {

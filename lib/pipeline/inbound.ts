@@ -2,7 +2,7 @@
 // Transports get the original bytes (forwarded unchanged unless a hook refused part of a batch)
 // and the parsed messages, so nothing downstream reads or parses a body again.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { firstByte } from '../bridge/channel';
+import { firstByte } from '../wire/body';
 import { parseJsonRpc, readBody, serializeMessage, type JsonRpcMessage } from '../wire/body';
 import { HttpError, sendHttpError } from '../wire/errors';
 

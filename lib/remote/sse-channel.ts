@@ -3,7 +3,8 @@
 // each client message is POSTed to the upstream's message URL (its `endpoint` event).
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import { serializeMessage, type JsonRpcMessage } from '../wire/body';
-import { emitServerText, firstByte, readStart, type Channel, type ChannelEvents } from '../bridge/channel';
+import { emitServerText, readStart, type Channel, type ChannelEvents } from '../bridge/channel';
+import { firstByte } from '../wire/body';
 import type { RemoteServer } from '../config';
 import { HttpError, JsonRpcCode, sessionGone, shuttingDown } from '../wire/errors';
 import { debug, logFault } from '../logger';

@@ -2,7 +2,8 @@
 // stdin and stdout (MCP 2025-06-18 §stdio). The child's stdout lines are handed over as they are.
 import { existsSync } from 'node:fs';
 import { serializeMessage, type JsonRpcMessage } from '../wire/body';
-import { firstByte, type Channel, type ChannelEvents } from '../bridge/channel';
+import type { Channel, ChannelEvents } from '../bridge/channel';
+import { firstByte } from '../wire/body';
 import { DEFAULT_GRACE_MS, spawnStdioChild, type ExitInfo, type StdioChild } from './child-process';
 import type { StdioServer } from '../config';
 import { HttpError, JsonRpcCode } from '../wire/errors';

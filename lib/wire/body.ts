@@ -182,3 +182,12 @@ export function serializeMessage(value: unknown): string {
 export const isRequest = (m: JsonRpcMessage): boolean => typeof m.method === 'string' && m.id !== undefined && m.id !== null;
 export const isNotification = (m: JsonRpcMessage): boolean => typeof m.method === 'string' && (m.id === undefined || m.id === null);
 export const isResponse = (m: JsonRpcMessage): boolean => m.method === undefined;
+
+/** The first byte of a body that is not JSON whitespace (`{` a message, `[` a batch), or -1. */
+export function firstByte(body: Buffer): number {
+  for (let i = 0; i < body.length; i++) {
+    const b = body[i];
+    if (b !== 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d) return b;
+  }
+  return -1;
+}
