@@ -54,7 +54,7 @@ describe('permissions', () => {
     [(r: Json) => (r.mcpServers.database.permissions = { '*': { tool: [] } }), 'mcpServers.database.permissions["*"].tool', 'unknown key "tool"; did you mean "tools"?'],
     [(r: Json) => (r.mcpServers.database.permissions = { '*': { tools: 'query' } }), 'mcpServers.database.permissions["*"].tools', 'must be an array'],
     [(r: Json) => (r.mcpServers.database.permissions = { '*': { tools: [''] } }), 'mcpServers.database.permissions["*"].tools[0]', 'must not be empty'],
-    [(r: Json) => (r.mcpServers.database.permissions = { '*': { tools: ['a', 'a'] } }), 'mcpServers.database.permissions["*"].tools[1]', 'duplicate pattern "a"'],
+    [(r: Json) => (r.mcpServers.database.permissions = { '*': { tools: ['a', 'a'] } }), 'mcpServers.database.permissions["*"].tools[1]', 'duplicate of entry 0'],
     [(r: Json) => (r.mcpServers.database.permission = {}), 'mcpServers.database.permission', 'unknown key "permission"; did you mean "permissions"?'],
   ])('%#: problem at its path', (change, path, message) => {
     const raw = base();
@@ -62,10 +62,14 @@ describe('permissions', () => {
     expect(problems(raw)).toContainEqual({ path, message: message });
   });
 
-  it('an unknown name that may be a secret is not quoted', () => {
+  it('a key that may be a secret is quoted neither in the message nor in the path', () => {
     const raw = base();
-    raw.mcpServers.database.permissions = { [DEV]: { tools: [] } };
-    expect(problems(raw)[0].message).toContain('(not shown: it may be a secret)');
+    raw.mcpServers.database.permissions = { [DEV]: { tool: [] } };
+    raw.proxy.limits = { [DEV]: { maxSessions: 0 } };
+    const found = problems(raw);
+    expect(found).toContainEqual({ path: 'mcpServers.database.permissions', message: expect.stringContaining('(not shown: it may be a secret)') });
+    expect(found).toContainEqual({ path: 'proxy.limits', message: expect.stringContaining('(not shown: it may be a secret)') });
+    for (const p of found) expect(p.path).not.toContain('S3CRET');
   });
 });
 

@@ -205,6 +205,20 @@ function unknownTokenKey(key: string, known: ReadonlySet<string>, r: Resolver): 
 }
 
 /**
+ * Keys of `permissions` and `limits` are meant to be token names, but may be a pasted token
+ * value; a path through such a key would quote it. The problem is then reported at the map.
+ */
+function hideSecretKeys(problem: Problem, proxy: ResolvedProxy, r: Resolver): Problem {
+  const { at } = problem;
+  const depth = at[0] === 'mcpServers' && at[2] === 'permissions' ? 3 : at[0] === 'proxy' && at[1] === 'limits' ? 2 : -1;
+  if (depth === -1 || at.length <= depth) return problem;
+  const key = String(at[depth]);
+  if (key === '*' || proxy.tokenNames.includes(key) || quotableName(key, r)) return problem;
+  const message = problem.message.startsWith('unknown token name') ? problem.message : `an entry whose key is not shown (it may be a secret): ${problem.message}`;
+  return { at: at.slice(0, depth), message };
+}
+
+/**
  * A server's `permissions`: keys are token names this server allows (`authTokens`) or `"*"`.
  * A name it does not allow would be a rule that can never apply, which is always a mistake.
  */
@@ -229,7 +243,8 @@ function resolvePermissions(raw: unknown, at: Segment[], authTokens: ReadonlySet
       const patterns: string[] = [];
       list.forEach((pattern, i) => {
         if (typeof pattern !== 'string') return;
-        if (patterns.includes(pattern)) r.add([...at, key, kind, i], `duplicate pattern ${JSON.stringify(pattern)}`);
+        // Not quoted: a pattern may be anything, even a pasted secret.
+        if (patterns.includes(pattern)) r.add([...at, key, kind, i], `duplicate of entry ${patterns.indexOf(pattern)}`);
         patterns.push(pattern);
       });
       p[kind] = patterns;
@@ -527,7 +542,7 @@ export function resolveConfig(
     } else instanceId = overrides.instanceId;
   }
   problems.push(...r.problems);
-  if (problems.length > 0) throw new ConfigError(toConfigProblems(problems, raw));
+  if (problems.length > 0) throw new ConfigError(toConfigProblems(problems.map((p) => hideSecretKeys(p, proxy, r)), raw));
 
   return {
     name: proxy.name,
