@@ -174,6 +174,18 @@ describe('examples/multiple-servers', () => {
   });
 });
 
+describe('examples/permissions', () => {
+  test('check.js: db-read may only query, admin everything', async () => {
+    const script = run(path.join(EXAMPLES, 'permissions', 'check.js'));
+    const code = await script.exit('check.js');
+    const { stdout, stderr } = script.output();
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^db-read +tools\/list: query +query: ok +drop_table: Unknown tool: drop_table$/m);
+    expect(stderr).toContain('WARN permission denied token=db-read server=database method=tools/call name=drop_table');
+    expect(stdout + stderr).not.toMatch(/[A-Za-z0-9_-]{43}/);
+  });
+});
+
 describe('examples/demo (npm start)', () => {
   test('prints the endpoints and a token that works, and stops cleanly on SIGINT', async () => {
     const demo = run(path.join(EXAMPLES, 'demo', 'start.js'), [], { PORT: '0' });
