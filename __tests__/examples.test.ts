@@ -82,7 +82,7 @@ describe('example configs', () => {
   const configs = exampleConfigs();
 
   test('there is one per example that ships a config', () => {
-    expect(configs.map((f) => path.basename(path.dirname(f))).sort()).toEqual(['env-tokens', 'existing-app', 'multiple-servers', 'standalone']);
+    expect(configs.map((f) => path.basename(path.dirname(f))).sort()).toEqual(['env-tokens', 'existing-app', 'multiple-servers', 'permissions', 'standalone']);
   });
 
   test.each(configs.map((f) => [path.relative(ROOT, f), f]))('%s is valid', (_name, file) => {
