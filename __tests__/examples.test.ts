@@ -82,7 +82,7 @@ describe('example configs', () => {
   const configs = exampleConfigs();
 
   test('there is one per example that ships a config', () => {
-    expect(configs.map((f) => path.basename(path.dirname(f))).sort()).toEqual(['env-tokens', 'existing-app', 'multiple-servers', 'standalone']);
+    expect(configs.map((f) => path.basename(path.dirname(f))).sort()).toEqual(['env-tokens', 'existing-app', 'multiple-servers', 'permissions', 'standalone']);
   });
 
   test.each(configs.map((f) => [path.relative(ROOT, f), f]))('%s is valid', (_name, file) => {
@@ -171,6 +171,18 @@ describe('examples/multiple-servers', () => {
     expect(code).toBe(0);
     expect(stdout).toMatch(/^db-write +200 +403 +403 *$/m);
     expect(stdout).not.toMatch(/[A-Za-z0-9_-]{43}/);
+  });
+});
+
+describe('examples/permissions', () => {
+  test('check.js: db-read may only query, admin everything', async () => {
+    const script = run(path.join(EXAMPLES, 'permissions', 'check.js'));
+    const code = await script.exit('check.js');
+    const { stdout, stderr } = script.output();
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^db-read +tools\/list: query +query: ok +drop_table: Unknown tool: drop_table$/m);
+    expect(stderr).toContain('WARN permission denied token=db-read server=database method=tools/call name=drop_table');
+    expect(stdout + stderr).not.toMatch(/[A-Za-z0-9_-]{43}/);
   });
 });
 

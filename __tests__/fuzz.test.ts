@@ -316,6 +316,11 @@ describe('config validation (fuzz)', () => {
         timeout: duration,
         idleTimeout: duration,
         maxSessions: fc.constantFrom(1, 0, 2.5, '3'),
+        permissions: fc.dictionary(
+          fc.oneof(fc.constantFrom(...TOKEN_NAMES, '*', 'stagng'), s),
+          fc.record({ tools: fc.array(fc.oneof(fc.constantFrom('query', 'list_*', '*', ''), s), { maxLength: 2 }), prompts: fc.constantFrom([], 'x', [1]), resource: fc.constant([]) }, { requiredKeys: [] }),
+          { maxKeys: 2 },
+        ),
         authToken: fc.constant(['dev']),
       },
       { requiredKeys: [] },
@@ -339,6 +344,13 @@ describe('config validation (fuzz)', () => {
             keepAlive: maybe(duration),
             cors: maybe(fc.record({ allowedOrigins: fc.array(fc.constantFrom('*', 'https://app.test', 'not an origin'), { maxLength: 2 }) })),
             authThrottle: maybe(fc.record({ maxFailures: fc.constantFrom(10, 0, 1.5, '3'), window: duration }, { requiredKeys: [] })),
+            limits: maybe(
+              fc.dictionary(
+                fc.oneof(fc.constantFrom(...TOKEN_NAMES, '*'), s),
+                fc.record({ requests: fc.record({ max: fc.constantFrom(10, 0, 1.5, '3'), window: duration }, { requiredKeys: [] }), maxSessions: fc.constantFrom(1, 0, 2.5, '3'), maxSession: fc.constant(1) }, { requiredKeys: [] }),
+                { maxKeys: 2 },
+              ),
+            ),
           },
           { requiredKeys: ['auth'] },
         ),

@@ -15,6 +15,8 @@ import { createRemoteTransport } from './remote/streamable-passthrough';
 import { Pipeline } from './pipeline/pipeline';
 import type { PipelineHook } from './pipeline/hooks';
 import { loggingHook } from './pipeline/logging-hook';
+import { permissionsHook } from './policy/permissions';
+import { requestLimitHook, sessionLimit } from './policy/limits';
 import { SessionRegistry } from './sessions/registry';
 import { createStdioTransport } from './stdio/stdio-transport';
 import type { ProxySettings, ServerTransport, TransportDeps } from './transport';
@@ -63,8 +65,13 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
   const hooks = (options as InternalOptions).hooks ?? [];
   // Every message and every session event passes one pipeline (docs/architecture.md); the
   // default logging module writes the session, timeout and upstream-error lines.
-  const pipeline = new Pipeline([loggingHook(logger), ...hooks], logger);
-  const sessions = new SessionRegistry({ observer: pipeline });
+  // The policies read the current state on every message: a reload applies to the next one.
+  const currentConfig = () => state.config;
+  const pipeline = new Pipeline(
+    [loggingHook(logger), requestLimitHook(currentConfig, () => state.store, logger), permissionsHook(currentConfig, logger), ...hooks],
+    logger,
+  );
+  const sessions = new SessionRegistry({ observer: pipeline, limit: sessionLimit(currentConfig, logger) });
   const deps: TransportDeps = { sessions, logger, pipeline };
   const overrides = options.instanceId === undefined ? {} : { instanceId: options.instanceId };
   const stores = new Stores(options.store, logger);
@@ -338,12 +345,12 @@ function createTransport(server: ResolvedServer, deps: TransportDeps): ServerTra
 }
 
 /**
- * Two server settings that reach the same upstream the same way. `authTokens` is left out: a
- * change of permissions is enforced per request and by revoking sessions, not by a new transport.
+ * Two server settings that reach the same upstream the same way. `authTokens` and `permissions`
+ * are left out: they are enforced per request (and by revoking sessions), not by a new transport.
  */
 function sameUpstream(a: ResolvedServer, b: ResolvedServer): boolean {
   // Resolved configs are built in a fixed key order, and a URL serializes as its href.
-  const comparable = (s: ResolvedServer) => JSON.stringify({ ...s, authTokens: undefined });
+  const comparable = (s: ResolvedServer) => JSON.stringify({ ...s, authTokens: undefined, permissions: undefined });
   return comparable(a) === comparable(b);
 }
 

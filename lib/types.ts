@@ -96,6 +96,33 @@ export interface ProxyConfig {
    * before everything is closed. Default: `"30s"`.
    */
   drainTimeout?: Duration;
+  /**
+   * Limits per token, keyed by token name or `"*"` (every token without its own entry); each
+   * field falls back on its own to the `"*"` entry. Default: no limits.
+   */
+  limits?: Record<string, TokenLimits>;
+}
+
+/** What one token may use of the proxy (README: Limits per token). */
+export interface TokenLimits {
+  /** JSON-RPC requests (notifications and responses not counted) per window; beyond → `429`. Default: unlimited. */
+  requests?: { max: number; window: Duration };
+  /** Live sessions across every server of this instance; beyond → `429`. Default: unlimited. */
+  maxSessions?: number;
+}
+
+/**
+ * What one token may use on a server (README: Permissions per token): pattern lists matched
+ * exactly and case-sensitively, where `*` matches any run of characters. An omitted kind is
+ * unrestricted; an empty list allows nothing.
+ */
+export interface ServerPermissions {
+  /** Tool names. Default: every tool. */
+  tools?: string[];
+  /** Prompt names. Default: every prompt. */
+  prompts?: string[];
+  /** Resource URIs and URI templates (as literal text). Default: every resource. */
+  resources?: string[];
 }
 
 export interface ServerConfig {
@@ -121,6 +148,11 @@ export interface ServerConfig {
   idleTimeout?: Duration;
   /** Stdio only: concurrent sessions (child processes); beyond → `503`. Default: `100`. */
   maxSessions?: number;
+  /**
+   * Narrows what each token may use here, keyed by token name (from `authTokens`) or `"*"` (every
+   * other token). Default: no restriction.
+   */
+  permissions?: Record<string, ServerPermissions>;
 }
 
 /** The configuration document (the MCP Front bearer-token format). */

@@ -207,6 +207,12 @@ export class FrontSessions {
       sendHttpError(res, shuttingDown(options.server), requestId);
       return;
     }
+    // The token's own limit across servers first: it must not evict another token's session.
+    const refused = sessions.refusal(session.token, options.server);
+    if (refused) {
+      sendHttpError(res, refused, requestId);
+      return;
+    }
     let evicted: FrontSession | undefined;
     if (sessions.countOf(this) >= options.maxSessions) {
       evicted = sessions.evictionFor(this, session.token)?.subject as FrontSession | undefined;

@@ -5,4 +5,4 @@ export { parseDuration } from './durations';
 export { resolveConfig } from './resolve';
 export { configFingerprint } from './fingerprint';
 export { DEFAULTS } from './resolved-config';
-export type { RemoteServer, ResolvedConfig, ResolvedServer, StdioServer } from './resolved-config';
+export type { RemoteServer, ResolvedConfig, ResolvedLimits, ResolvedPermissions, ResolvedServer, StdioServer } from './resolved-config';

@@ -15,7 +15,7 @@ import { ConfigError } from './config-error';
 import { didYouMean, fromAjv, isObject, type Obj, type Problem, type Segment, toConfigProblems } from './problems';
 import { fromEnv, Resolver } from './resolver';
 import { validateShape } from './schema';
-import { DEFAULTS, type ResolvedConfig, type ResolvedServer } from './resolved-config';
+import { DEFAULTS, type ResolvedConfig, type ResolvedLimits, type ResolvedPermissions, type ResolvedServer } from './resolved-config';
 
 // RFC 9110 §5.1 field-name token.
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -67,6 +67,7 @@ interface ResolvedProxy {
   trustProxy: boolean | number | string[];
   store?: { redis: { url: string; keyPrefix: string } };
   drainTimeoutMs: number;
+  limits?: Map<string, ResolvedLimits>;
 }
 
 function resolveProxy(proxy: unknown, r: Resolver): ResolvedProxy {
@@ -170,6 +171,85 @@ function resolveProxy(proxy: unknown, r: Resolver): ResolvedProxy {
     const windowMs = r.duration(p.authThrottle.window, [...at, 'authThrottle', 'window'], 0);
     const maxFailures = typeof p.authThrottle.maxFailures === 'number' ? p.authThrottle.maxFailures : 0;
     out.authThrottle = { maxFailures, windowMs };
+  }
+
+  if (isObject(p.limits)) out.limits = resolveLimits(p.limits, [...at, 'limits'], out, r);
+  return out;
+}
+
+/** `proxy.limits`: keys are token names or `"*"`; each entry as configured. */
+function resolveLimits(raw: Obj, at: Segment[], proxy: ResolvedProxy, r: Resolver): Map<string, ResolvedLimits> {
+  const out = new Map<string, ResolvedLimits>();
+  const known = new Set(proxy.tokenNames);
+  for (const [key, entry] of Object.entries(raw)) {
+    if (key !== '*' && !known.has(key)) {
+      r.add([...at, key], unknownTokenKey(key, known, r));
+      continue;
+    }
+    if (!isObject(entry)) continue; // reported by the schema
+    const limits: ResolvedLimits = {};
+    if (isObject(entry.requests) && typeof entry.requests.max === 'number') {
+      const windowMs = r.duration(entry.requests.window, [...at, key, 'requests', 'window'], 0);
+      limits.requests = { max: entry.requests.max, windowMs };
+    }
+    if (typeof entry.maxSessions === 'number') limits.maxSessions = entry.maxSessions;
+    out.set(key, limits);
+  }
+  return out;
+}
+
+/** The message for a key of `permissions` or `limits` that names no configured token. */
+function unknownTokenKey(key: string, known: ReadonlySet<string>, r: Resolver): string {
+  const hint = didYouMean(key, new Set([...known, '*'])) || `; defined tokens: ${[...known].map((k) => `"${k}"`).join(', ')}, or "*"`;
+  return `unknown token name ${quotableName(key, r) ? JSON.stringify(key) : '(not shown: it may be a secret)'}${hint}`;
+}
+
+/**
+ * Keys of `permissions` and `limits` are meant to be token names, but may be a pasted token
+ * value; a path through such a key would quote it. The problem is then reported at the map.
+ */
+function hideSecretKeys(problem: Problem, proxy: ResolvedProxy, r: Resolver): Problem {
+  const { at } = problem;
+  const depth = at[0] === 'mcpServers' && at[2] === 'permissions' ? 3 : at[0] === 'proxy' && at[1] === 'limits' ? 2 : -1;
+  if (depth === -1 || at.length <= depth) return problem;
+  const key = String(at[depth]);
+  if (key === '*' || proxy.tokenNames.includes(key) || quotableName(key, r)) return problem;
+  const message = problem.message.startsWith('unknown token name') ? problem.message : `an entry whose key is not shown (it may be a secret): ${problem.message}`;
+  return { at: at.slice(0, depth), message };
+}
+
+/**
+ * A server's `permissions`: keys are token names this server allows (`authTokens`) or `"*"`.
+ * A name it does not allow would be a rule that can never apply, which is always a mistake.
+ */
+function resolvePermissions(raw: unknown, at: Segment[], authTokens: ReadonlySet<string>, proxy: ResolvedProxy, r: Resolver): Map<string, ResolvedPermissions> | undefined {
+  if (!isObject(raw)) return undefined;
+  const out = new Map<string, ResolvedPermissions>();
+  const known = new Set(proxy.tokenNames);
+  for (const [key, entry] of Object.entries(raw)) {
+    if (key !== '*' && !known.has(key)) {
+      r.add([...at, key], unknownTokenKey(key, known, r));
+      continue;
+    }
+    if (key !== '*' && !authTokens.has(key)) {
+      r.add([...at, key], `token "${key}" is not in this server's "authTokens", so it can never use these permissions`);
+      continue;
+    }
+    if (!isObject(entry)) continue; // reported by the schema
+    const p: { tools?: string[]; prompts?: string[]; resources?: string[] } = {};
+    for (const kind of ['tools', 'prompts', 'resources'] as const) {
+      const list = entry[kind];
+      if (!Array.isArray(list)) continue;
+      const patterns: string[] = [];
+      list.forEach((pattern, i) => {
+        if (typeof pattern !== 'string') return;
+        // Not quoted: a pattern may be anything, even a pasted secret.
+        if (patterns.includes(pattern)) r.add([...at, key, kind, i], `duplicate of entry ${patterns.indexOf(pattern)}`);
+        patterns.push(pattern);
+      });
+      p[kind] = patterns;
+    }
+    out.set(key, p);
   }
   return out;
 }
@@ -280,6 +360,8 @@ function resolveServer(name: string, raw: Obj, proxy: ResolvedProxy, r: Resolver
 
   const authTokens = resolveAuthTokens(raw.authTokens, sub('authTokens'), proxy, r);
   const timeoutMs = r.duration(raw.timeout, sub('timeout'), DEFAULTS.timeoutMs);
+  const resolvedPermissions = resolvePermissions(raw.permissions, sub('permissions'), authTokens, proxy, r);
+  const permissions = resolvedPermissions === undefined || resolvedPermissions.size === 0 ? {} : { permissions: resolvedPermissions };
 
   if (hasUrl && !hasCommand) {
     const u = r.string(raw.url, sub('url'));
@@ -292,7 +374,7 @@ function resolveServer(name: string, raw: Obj, proxy: ResolvedProxy, r: Resolver
     if (url === undefined) return undefined;
     const inferred = url.pathname.endsWith('/sse') ? 'sse' : 'streamable-http';
     const transport = transportType === 'sse' || transportType === 'streamable-http' ? transportType : inferred;
-    return { kind: 'remote', name, transport, url, headers, authTokens, timeoutMs };
+    return { kind: 'remote', name, transport, url, headers, authTokens, timeoutMs, ...permissions };
   }
 
   if (hasCommand && !hasUrl) {
@@ -329,6 +411,7 @@ function resolveServer(name: string, raw: Obj, proxy: ResolvedProxy, r: Resolver
       maxSessions,
       authTokens,
       timeoutMs,
+      ...permissions,
     };
   }
   return undefined;
@@ -459,7 +542,7 @@ export function resolveConfig(
     } else instanceId = overrides.instanceId;
   }
   problems.push(...r.problems);
-  if (problems.length > 0) throw new ConfigError(toConfigProblems(problems, raw));
+  if (problems.length > 0) throw new ConfigError(toConfigProblems(problems.map((p) => hideSecretKeys(p, proxy, r)), raw));
 
   return {
     name: proxy.name,
@@ -476,5 +559,6 @@ export function resolveConfig(
     trustProxy: proxy.trustProxy,
     ...(proxy.store === undefined ? {} : { store: proxy.store }),
     drainTimeoutMs: proxy.drainTimeoutMs,
+    ...(proxy.limits === undefined || proxy.limits.size === 0 ? {} : { limits: proxy.limits }),
   };
 }

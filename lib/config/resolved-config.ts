@@ -7,6 +7,21 @@ interface ResolvedServerBase {
   /** Token names allowed on this server (every configured token when `authTokens` is omitted). */
   authTokens: ReadonlySet<string>;
   timeoutMs: number;
+  /** Token name or `"*"` → what it may use; absent when the server restricts nobody. */
+  permissions?: ReadonlyMap<string, ResolvedPermissions>;
+}
+
+/** One entry of `permissions`: a kind left out (`undefined`) is unrestricted. */
+export interface ResolvedPermissions {
+  tools?: readonly string[];
+  prompts?: readonly string[];
+  resources?: readonly string[];
+}
+
+/** One entry of `proxy.limits`, fields as configured (the `"*"` fallback is per field). */
+export interface ResolvedLimits {
+  requests?: { max: number; windowMs: number };
+  maxSessions?: number;
 }
 
 export interface RemoteServer extends ResolvedServerBase {
@@ -52,6 +67,8 @@ export interface ResolvedConfig {
   /** Shared counters in Redis; absent: in memory. */
   store?: { redis: { url: string; keyPrefix: string } };
   drainTimeoutMs: number;
+  /** Token name or `"*"` → its limits; absent when there are none. */
+  limits?: ReadonlyMap<string, ResolvedLimits>;
 }
 
 export const DEFAULTS = {

@@ -1,11 +1,12 @@
 // The shape of a configuration file (README: Configuration) as a JSON Schema (draft 2020-12 `$defs`),
 // compiled once by ajv. It checks types, unknown keys and enums; resolve.ts checks the rest.
 import Ajv from 'ajv';
-import type { McpFrontConfig, ServerConfig } from '../types';
+import type { McpFrontConfig, ServerConfig, ServerPermissions, TokenLimits } from '../types';
 import { DURATION_PATTERN } from './durations';
 
 const STRING_OR_ENV = { $ref: '#/$defs/stringOrEnv' };
 const DURATION = { $ref: '#/$defs/duration' };
+const PATTERNS = { type: 'array', items: { type: 'string', minLength: 1 } };
 
 // `satisfies Record<keyof …>` makes the compiler reject a schema that lacks a key of the public
 // type, or has one the type does not: the schema cannot drift from lib/types.ts.
@@ -21,6 +22,14 @@ const serverProperties = {
   timeout: DURATION,
   idleTimeout: DURATION,
   maxSessions: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+  permissions: {
+    type: 'object',
+    additionalProperties: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { tools: PATTERNS, prompts: PATTERNS, resources: PATTERNS } satisfies Record<keyof ServerPermissions, object>,
+    },
+  },
 } satisfies Record<keyof ServerConfig, object>;
 
 const proxyProperties = {
@@ -81,6 +90,23 @@ const proxyProperties = {
     } satisfies Record<keyof NonNullable<McpFrontConfig['proxy']['store']>, object>,
   },
   drainTimeout: DURATION,
+  limits: {
+    type: 'object',
+    additionalProperties: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        // Both keys required: a window without a maximum (or the reverse) is a guess.
+        requests: {
+          type: 'object',
+          required: ['max', 'window'],
+          additionalProperties: false,
+          properties: { max: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER }, window: DURATION },
+        },
+        maxSessions: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+      } satisfies Record<keyof TokenLimits, object>,
+    },
+  },
 } satisfies Record<keyof McpFrontConfig['proxy'], object>;
 
 const configSchema = {

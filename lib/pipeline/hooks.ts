@@ -65,6 +65,11 @@ export interface UpstreamErrorInfo {
 
 /** One module of the pipeline. Every method is optional; hooks run in the order they were given. */
 export interface PipelineHook {
+  /**
+   * `false`: nothing configured for this server and token, so `request` and `answer` are skipped
+   * for it, and an answer nobody looks at can pass through unread. Default: always applies.
+   */
+  appliesTo?(base: ExchangeBase): boolean;
   /** Decides one request; `undefined` lets it through. A batch's requests are decided one by one. */
   request?(ex: Exchange): Verdict | undefined | Promise<Verdict | undefined>;
   /**

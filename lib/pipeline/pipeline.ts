@@ -2,9 +2,11 @@
 // forwarded (`admit`), each server message passes one function on its way back (`answer`), and
 // each request that ends without an answer is reported once (`fail`). Transports call these; the
 // hooks (hooks.ts) never see a transport.
+import { isUtf8 } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
 import { isRequest, type JsonRpcMessage } from '../wire/body';
 import { jsonRpcErrorBody } from '../wire/errors';
+import { hasDuplicateKeys } from '../wire/duplicate-keys';
 import { logFault } from '../logger';
 import type { LogFields, Logger } from '../types';
 import { inboundOf, type Inbound } from './inbound';
@@ -42,9 +44,9 @@ export class Pipeline {
     this.failedHooks = hooks.filter((h) => h.failed);
   }
 
-  /** Some hook looks at answers: routes that could pass an answer's bytes through unread must read it. */
-  get observesAnswers(): boolean {
-    return this.answerHooks.length > 0;
+  /** Some hook looks at the answers of requests of `base`: a route must read them, not pass them through unread. */
+  observes(base: ExchangeBase): boolean {
+    return this.answerHooks.some((h) => applies(h, base));
   }
 
   /**
@@ -56,7 +58,7 @@ export class Pipeline {
     const exchanges: Exchange[] = [];
     for (const m of inbound.messages) if (isRequest(m)) exchanges.push(exchangeOf(base, m, startedAt));
     // Without request hooks nothing can be refused: the client's bytes go on, decided in this tick.
-    if (this.requestHooks.length === 0) return { forward: inbound, refusals: [], reject: undefined, exchanges };
+    if (!this.requestHooks.some((h) => applies(h, base))) return { forward: inbound, refusals: [], reject: undefined, exchanges };
     return this.decideAll(inbound, exchanges);
   }
 
@@ -80,13 +82,14 @@ export class Pipeline {
       const line = jsonRpcErrorBody(verdict.code, verdict.message, ex.id, verdict.data);
       refused.set(m, { id: ex.id, line, message: JSON.parse(line) as JsonRpcMessage });
     }
-    if (refused.size === 0) return { forward: inbound, refusals: [], reject: undefined, exchanges: admitted };
+    if (refused.size === 0) return { forward: decidedAs(inbound), refusals: [], reject: undefined, exchanges: admitted };
     const kept = inbound.messages.filter((m) => !refused.has(m));
     return { forward: kept.length === 0 ? undefined : inboundOf(kept, inbound.isBatch), refusals: [...refused.values()], reject: undefined, exchanges: admitted };
   }
 
   private async decide(ex: Exchange): Promise<Verdict | undefined> {
     for (const hook of this.requestHooks) {
+      if (!applies(hook, ex)) continue;
       const verdict = await hook.request!(ex);
       if (verdict !== undefined) return verdict;
     }
@@ -102,6 +105,7 @@ export class Pipeline {
     const duration = performance.now() - ex.startedAt;
     let replaced: JsonRpcMessage | undefined;
     for (const hook of this.answerHooks) {
+      if (!applies(hook, ex)) continue;
       try {
         const next = hook.answer!(ex, replaced ?? response, duration);
         if (next !== undefined) replaced = next;
@@ -139,6 +143,20 @@ export class Pipeline {
       logFault(this.logger, 'pipeline hook failed', { server: about.server, token: about.token, where }, err);
     }
   }
+}
+
+/**
+ * What the hooks decided on is what the server reads: a body that another parser could read
+ * differently (a duplicate name, bytes that are not UTF-8) goes on as the messages the hooks
+ * saw, serialized again.
+ */
+function decidedAs(inbound: Inbound): Inbound {
+  if (isUtf8(inbound.body) && !hasDuplicateKeys(inbound.body.toString('utf8'))) return inbound;
+  return inboundOf(inbound.messages, inbound.isBatch);
+}
+
+function applies(hook: PipelineHook, base: ExchangeBase): boolean {
+  return hook.appliesTo === undefined || hook.appliesTo(base);
 }
 
 function exchangeOf(base: ExchangeBase, m: JsonRpcMessage, startedAt: number): Exchange {
@@ -194,6 +212,12 @@ export class InFlight {
 
   get size(): number {
     return this.byId.size;
+  }
+
+  /** Some hook looks at the answers still awaited: they must be read, not passed through unread. */
+  get observesAnswers(): boolean {
+    for (const ex of this.byId.values()) if (this.pipeline.observes(ex)) return true;
+    return false;
   }
 }
 

@@ -104,6 +104,9 @@ class SseRelayTransport implements ServerTransport {
 
   handleSse(req: Request, res: Response, ctx: RequestContext): void {
     if (this.closed) return this.shuttingDown(res);
+    // The stream is a session of its token from its first byte (README: Limits per token).
+    const refused = this.deps.sessions.refusal(ctx.token, this.server.name);
+    if (refused) return sendHttpError(res, refused);
     const headers: Record<string, string | string[]> = {
       ...forwardedRequestHeaders(req.headers),
       accept: 'text/event-stream',
@@ -120,6 +123,7 @@ class SseRelayTransport implements ServerTransport {
     relay.untrack = this.deps.sessions.track({
       server: this.server.name,
       token: ctx.token,
+      opening: true,
       abort: (reason, error) => this.endRelay(relay, reason, error),
     });
 

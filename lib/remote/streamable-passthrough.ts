@@ -128,6 +128,7 @@ class StreamableProxy implements ServerTransport {
     let id: unknown;
     let inFlight: InFlight | undefined;
     let refusals: Refusal[] = [];
+    let opens = false;
     if (req.method === 'POST') {
       // The bytes go upstream as they are, but only once they are JSON-RPC (see parseJsonRpc).
       const inbound = await readInboundOrReply(req, res, ctx.proxy.maxBodyBytes);
@@ -140,6 +141,10 @@ class StreamableProxy implements ServerTransport {
       const only = inbound.isBatch ? undefined : inbound.messages[0].id;
       id = typeof only === 'string' || typeof only === 'number' ? only : undefined;
       refusals = admission.refusals;
+      opens = sessionId === undefined && admission.exchanges.some((e) => e.method === 'initialize');
+      // An `initialize` opens a session upstream: the token's session limit is checked before it is sent.
+      const refused = opens ? this.deps.sessions.refusal(ctx.token, this.server.name) : undefined;
+      if (refused) return sendHttpError(res, refused, id);
       inFlight = new InFlight(pipeline);
       inFlight.add(admission.exchanges);
     } else {
@@ -163,7 +168,7 @@ class StreamableProxy implements ServerTransport {
     if (!session) {
       // An `initialize` (or a stateless request) carries its token before any session exists: a
       // revocation while it is in flight must reach it too.
-      ex.untrack = this.deps.sessions.track({ server: this.server.name, token: ctx.token, abort: (_reason, error) => this.revoke(ex, error) });
+      ex.untrack = this.deps.sessions.track({ server: this.server.name, token: ctx.token, opening: opens, abort: (_reason, error) => this.revoke(ex, error) });
     }
     res.once('close', () => this.onClientClose(ex));
     ex.timer = setTimeout(() => this.fail(ex, new UpstreamTimeoutError(this.server.timeoutMs)), this.server.timeoutMs);
@@ -227,7 +232,7 @@ class StreamableProxy implements ServerTransport {
     });
     // The answer point: messages are read only when a hook looks at answers or refusals must be
     // merged in; otherwise no hook could change a byte, and the answer streams through as it is.
-    if (ex.refusals.length > 0 || (ex.inFlight !== undefined && this.deps.pipeline.observesAnswers)) {
+    if (ex.refusals.length > 0 || (ex.inFlight !== undefined && ex.inFlight.observesAnswers)) {
       const answer = (message: JsonRpcMessage, line: string) => ex.inFlight?.answer(message, line) ?? line;
       const tooLarge = () => this.answerTooLarge(ex);
       if (stream) {

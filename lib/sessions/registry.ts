@@ -25,6 +25,8 @@ export interface InFlight {
    * started on the server side is undone. Called at most once.
    */
   abort(reason: string, error: HttpError): void;
+  /** It becomes a session when it succeeds (an `initialize`, a legacy SSE stream): counted toward its token's sessions. */
+  readonly opening?: boolean;
 }
 
 export interface OpenOptions {
@@ -152,6 +154,11 @@ export interface RegistryOptions {
   observer?: SessionObserver;
   /** Prefix of every id minted here (`<instanceId>.`); default: none. */
   instanceId?: string;
+  /**
+   * The per-token session limit: given the sessions `token` holds (or is opening) on every
+   * server, the error that refuses one more, or `undefined`. Default: no limit.
+   */
+  limit?: (token: string, held: number, server: string) => HttpError | undefined;
 }
 
 export class SessionRegistry {
@@ -162,10 +169,26 @@ export class SessionRegistry {
   private readonly inFlight = new Set<InFlight>();
   private readonly observer: SessionObserver;
   private readonly instanceId: string | undefined;
+  private readonly limit: RegistryOptions['limit'];
 
   constructor(options: RegistryOptions = {}) {
     this.observer = options.observer ?? quiet;
     this.instanceId = options.instanceId;
+    this.limit = options.limit;
+  }
+
+  /**
+   * May `token` open one more session (on `server`)? The error to answer with when not. Counts
+   * every session of the token from `open()` until its teardown is done, and every request or
+   * stream of it on its way to becoming one, so concurrent openings cannot overshoot. Every place
+   * that opens a session asks this first, in the same tick as its `open()` or its `track()`.
+   */
+  refusal(token: string, server: string): HttpError | undefined {
+    if (this.limit === undefined) return undefined;
+    let held = 0;
+    for (const h of this.all) if (h.token === token) held++;
+    for (const f of this.inFlight) if (f.opening && f.token === token) held++;
+    return this.limit(token, held, server);
   }
 
   /** A new session: counted from now, findable once `start()`ed. */

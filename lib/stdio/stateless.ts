@@ -96,6 +96,9 @@ export class StatelessStdio {
   }
 
   private spawn(token: string): SharedChild {
+    // A shared child is a session of its token (README: Limits per token, `maxSessions`).
+    const refused = this.deps.sessions.refusal(token, this.server.name);
+    if (refused) throw refused;
     return new SharedChild(this.server, this.deps, token, this);
   }
 

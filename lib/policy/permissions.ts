@@ -1,0 +1,123 @@
+// Permissions per token on tools, prompts and resources (README: Permissions per token), as one
+// module of the message pipeline. It reads the current config on every message, so a reload
+// applies to the next message of every live session.
+//
+// Uses are refused before they reach the server, with the error a server gives for a name it
+// does not know (`-32602`, MCP specification, Tools: Error Handling), whether or not the name
+// exists upstream, so a token learns nothing about what it may not use. List answers lose what
+// the token may not use, and nothing else changes in them.
+import type { ResolvedConfig, ResolvedPermissions } from '../config';
+import type { JsonRpcMessage } from '../wire/body';
+import type { Logger } from '../types';
+import type { Exchange, PipelineHook, Verdict } from '../pipeline/hooks';
+import { compilePatterns, type Matcher } from './patterns';
+
+/** JSON-RPC 2.0 §5.1 "Invalid params": what MCP servers answer for an unknown tool, prompt or resource. */
+const INVALID_PARAMS = -32602;
+/** Names in log lines come from clients: bounded (the logger quotes odd bytes). */
+const MAX_LOGGED_NAME = 200;
+
+type Kind = 'tools' | 'prompts' | 'resources';
+type Rules = Partial<Record<Kind, Matcher>>;
+
+const NOUN: Record<Kind, string> = { tools: 'tool', prompts: 'prompt', resources: 'resource' };
+
+/** The list answers that are filtered: the array of the result, and the field that names an entry. */
+const LISTS: Record<string, { kind: Kind; array: string; key: string }> = {
+  'tools/list': { kind: 'tools', array: 'tools', key: 'name' },
+  'prompts/list': { kind: 'prompts', array: 'prompts', key: 'name' },
+  'resources/list': { kind: 'resources', array: 'resources', key: 'uri' },
+  // Templates are compared as literal text (README: Permissions per token).
+  'resources/templates/list': { kind: 'resources', array: 'resourceTemplates', key: 'uriTemplate' },
+};
+
+/** What one use names: its kind and the name, or `undefined` for a method that uses nothing. */
+function usedBy(method: string, params: Readonly<Record<string, unknown>> | undefined): { kind: Kind; name: unknown } | undefined {
+  switch (method) {
+    case 'tools/call':
+      return { kind: 'tools', name: params?.name };
+    case 'prompts/get':
+      return { kind: 'prompts', name: params?.name };
+    case 'resources/read':
+    case 'resources/subscribe':
+      return { kind: 'resources', name: params?.uri };
+    case 'completion/complete': {
+      // Completion reveals a prompt's arguments or a resource template's values: decided by its `ref`.
+      const ref = params?.ref as Record<string, unknown> | undefined;
+      if (typeof ref === 'object' && ref !== null && ref.type === 'ref/resource') return { kind: 'resources', name: ref.uri };
+      return { kind: 'prompts', name: typeof ref === 'object' && ref !== null ? ref.name : undefined };
+    }
+    default:
+      return undefined;
+  }
+}
+
+export function permissionsHook(currentConfig: () => ResolvedConfig, logger: Logger): PipelineHook {
+  // Compiled once per config object (a reload makes a new one) and server.
+  let compiledFor: ResolvedConfig | undefined;
+  let compiled = new Map<string, Map<string, Rules>>();
+  const rulesFor = (server: string, token: string): Rules | undefined => {
+    const config = currentConfig();
+    if (compiledFor !== config) {
+      compiledFor = config;
+      compiled = new Map();
+      for (const [name, s] of config.servers) if (s.permissions) compiled.set(name, compile(s.permissions));
+    }
+    const entries = compiled.get(server);
+    if (entries === undefined) return undefined;
+    return entries.get(token) ?? entries.get('*');
+  };
+
+  return {
+    appliesTo: (base) => rulesFor(base.server, base.token) !== undefined,
+
+    request(ex: Exchange): Verdict | undefined {
+      const use = usedBy(ex.method, ex.params);
+      if (use === undefined) return undefined;
+      const rules = rulesFor(ex.server, ex.token);
+      const allows = rules?.[use.kind];
+      if (allows === undefined) return undefined;
+      // A name that is not a string is refused outright: a server might read it some other way.
+      if (typeof use.name === 'string' && allows(use.name)) return undefined;
+      const shown = typeof use.name === 'string' ? use.name : String(JSON.stringify(use.name));
+      logger.warn('permission denied', {
+        token: ex.token,
+        server: ex.server,
+        method: ex.method,
+        name: shown.length > MAX_LOGGED_NAME ? `${shown.slice(0, MAX_LOGGED_NAME)}…` : shown,
+      });
+      return { code: INVALID_PARAMS, message: `Unknown ${NOUN[use.kind]}: ${shown}` };
+    },
+
+    answer(ex: Exchange, response: JsonRpcMessage): JsonRpcMessage | undefined {
+      const list = LISTS[ex.method];
+      if (list === undefined) return undefined;
+      const allows = rulesFor(ex.server, ex.token)?.[list.kind];
+      if (allows === undefined) return undefined;
+      const result = response.result as Record<string, unknown> | undefined;
+      if (typeof result !== 'object' || result === null) return undefined;
+      const entries = result[list.array];
+      if (!Array.isArray(entries)) return undefined;
+      const kept = entries.filter((e: unknown) => {
+        const name = typeof e === 'object' && e !== null ? (e as Record<string, unknown>)[list.key] : undefined;
+        return typeof name === 'string' && allows(name);
+      });
+      // Unchanged: the server's own bytes go on.
+      if (kept.length === entries.length) return undefined;
+      return { ...response, result: { ...result, [list.array]: kept } };
+    },
+  };
+}
+
+function compile(permissions: ReadonlyMap<string, ResolvedPermissions>): Map<string, Rules> {
+  const out = new Map<string, Rules>();
+  for (const [token, p] of permissions) {
+    const rules: Rules = {};
+    for (const kind of ['tools', 'prompts', 'resources'] as const) {
+      const list = p[kind];
+      if (list !== undefined) rules[kind] = compilePatterns(list);
+    }
+    out.set(token, rules);
+  }
+  return out;
+}
