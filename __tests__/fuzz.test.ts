@@ -339,6 +339,8 @@ describe('config validation (fuzz)', () => {
             keepAlive: maybe(duration),
             cors: maybe(fc.record({ allowedOrigins: fc.array(fc.constantFrom('*', 'https://app.test', 'not an origin'), { maxLength: 2 }) })),
             authThrottle: maybe(fc.record({ maxFailures: fc.constantFrom(10, 0, 1.5, '3'), window: duration }, { requiredKeys: [] })),
+            audit: maybe(fc.constantFrom(true, false, 'no')),
+            metrics: maybe(fc.record({ authTokens: fc.array(fc.constantFrom(...TOKEN_NAMES, 'nope'), { maxLength: 2 }) }, { requiredKeys: [] })),
           },
           { requiredKeys: ['auth'] },
         ),

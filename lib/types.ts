@@ -96,6 +96,21 @@ export interface ProxyConfig {
    * before everything is closed. Default: `"30s"`.
    */
   drainTimeout?: Duration;
+  /**
+   * One `mcp request` log line per JSON-RPC request once it is answered (README: Monitoring).
+   * Default: `true`.
+   */
+  audit?: boolean;
+  /**
+   * Standalone command only: serve Prometheus metrics at `GET /metrics`, for the tokens listed
+   * (`{}`: open to anyone who can reach the port). Default: off.
+   */
+  metrics?: MetricsEndpointConfig;
+}
+
+export interface MetricsEndpointConfig {
+  /** Token names allowed to scrape `/metrics`. Default: no token needed. */
+  authTokens?: string[];
 }
 
 export interface ServerConfig {
@@ -153,6 +168,19 @@ export interface McpFrontOptions {
   store?: CounterStore;
   /** Name of this instance; overrides `proxy.instanceId`. Default: `proxy.instanceId`. */
   instanceId?: string;
+  /**
+   * A `prom-client` `Registry` to register the `mcp_front_*` metrics in (README: Monitoring);
+   * `prom-client` is loaded only when this is given. Default: no metrics.
+   */
+  metrics?: MetricsRegistry;
+}
+
+/** The part of a `prom-client` `Registry` used here (typed here: prom-client is an optional peer dependency). */
+export interface MetricsRegistry {
+  getSingleMetric(name: string): unknown;
+  registerMetric(metric: never): void;
+  metrics(): Promise<string>;
+  readonly contentType: string;
 }
 
 /** A counter's current fixed window. */

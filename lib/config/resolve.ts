@@ -458,6 +458,12 @@ export function resolveConfig(
       r.add(['options', 'instanceId'], INSTANCE_ID_RULE);
     } else instanceId = overrides.instanceId;
   }
+  const rawProxy = isObject(root.proxy) ? root.proxy : {};
+  let metrics: ResolvedConfig['metrics'];
+  if (isObject(rawProxy.metrics)) {
+    const listed = rawProxy.metrics.authTokens;
+    metrics = listed === undefined ? {} : { authTokens: resolveAuthTokens(listed, ['proxy', 'metrics', 'authTokens'], proxy, r) };
+  }
   problems.push(...r.problems);
   if (problems.length > 0) throw new ConfigError(toConfigProblems(problems, raw));
 
@@ -476,5 +482,7 @@ export function resolveConfig(
     trustProxy: proxy.trustProxy,
     ...(proxy.store === undefined ? {} : { store: proxy.store }),
     drainTimeoutMs: proxy.drainTimeoutMs,
+    audit: typeof rawProxy.audit === 'boolean' ? rawProxy.audit : DEFAULTS.audit,
+    ...(metrics === undefined ? {} : { metrics }),
   };
 }

@@ -81,6 +81,14 @@ const proxyProperties = {
     } satisfies Record<keyof NonNullable<McpFrontConfig['proxy']['store']>, object>,
   },
   drainTimeout: DURATION,
+  audit: { type: 'boolean' },
+  metrics: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      authTokens: { type: 'array', items: { type: 'string' } },
+    } satisfies Record<keyof NonNullable<McpFrontConfig['proxy']['metrics']>, object>,
+  },
 } satisfies Record<keyof McpFrontConfig['proxy'], object>;
 
 const configSchema = {

@@ -8,7 +8,7 @@ import { jsonRpcErrorBody } from '../wire/errors';
 import { logFault } from '../logger';
 import type { LogFields, Logger } from '../types';
 import { inboundOf, type Inbound } from './inbound';
-import type { Exchange, ExchangeBase, FailureOutcome, JsonRpcId, PipelineHook, SessionInfo, UpstreamErrorInfo, Verdict } from './hooks';
+import type { AuthFailureReason, Exchange, ExchangeBase, FailureOutcome, JsonRpcId, PipelineHook, SessionInfo, UpstreamErrorInfo, Verdict } from './hooks';
 
 /** A request the hooks answered: its JSON-RPC error, as a message and as its one-line text. */
 export interface Refusal {
@@ -32,6 +32,7 @@ export class Pipeline {
   private readonly requestHooks: PipelineHook[];
   private readonly answerHooks: PipelineHook[];
   private readonly failedHooks: PipelineHook[];
+  private readonly refusedHooks: PipelineHook[];
 
   constructor(
     readonly hooks: readonly PipelineHook[],
@@ -40,6 +41,7 @@ export class Pipeline {
     this.requestHooks = hooks.filter((h) => h.request);
     this.answerHooks = hooks.filter((h) => h.answer);
     this.failedHooks = hooks.filter((h) => h.failed);
+    this.refusedHooks = hooks.filter((h) => h.refused);
   }
 
   /** Some hook looks at answers: routes that could pass an answer's bytes through unread must read it. */
@@ -73,10 +75,13 @@ export class Pipeline {
         continue;
       }
       if (verdict.status !== undefined) {
+        // The whole HTTP request is answered with the status: every request of it was refused.
+        for (const q of requests) this.refused(q, verdict);
         const error = (id: unknown) => jsonRpcErrorBody(verdict.code, verdict.message, id, verdict.data);
         const body = inbound.isBatch ? `[${requests.map((q) => error(q.id)).join(',')}]` : error(ex.id);
         return { forward: undefined, refusals: [], reject: { status: verdict.status, headers: verdict.headers ?? {}, body }, exchanges: [] };
       }
+      this.refused(ex, verdict);
       const line = jsonRpcErrorBody(verdict.code, verdict.message, ex.id, verdict.data);
       refused.set(m, { id: ex.id, line, message: JSON.parse(line) as JsonRpcMessage });
     }
@@ -118,6 +123,20 @@ export class Pipeline {
     if (this.failedHooks.length === 0) return;
     const duration = performance.now() - ex.startedAt;
     for (const hook of this.failedHooks) this.run('failed', ex, () => hook.failed!(ex, outcome, duration, fields));
+  }
+
+  private refused(ex: Exchange, verdict: Verdict): void {
+    if (this.refusedHooks.length === 0) return;
+    const duration = performance.now() - ex.startedAt;
+    for (const hook of this.refusedHooks) this.run('refused', ex, () => hook.refused!(ex, verdict, duration));
+  }
+
+  authFailed(reason: AuthFailureReason): void {
+    for (const hook of this.hooks) if (hook.authFailed) this.run('authFailed', { server: '' }, () => hook.authFailed!(reason));
+  }
+
+  configReloaded(result: 'success' | 'failure'): void {
+    for (const hook of this.hooks) if (hook.configReloaded) this.run('configReloaded', { server: '' }, () => hook.configReloaded!(result));
   }
 
   sessionStarted(info: SessionInfo): void {
