@@ -23,7 +23,8 @@ function loadApi(): Api | undefined {
 }
 
 /** The tracing module, or `undefined` when `@opentelemetry/api` is not installed. */
-export function tracingHook(api: Api | undefined = loadApi()): PipelineHook | undefined {
+export function tracingHook(load: () => Api | undefined = loadApi): PipelineHook | undefined {
+  const api = load();
   if (api === undefined) return undefined;
   const provider = api.trace.getTracerProvider() as OtelApi.TracerProvider & { getDelegateTracer?(name: string): OtelApi.Tracer | undefined };
   let tracer: OtelApi.Tracer | undefined;
@@ -59,7 +60,7 @@ export function tracingHook(api: Api | undefined = loadApi()): PipelineHook | un
     }
     if (errorType !== undefined) attributes['error.type'] = errorType;
     const end = performance.timeOrigin + performance.now();
-    const name = subject !== undefined && ex.method !== 'resources/read' && !ex.method.startsWith('resources/') ? `${ex.method} ${subject}` : ex.method;
+    const name = subject !== undefined && !ex.method.startsWith('resources/') ? `${ex.method} ${subject}` : ex.method;
     const span = t.startSpan(name, { kind: api.SpanKind.SERVER, attributes, startTime: end - durationMs }, parent);
     if (errorType !== undefined) span.setStatus({ code: api.SpanStatusCode.ERROR, message: outcome });
     span.end(end);
