@@ -123,6 +123,7 @@ describe.each(ROUTES)('%s over %s', (server, kind) => {
       requests: await value('mcp_front_requests_total', { server, token: 'dev', method: 'tools/call', outcome: 'ok' }),
       tools: await value('mcp_front_tool_calls_total', { server, token: 'dev', tool: 'echo', outcome: 'ok' }),
       duration: await value('mcp_front_request_duration_seconds', { server, method: 'tools/call' }),
+      toolDuration: await value('mcp_front_tool_call_duration_seconds', { server, tool: 'echo' }),
       lines: mcpLines().length,
     };
     exporter.reset();
@@ -130,6 +131,7 @@ describe.each(ROUTES)('%s over %s', (server, kind) => {
     expect(await value('mcp_front_requests_total', { server, token: 'dev', method: 'tools/call', outcome: 'ok' })).toBe(before.requests + 1);
     expect(await value('mcp_front_tool_calls_total', { server, token: 'dev', tool: 'echo', outcome: 'ok' })).toBe(before.tools + 1);
     expect(await value('mcp_front_request_duration_seconds', { server, method: 'tools/call' })).toBe(before.duration + 1);
+    expect(await value('mcp_front_tool_call_duration_seconds', { server, tool: 'echo' })).toBe(before.toolDuration + 1);
 
     const line = mcpLines().slice(before.lines).find((e) => e.fields.method === 'tools/call');
     expect(line).toMatchObject({ level: 'info', fields: { token: 'dev', server, method: 'tools/call', name: 'echo', outcome: 'ok', duration_ms: expect.any(Number) } });

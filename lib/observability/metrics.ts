@@ -14,6 +14,7 @@ export const METRIC_NAMES = [
   'mcp_front_requests_total',
   'mcp_front_request_duration_seconds',
   'mcp_front_tool_calls_total',
+  'mcp_front_tool_call_duration_seconds',
   'mcp_front_sessions_active',
   'mcp_front_stdio_processes',
   'mcp_front_auth_failures_total',
@@ -50,6 +51,16 @@ export function metricsHook(registry: Registry, servers: readonly string[]): Pip
       registers: [registry],
     });
   const toolCalls = counter('mcp_front_tool_calls_total', 'tools/call requests by server, token name, tool and outcome.', ['server', 'token', 'tool', 'outcome']);
+  // Per tool as well: a p95 per tool needs the tool among a histogram's labels.
+  const toolDuration =
+    (existing('mcp_front_tool_call_duration_seconds') as import('prom-client').Histogram<'server' | 'tool'> | undefined) ??
+    new prom.Histogram({
+      name: 'mcp_front_tool_call_duration_seconds',
+      help: 'Time from the proxy taking a tools/call request to its answer, in seconds, by server and tool.',
+      labelNames: ['server', 'tool'],
+      buckets: DURATION_BUCKETS,
+      registers: [registry],
+    });
   const sessions = gauge('mcp_front_sessions_active', 'Live client sessions by server and client transport.', ['server', 'transport']);
   const processes = gauge('mcp_front_stdio_processes', 'Running stdio server processes by server.', ['server']);
   const authFailures = counter('mcp_front_auth_failures_total', 'Requests refused by authentication or authorization, by reason.', ['reason']);
@@ -83,7 +94,9 @@ export function metricsHook(registry: Registry, servers: readonly string[]): Pip
     duration.observe({ server: ex.server, method }, durationMs / 1000);
     if (ex.method === 'tools/call') {
       const toolOutcome = outcome === 'rate_limited' ? 'denied' : outcome;
-      toolCalls.inc({ server: ex.server, token: ex.token, tool: toolLabel(ex.server, subjectOf(ex)), outcome: toolOutcome });
+      const tool = toolLabel(ex.server, subjectOf(ex));
+      toolCalls.inc({ server: ex.server, token: ex.token, tool, outcome: toolOutcome });
+      toolDuration.observe({ server: ex.server, tool }, durationMs / 1000);
     }
   };
 
