@@ -5,6 +5,7 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import type net from 'node:net';
+import path from 'node:path';
 import { propagation, trace, TraceFlags } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
@@ -17,6 +18,7 @@ import { METRIC_NAMES } from '../lib/observability/metrics';
 import { tracingHook } from '../lib/observability/tracing';
 import type { McpFrontOptions } from '../lib/types';
 
+const STDIO_SERVER = path.join(__dirname, 'fixtures', 'stdio-server.js');
 const exporter = new InMemorySpanExporter();
 const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
 trace.setGlobalTracerProvider(provider);
@@ -52,6 +54,7 @@ beforeAll(async () => {
       'remote-sse': { url: `${everythingSse.origin}/sse` },
       down: { url: `http://127.0.0.1:${closedPort}/mcp` },
       'prod-only': { url: `${everythingHttp.origin}/mcp`, authTokens: ['prod'] },
+      stdio: { command: process.execPath, args: [STDIO_SERVER, '--modern'], timeout: '1s' },
     }),
     { logger, metrics: registry, hooks: [refusing] } as McpFrontOptions,
   );
@@ -251,6 +254,76 @@ describe('other events', () => {
   });
 });
 
+describe('outcomes other than ok', () => {
+  const post = (body: unknown, sessionId?: string) => fetch(`${front.url}/stdio/mcp`, { method: 'POST', headers: rawHeaders(DEV_TOKEN, sessionId), body: JSON.stringify(body) });
+  const call = (id: number, name: string) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: {} } });
+  let sessionId: string;
+  beforeAll(async () => {
+    const init = await post(INITIALIZE);
+    sessionId = init.headers.get('mcp-session-id')!;
+    await init.text();
+  });
+  const lastLine = (name: string) => mcpLines().filter((e) => e.fields.name === name).at(-1)?.fields;
+
+  it('a tool result with isError: true is tool_error (ok for the JSON-RPC request counter)', async () => {
+    const res = await post(call(2, 'fail'), sessionId);
+    expect(res.status).toBe(200);
+    await res.text();
+    expect(lastLine('fail')).toMatchObject({ method: 'tools/call', outcome: 'tool_error' });
+    expect(await value('mcp_front_tool_calls_total', { server: 'stdio', tool: 'fail', outcome: 'tool_error' })).toBe(1);
+    expect(await value('mcp_front_requests_total', { server: 'stdio', method: 'tools/call', outcome: 'ok' })).toBe(1);
+    const span = exporter.getFinishedSpans().find((s) => s.name === 'tools/call fail');
+    expect(span?.attributes['error.type']).toBe('tool_error');
+  });
+
+  it('a request the server never answers is timeout, and /health tells when', async () => {
+    const res = await post(call(3, 'hang'), sessionId);
+    expect(res.status).toBe(504);
+    await res.text();
+    expect(lastLine('hang')).toMatchObject({ outcome: 'timeout' });
+    expect(await value('mcp_front_requests_total', { server: 'stdio', method: 'tools/call', outcome: 'timeout' })).toBe(1);
+    const health = (await (await fetch(`${front.url}/health`, { headers: { Authorization: `Bearer ${DEV_TOKEN}` } })).json()) as { servers: Record<string, unknown> };
+    expect(health.servers.stdio).toEqual({ state: 'down', lastFailure: { at: expect.any(String), kind: 'timeout' } });
+  });
+
+  it('a child that exits before answering is upstream_error, and /health says exited', async () => {
+    const init = await post(INITIALIZE);
+    const own = init.headers.get('mcp-session-id')!;
+    await init.text();
+    const res = await post(call(4, 'crash'), own);
+    await res.text();
+    await waitFor(() => lastLine('crash') !== undefined, 'the audit line of the crashed call');
+    expect(lastLine('crash')).toMatchObject({ outcome: 'upstream_error' });
+    const health = async () => ((await (await fetch(`${front.url}/health`, { headers: { Authorization: `Bearer ${DEV_TOKEN}` } })).json()) as { servers: Record<string, { lastFailure?: { kind: string } }> }).servers.stdio;
+    let kind: string | undefined;
+    const poll = () => void health().then((s) => (kind = s.lastFailure?.kind));
+    poll();
+    await waitFor(() => {
+      poll();
+      return kind === 'exited';
+    }, 'health to say exited');
+  });
+
+  it('stateless 2026-07-28 requests get their audit line and count too', async () => {
+    const res = await fetch(`${front.url}/stdio/mcp`, {
+      method: 'POST',
+      headers: { ...rawHeaders(), 'MCP-Protocol-Version': '2026-07-28', 'Mcp-Method': 'tools/call', 'Mcp-Name': 'echo' },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 5,
+        method: 'tools/call',
+        params: { name: 'echo', arguments: { message: 'x' }, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } },
+      }),
+    });
+    expect(res.status).toBe(200);
+    await res.text();
+    expect(lastLine('echo')).toMatchObject({ server: 'stdio', outcome: 'ok' });
+    expect(await value('mcp_front_tool_calls_total', { server: 'stdio', tool: 'echo', outcome: 'ok' })).toBe(1);
+    const span = exporter.getFinishedSpans().find((s) => s.name === 'tools/call echo' && s.attributes['mcp_front.server'] === 'stdio');
+    expect(span?.attributes['mcp.protocol.version']).toBe('2026-07-28');
+  });
+});
+
 describe('tracing', () => {
   it('parents the span with the traceparent of params._meta', async () => {
     const traceId = '0af7651916cd43dd8448eb211c80319c';
@@ -318,7 +391,7 @@ describe('GET /health', () => {
     expect(JSON.stringify(open)).not.toContain('everything');
     expect(JSON.stringify(open)).not.toContain('prod-only');
     const dev = (await (await fetch(`${front.url}/health`, { headers: { Authorization: `Bearer ${DEV_TOKEN}` } })).json()) as { servers: Record<string, { state: string }> };
-    expect(Object.keys(dev.servers).sort()).toEqual(['down', 'everything', 'remote-http', 'remote-sse']);
+    expect(Object.keys(dev.servers).sort()).toEqual(['down', 'everything', 'remote-http', 'remote-sse', 'stdio']);
     expect(dev.servers.everything.state).toBe('up');
     const prod = (await (await fetch(`${front.url}/health`, { headers: { Authorization: `Bearer ${PROD_TOKEN}` } })).json()) as { servers: Record<string, { state: string }> };
     expect(prod.servers['prod-only']).toEqual({ state: 'unknown' });
