@@ -187,6 +187,23 @@ describe('other events', () => {
     expect(await value('mcp_front_requests_total', { server: 'remote-http', method: 'other', outcome: 'denied' })).toBeGreaterThanOrEqual(1);
   });
 
+  it('a batch answered whole with 429 gives each of its requests one line: refused before, limited after', async () => {
+    const before = mcpLines().length;
+    const batch = [
+      { jsonrpc: '2.0', id: 10, method: 'tools/call', params: { name: 'refused-tool', arguments: {} } },
+      { jsonrpc: '2.0', id: 11, method: 'test/limited' },
+      { jsonrpc: '2.0', id: 12, method: 'ping' },
+    ];
+    const res = await fetch(`${front.url}/remote-http/mcp`, { method: 'POST', headers: rawHeaders(), body: JSON.stringify(batch) });
+    expect(res.status).toBe(429);
+    await res.text();
+    expect(mcpLines().slice(before).map((e) => [e.fields.method, e.fields.outcome])).toEqual([
+      ['tools/call', 'denied'],
+      ['test/limited', 'rate_limited'],
+      ['ping', 'rate_limited'],
+    ]);
+  });
+
   it('auth failures count by reason: missing, invalid, forbidden', async () => {
     const reasons = ['missing_token', 'invalid_token', 'forbidden'];
     const before = await Promise.all(reasons.map((reason) => value('mcp_front_auth_failures_total', { reason })));

@@ -75,8 +75,10 @@ export class Pipeline {
         continue;
       }
       if (verdict.status !== undefined) {
-        // The whole HTTP request is answered with the status: every request of it was refused.
-        for (const q of requests) this.refused(q, verdict);
+        // The whole HTTP request is answered with the status: every request of it not refused
+        // already was refused now.
+        const before = new Set([...refused.values()].map((f) => f.id));
+        for (const q of requests) if (!before.has(q.id)) this.refused(q, verdict);
         const error = (id: unknown) => jsonRpcErrorBody(verdict.code, verdict.message, id, verdict.data);
         const body = inbound.isBatch ? `[${requests.map((q) => error(q.id)).join(',')}]` : error(ex.id);
         return { forward: undefined, refusals: [], reject: { status: verdict.status, headers: verdict.headers ?? {}, body }, exchanges: [] };
