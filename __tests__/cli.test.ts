@@ -457,6 +457,48 @@ describe('running', () => {
 // with every session of every token. An id nested 6,000 deep was once kept as pending and
 // answered later with `JSON.stringify`, which ran out of stack: the process died at the
 // disconnect, the timeout, the DELETE or the bridge's error answer that came after.
+describe('GET /metrics (proxy.metrics)', () => {
+  test('behind the tokens listed: none or an invalid token 401, a valid one not listed 403, a listed one the exposition', async () => {
+    const c = configWithTokens({ main: TOKEN_A, scraper: TOKEN_B });
+    const file = writeConfig({ ...c, proxy: { ...c.proxy, metrics: { authTokens: ['scraper'] } } });
+    const cli = start(['--config', file]);
+    const base = await cli.base();
+    expect(await statusFor(base, TOKEN_A)).toBe(200);
+    const get = (token?: string) => fetch(`${base}/metrics`, { headers: token === undefined ? {} : { Authorization: `Bearer ${token}` } });
+    const none = await get();
+    expect(none.status).toBe(401);
+    expect(none.headers.get('www-authenticate')).toMatch(/^Bearer /);
+    await none.text();
+    expect((await get(TOKEN_C)).status).toBe(401);
+    expect((await get(TOKEN_A)).status).toBe(403);
+    const ok = await get(TOKEN_B);
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('content-type')).toMatch(/^text\/plain/);
+    const text = await ok.text();
+    expect(text).toContain('mcp_front_requests_total{server="everything",token="main",method="initialize",outcome="ok"} 1');
+    expect(text).toMatch(/mcp_front_auth_failures_total\{reason="missing_token"\} [1-9]/);
+    expect(text).toMatch(/mcp_front_auth_failures_total\{reason="forbidden"\} [1-9]/);
+    // The process metrics prom-client collects are there too.
+    expect(text).toContain('process_cpu_seconds_total');
+    for (const secret of SECRETS) expect(text).not.toContain(secret);
+  });
+
+  test('{} is open; without proxy.metrics there is no /metrics', async () => {
+    const c = configWithTokens({ main: TOKEN_A });
+    const open = writeConfig({ ...c, proxy: { ...c.proxy, metrics: {} } }, 'open.json');
+    const cli = start(['--config', open]);
+    const res = await fetch(`${await cli.base()}/metrics`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain('# TYPE mcp_front_sessions_active gauge');
+
+    const off = writeConfig(configWithTokens({ main: TOKEN_A }), 'off.json');
+    const plain = start(['--config', off]);
+    const missing = await fetch(`${await plain.base()}/metrics`);
+    expect(missing.status).toBe(404);
+    await missing.text();
+  });
+});
+
 describe('one session cannot end the process', () => {
   const STDIO_SERVER = path.join(FIXTURES, 'stdio-server.js');
   /** About 12 KB: `JSON.parse` takes it, `JSON.stringify` runs out of stack on it. */

@@ -410,6 +410,7 @@ describe('defaults', () => {
       maxSessions: 100,
       drainTimeoutMs: 30000,
       keyPrefix: 'mcp-front:',
+      audit: true,
     });
     const r = remote(c, 'remote');
     expect(r).toMatchObject({ timeoutMs: 60_000, headers: {}, transport: 'streamable-http' });
@@ -1195,6 +1196,52 @@ describe('several instances: proxy.addr, instanceId, trustProxy, store, drainTim
     delete raw.proxy.drainTimeout;
     raw.proxy.drainTimout = '5s';
     expectOnly(raw, 'proxy.drainTimout', 'did you mean "drainTimeout"?');
+  });
+});
+
+describe('observability: proxy.audit, proxy.metrics', () => {
+  test('audit is on by default and a boolean', () => {
+    const raw = base();
+    expect(resolveConfig(raw, ENV).audit).toBe(true);
+    raw.proxy.audit = false;
+    expect(resolveConfig(raw, ENV).audit).toBe(false);
+    raw.proxy.audit = 'no';
+    expectOnly(raw, 'proxy.audit', 'must be true or false');
+    delete raw.proxy.audit;
+    raw.proxy.audti = false;
+    expectOnly(raw, 'proxy.audti', 'did you mean "audit"?');
+  });
+
+  test('metrics is off by default; {} is open; authTokens are token names', () => {
+    const raw = base();
+    expect(resolveConfig(raw, ENV).metrics).toBeUndefined();
+    raw.proxy.metrics = {};
+    expect(resolveConfig(raw, ENV).metrics).toEqual({});
+    raw.proxy.metrics = { authTokens: ['prod'] };
+    expect([...resolveConfig(raw, ENV).metrics!.authTokens!]).toEqual(['prod']);
+  });
+
+  test('metrics problems name their path, with a did-you-mean', () => {
+    const raw = base();
+    raw.proxy.metrics = { authTokens: ['prdo'] };
+    expectOnly(raw, 'proxy.metrics.authTokens[0]', 'unknown token name "prdo"; did you mean "prod"?');
+    raw.proxy.metrics = { authTokens: [] };
+    expectOnly(raw, 'proxy.metrics.authTokens', 'must list at least one token name');
+    raw.proxy.metrics = { authTokens: ['prod', 'prod'] };
+    expectOnly(raw, 'proxy.metrics.authTokens[1]', 'duplicate token name "prod"');
+    raw.proxy.metrics = { authToken: ['prod'] };
+    expectOnly(raw, 'proxy.metrics.authToken', 'did you mean "authTokens"?');
+    raw.proxy.metrics = true;
+    expectOnly(raw, 'proxy.metrics', 'must be an object');
+  });
+
+  test('a token value pasted into metrics.authTokens is reported, never quoted', () => {
+    const raw = base();
+    const value = resolveConfig(raw, ENV).tokens.get('prod')!;
+    raw.proxy.metrics = { authTokens: [value] };
+    const found = problems(raw);
+    expect(found).toEqual([{ path: 'proxy.metrics.authTokens[0]', message: expect.stringContaining('is a token value, not a token name') }]);
+    expect(JSON.stringify(found)).not.toContain(value);
   });
 });
 

@@ -4,7 +4,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
-import { loadConfig } from '../lib';
+import yaml from 'js-yaml';
+import { Registry } from 'prom-client';
+import { loadConfig, mcpFront } from '../lib';
 import { resolveConfig } from '../lib/config';
 import { captureLogger } from './helpers/servers';
 
@@ -15,7 +17,7 @@ const WAIT_MS = 120_000;
 
 /** Values for every `$env` the examples read; long and random enough to raise no token warning. */
 const ENV: Record<string, string> = Object.fromEntries(
-  ['GATEWAY_TOKEN', 'MCP_TOKEN', 'ADMIN_TOKEN', 'READONLY_TOKEN', 'FILES_TOKEN', 'CI_TOKEN', 'LAPTOP_TOKEN', 'EVERYTHING_API_KEY', 'REMOTE_API_KEY'].map(
+  ['GATEWAY_TOKEN', 'MCP_TOKEN', 'ADMIN_TOKEN', 'READONLY_TOKEN', 'FILES_TOKEN', 'CI_TOKEN', 'LAPTOP_TOKEN', 'EVERYTHING_API_KEY', 'REMOTE_API_KEY', 'METRICS_TOKEN'].map(
     (name, i) => [name, `${name.toLowerCase()}-${i}-Zq8rT2vX9wK4mN7pL3sB`],
   ),
 );
@@ -78,11 +80,49 @@ async function initialize(url: string, token: string): Promise<Response> {
   });
 }
 
+describe('observability example', () => {
+  const DIR = path.join(EXAMPLES, 'observability');
+  const read = (file: string) => fs.readFileSync(path.join(DIR, file), 'utf8');
+
+  test('every metric the dashboard queries is one mcp-front exports, and it shows them all', async () => {
+    const registry = new Registry();
+    await mcpFront(loadConfig(path.join(DIR, 'config.json'), ENV), { env: ENV, metrics: registry, logger: captureLogger() }).close();
+    const exported = new Set((await registry.getMetricsAsJSON()).map((m) => m.name));
+    const dashboard = JSON.parse(read('grafana/dashboards/mcp-front.json')) as { panels: { targets: { expr: string }[] }[]; templating: { list: { query: { query: string } }[] } };
+    const exprs = [...dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr)), ...dashboard.templating.list.map((v) => v.query.query)];
+    const queried = new Set(exprs.flatMap((e) => e.match(/\bmcp_front_[a-z_]+/g) ?? []).map((n) => n.replace(/_(bucket|sum|count)$/, '')));
+    expect(queried.size).toBeGreaterThan(0);
+    for (const name of queried) expect(exported).toContain(name);
+    for (const name of exported) expect(queried).toContain(name);
+    // Histogram series are queried by their bucket series only.
+    for (const e of exprs) if (/_seconds/.test(e)) expect(e).toMatch(/_seconds_bucket\b/);
+  });
+
+  test('Prometheus scrapes the compose service at /metrics with a token from a file, and compose wires the same names', () => {
+    const prometheus = yaml.load(read('prometheus.yml')) as { scrape_configs: { metrics_path: string; authorization: { type: string; credentials_file: string }; static_configs: { targets: string[] }[] }[] };
+    const compose = yaml.load(read('docker-compose.yml')) as { services: Record<string, { secrets?: string[]; volumes?: string[]; build?: { dockerfile: string } }>; secrets: Record<string, { environment: string }> };
+    const [job] = prometheus.scrape_configs;
+    expect(job.metrics_path).toBe('/metrics');
+    expect(job.authorization.type).toBe('Bearer');
+    expect(job.static_configs[0].targets).toEqual(['mcp-front:8080']);
+    expect(Object.keys(compose.services).sort()).toEqual(['grafana', 'mcp-front', 'prometheus']);
+    const secret = path.basename(job.authorization.credentials_file);
+    expect(compose.services.prometheus.secrets).toContain(secret);
+    expect(compose.secrets[secret].environment).toBe('METRICS_TOKEN');
+    expect(fs.existsSync(path.join(ROOT, compose.services['mcp-front'].build!.dockerfile))).toBe(true);
+    // The config's metrics token is the one Prometheus is given.
+    const config = resolveConfig(loadConfig(path.join(DIR, 'config.json'), ENV), ENV);
+    const [scraper] = [...config.metrics!.authTokens!];
+    expect(config.tokens.get(scraper)).toBe(ENV.METRICS_TOKEN);
+    expect(config.addr).toBe(':8080');
+  });
+});
+
 describe('example configs', () => {
   const configs = exampleConfigs();
 
   test('there is one per example that ships a config', () => {
-    expect(configs.map((f) => path.basename(path.dirname(f))).sort()).toEqual(['env-tokens', 'existing-app', 'multiple-servers', 'permissions', 'standalone']);
+    expect(configs.map((f) => path.basename(path.dirname(f))).sort()).toEqual(['env-tokens', 'existing-app', 'multiple-servers', 'observability', 'permissions', 'standalone']);
   });
 
   test.each(configs.map((f) => [path.relative(ROOT, f), f]))('%s is valid', (_name, file) => {

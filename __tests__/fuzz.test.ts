@@ -351,6 +351,8 @@ describe('config validation (fuzz)', () => {
                 { maxKeys: 2 },
               ),
             ),
+            audit: maybe(fc.constantFrom(true, false, 'no')),
+            metrics: maybe(fc.record({ authTokens: fc.array(fc.constantFrom(...TOKEN_NAMES, 'nope'), { maxLength: 2 }) }, { requiredKeys: [] })),
           },
           { requiredKeys: ['auth'] },
         ),

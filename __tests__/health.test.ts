@@ -54,7 +54,7 @@ describe('GET /health', () => {
       status: 'ok',
       service: 'mcp-front',
       name: 'Test Proxy',
-      servers: 1,
+      servers: { api: { state: 'unknown' } },
       instanceId: 'web-1',
       configFingerprint: expect.stringMatching(/^[0-9a-f]{32}$/),
     });

@@ -6,6 +6,15 @@
 const fs = require('node:fs');
 const http = require('node:http');
 const express = require('express');
+// BENCH_FRONT_NO_OTEL=1: @opentelemetry/api cannot be resolved, as in an app without it.
+if (process.env.BENCH_FRONT_NO_OTEL === '1') {
+  const Module = require('node:module');
+  const resolve = Module._resolveFilename;
+  Module._resolveFilename = function (request, ...rest) {
+    if (request === '@opentelemetry/api') throw Object.assign(new Error(`Cannot find module '${request}'`), { code: 'MODULE_NOT_FOUND' });
+    return resolve.call(this, request, ...rest);
+  };
+}
 // BENCH_FRONT_DIST: another build of mcp-front (e.g. a patched copy) to compare against ../dist.
 const { mcpFront } = require(process.env.BENCH_FRONT_DIST || '../dist');
 
@@ -13,6 +22,14 @@ const config = JSON.parse(process.env.BENCH_FRONT_CONFIG);
 const noop = () => undefined;
 const options = process.env.BENCH_FRONT_LOGGER === 'noop' ? { logger: { info: noop, warn: noop, error: noop, debug: noop } } : {};
 
+// BENCH_FRONT_METRICS=1: the mcp_front_* metrics in a prom-client registry.
+if (process.env.BENCH_FRONT_METRICS === '1') options.metrics = new (require('prom-client').Registry)();
+// BENCH_FRONT_TRACING=1: an OpenTelemetry SDK records every span (exported nowhere).
+if (process.env.BENCH_FRONT_TRACING === '1') {
+  const { trace } = require('@opentelemetry/api');
+  const { BasicTracerProvider, NoopSpanProcessor } = require('@opentelemetry/sdk-trace-base');
+  trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new NoopSpanProcessor()] }));
+}
 const router = mcpFront(config, options);
 const app = express();
 app.use(router);

@@ -280,7 +280,7 @@ function frontConfig({ httpOrigin, sseOrigin }) {
  * event loop. `logger`: 'default' (one line per request on stderr, here a file) or 'noop'.
  * `profile`: a directory for `--cpu-prof`.
  */
-async function startFront(name, config, { logger = 'default', profile, execArgv: extraArgs = [], dist } = {}) {
+async function startFront(name, config, { logger = 'default', profile, execArgv: extraArgs = [], dist, env: extraEnv = {} } = {}) {
   const log = logFile(`front-${name}`);
   const execArgv = ['--expose-gc', ...extraArgs];
   if (profile) execArgv.push('--cpu-prof', `--cpu-prof-dir=${profile}`, `--cpu-prof-name=front-${name}.cpuprofile`);
@@ -291,6 +291,7 @@ async function startFront(name, config, { logger = 'default', profile, execArgv:
       HOME: process.env.HOME,
       BENCH_FRONT_CONFIG: JSON.stringify(config),
       BENCH_FRONT_LOGGER: logger,
+      ...extraEnv,
       // A build outside the repository still finds the repository's dependencies.
       ...(dist ? { BENCH_FRONT_DIST: path.resolve(dist), NODE_PATH: path.join(ROOT, 'node_modules') } : {}),
     },

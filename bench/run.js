@@ -11,7 +11,7 @@
 //   BENCH_IDLE_SESSIONS=1000  idle legacy SSE sessions through the passthrough
 //   BENCH_STDIO_SESSIONS=20   stdio sessions for the per-session memory cost
 //   BENCH_INIT_SAMPLES=10  initialize timings per target
-//   BENCH_CASES=streamable,sse,stdio,memory,init
+//   BENCH_CASES=streamable,sse,stdio,memory,init   (add observability for the cost of metrics and spans)
 //   BENCH_PROFILE=<dir>    start the mcp-front processes with --cpu-prof into <dir>
 //   BENCH_RESULTS=<file>   where to write the report (default bench/RESULTS.md; "-" = nowhere)
 const fs = require('node:fs');
@@ -143,6 +143,30 @@ async function caseStreamable(up) {
   for (const t of targets) for (const s of t.sessions) await L.deleteSession(t.url, t.auth, s);
   await Promise.all([fd.stop(), fn.stop()]);
   return { rows, single, logLines: countLines(fd.log, 'auth successful') };
+}
+
+/**
+ * The cost of observability on the Streamable HTTP passthrough (no-op logger everywhere, so that
+ * log output is not what is measured): without @opentelemetry/api and without metrics; with the
+ * API installed but no tracer provider registered (must cost nothing); with metrics; with metrics
+ * and an SDK recording every span.
+ */
+async function caseObservability(up) {
+  log('case: observability (Streamable HTTP passthrough)');
+  const config = L.frontConfig({ httpOrigin: up.http.origin });
+  const variants = [
+    ['no @opentelemetry/api, no metrics', { BENCH_FRONT_NO_OTEL: '1' }],
+    ['@opentelemetry/api without a provider, no metrics', {}],
+    ['metrics (prom-client)', { BENCH_FRONT_METRICS: '1' }],
+    ['metrics + spans recorded by an SDK', { BENCH_FRONT_METRICS: '1', BENCH_FRONT_TRACING: '1' }],
+  ];
+  const started = await Promise.all(variants.map(([, env], i) => L.startFront(`obs-${i}`, config, { logger: 'noop', profile: opts.profile, env })));
+  const targets = variants.map(([label], i) => ({ label, url: started[i].url('everything-http', 'mcp'), auth: true, watch: () => ({ proxy: started[i].child.pid, upstream: up.http.child.pid }) }));
+  for (const t of targets) t.sessions = await openSessions(t.url, t.auth, opts.connections);
+  const rows = await interleave(targets, (t, duration) => D.streamableLoad({ url: t.url, auth: t.auth, sessions: t.sessions, duration }));
+  for (const t of targets) for (const s of t.sessions) await L.deleteSession(t.url, t.auth, s);
+  await Promise.all(started.map((f) => f.stop()));
+  return { rows };
 }
 
 async function caseSse(up) {
@@ -451,6 +475,9 @@ function report(results, info) {
     parts.push(`The default logger wrote ${results.streamable.logLines} \`auth successful\` lines (to a file) during this case.`, '');
     parts.push(loadTable('Streamable HTTP at 1 connection (unsaturated: Δp50 is the latency of the proxy hop)', results.streamable.single, 'direct'));
   }
+  if (results.observability) {
+    parts.push(loadTable('Observability on the Streamable HTTP passthrough, no-op logger (autocannon)', results.observability.rows, 'no @opentelemetry/api, no metrics'));
+  }
   if (results.sse) parts.push(loadTable('Legacy HTTP+SSE, POST → response event (custom driver)', results.sse.rows, 'direct'));
   if (results.stdio) {
     parts.push(
@@ -551,9 +578,10 @@ async function main() {
   let failure;
   const up = {};
   try {
-    if (opts.cases.has('streamable')) up.http = await L.startEverything('streamableHttp');
+    if (opts.cases.has('streamable') || opts.cases.has('observability')) up.http = await L.startEverything('streamableHttp');
     if (opts.cases.has('sse') || opts.cases.has('memory')) up.sse = await L.startEverything('sse');
     if (opts.cases.has('streamable')) results.streamable = await caseStreamable(up);
+    if (opts.cases.has('observability')) results.observability = await caseObservability(up);
     if (opts.cases.has('sse')) results.sse = await caseSse(up);
     if (opts.cases.has('stdio')) results.stdio = await caseStdio();
     if (opts.cases.has('memory')) results.memory = await caseMemory(up);

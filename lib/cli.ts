@@ -13,9 +13,9 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { loadConfig, resolveConfig, type ResolvedConfig } from './config';
 import { ConfigError } from './config/config-error';
 import { createDefaultLogger } from './logger';
-import { mcpFront } from './mcp-front';
+import { mcpFront, reloadRefused } from './mcp-front';
 import { tokenWarnings } from './config/token-warnings';
-import type { ConfigProblem, Logger, McpFrontConfig, McpFrontRouter } from './types';
+import type { ConfigProblem, Logger, McpFrontConfig, McpFrontOptions, McpFrontRouter, MetricsRegistry } from './types';
 
 const USAGE = `Usage:
   mcp-front --config <file>            run the proxy on proxy.addr
@@ -47,6 +47,24 @@ const RELOAD_DEBOUNCE_MS = 200;
  */
 const SHUTDOWN_TIMEOUT_MS = 10_000;
 const MAX_INSTANCE_ID = 32;
+
+/**
+ * A registry for `proxy.metrics`, with the process metrics prom-client collects (CPU, memory,
+ * event loop lag) beside mcp-front's own. prom-client is an optional peer dependency: it is loaded
+ * only here, when the config asks for metrics, and its absence is a clear error.
+ */
+function metricsRegistry(): MetricsRegistry {
+  let prom: typeof import('prom-client');
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    prom = require('prom-client') as typeof import('prom-client');
+  } catch {
+    throw new Error('proxy.metrics needs the prom-client package: npm install prom-client@15');
+  }
+  const registry = new prom.Registry();
+  prom.collectDefaultMetrics({ register: registry });
+  return registry;
+}
 
 /**
  * The default instance id: the host name (a container's or pod's, in a deployment), with every
@@ -189,18 +207,29 @@ async function run(file: string): Promise<void> {
   let stopping = false;
   let app: express.Express | undefined;
   let drainTimeoutMs = 0;
+  let metricsOn = false;
 
   async function reloadOnce(proxy: McpFrontRouter, trigger: string): Promise<void> {
     const content = readQuietly(configPath);
     // An unchanged file is no reason to reload (editors touch, rename and chmod); SIGHUP always is.
     if (trigger === 'file' && content !== undefined && content === lastContent) return;
     lastContent = content;
+    let next: ReturnType<typeof readConfig>;
     try {
-      const next = readConfig(configPath, env);
+      next = readConfig(configPath, env);
+    } catch (err) {
+      reloadRefused(proxy);
+      logRefusal(logger, 'reload refused', configPath, err, { trigger });
+      return;
+    }
+    try {
       if (stopping) return;
       await proxy.reload(next.config);
       app?.set('trust proxy', next.resolved.trustProxy);
       drainTimeoutMs = next.resolved.drainTimeoutMs;
+      if (next.resolved.metrics !== undefined && !metricsOn) {
+        logger.warn('proxy.metrics added; restart to serve /metrics');
+      }
       if (next.resolved.addr !== listenAddr) {
         logger.warn('proxy.addr changed; restart to listen on it', { addr: next.resolved.addr });
       }
@@ -255,7 +284,9 @@ async function run(file: string): Promise<void> {
     const initial = readConfig(configPath, env);
     // An id written in the config wins; else the host name, which differs between replicas.
     const instanceId = initial.config.proxy?.instanceId === undefined ? instanceIdFromHostname(env.HOSTNAME) : undefined;
-    started = { initial, router: mcpFront(initial.config, { env, logger, ...(instanceId === undefined ? {} : { instanceId }) }) };
+    // The internal `serveMetrics` option: only the standalone command answers GET /metrics itself.
+    const metrics = initial.resolved.metrics === undefined ? {} : { metrics: metricsRegistry(), serveMetrics: true };
+    started = { initial, router: mcpFront(initial.config, { env, logger, ...(instanceId === undefined ? {} : { instanceId }), ...metrics } as McpFrontOptions) };
   } catch (err) {
     logRefusal(logger, 'config invalid', configPath, err);
     watcher?.close();
@@ -265,6 +296,7 @@ async function run(file: string): Promise<void> {
   const { initial } = started;
   const front = started.router;
   listenAddr = initial.resolved.addr;
+  metricsOn = initial.resolved.metrics !== undefined;
   drainTimeoutMs = initial.resolved.drainTimeoutMs;
 
   app = express();

@@ -17,6 +17,8 @@ export type {
   McpFrontOptions,
   McpFrontRouter,
   MemoryStoreOptions,
+  MetricsEndpointConfig,
+  MetricsRegistry,
   ProxyConfig,
   RedisClient,
   RedisStoreConfig,

@@ -17,6 +17,10 @@ import type { PipelineHook } from './pipeline/hooks';
 import { loggingHook } from './pipeline/logging-hook';
 import { permissionsHook } from './policy/permissions';
 import { requestLimitHook, sessionLimit } from './policy/limits';
+import { auditHook } from './observability/audit';
+import { healthHook } from './observability/health';
+import { metricsHook } from './observability/metrics';
+import { tracingHook } from './observability/tracing';
 import { SessionRegistry } from './sessions/registry';
 import { createStdioTransport } from './stdio/stdio-transport';
 import type { ProxySettings, ServerTransport, TransportDeps } from './transport';
@@ -41,6 +45,8 @@ const DRAINING = draining();
 interface InternalOptions extends McpFrontOptions {
   /** Modules plugged into the message pipeline after the default logging one. */
   hooks?: PipelineHook[];
+  /** Serve `options.metrics` at `GET /metrics` as `proxy.metrics` says (the standalone command). */
+  serveMetrics?: boolean;
 }
 
 /** Everything a request needs, swapped as one object by reload(). */
@@ -62,20 +68,34 @@ interface State {
 export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}): McpFrontRouter {
   const env = options.env ?? process.env;
   const logger = options.logger ?? createDefaultLogger();
-  const hooks = (options as InternalOptions).hooks ?? [];
+  const internal = options as InternalOptions;
+  const overrides = options.instanceId === undefined ? {} : { instanceId: options.instanceId };
+  const initial = resolveConfig(config, env, overrides);
   // Every message and every session event passes one pipeline (docs/architecture.md); the
-  // default logging module writes the session, timeout and upstream-error lines.
-  // The policies read the current state on every message: a reload applies to the next one.
+  // default logging module writes the session, timeout and upstream-error lines; the policies
+  // (limits, permissions) decide, and the observability modules record the audit line, metrics,
+  // spans and the servers' state (README: Monitoring). The policies read the current state on
+  // every message: a reload applies to the next one.
   const currentConfig = () => state.config;
+  const serverStates = healthHook();
+  const tracing = tracingHook();
   const pipeline = new Pipeline(
-    [loggingHook(logger), requestLimitHook(currentConfig, () => state.store, logger), permissionsHook(currentConfig, logger), ...hooks],
+    [
+      loggingHook(logger),
+      requestLimitHook(currentConfig, () => state.store, logger),
+      permissionsHook(currentConfig, logger),
+      auditHook(logger, () => state.config.audit),
+      serverStates,
+      ...(options.metrics === undefined ? [] : [metricsHook(options.metrics as unknown as Parameters<typeof metricsHook>[0], [...initial.servers.keys()])]),
+      ...(tracing === undefined ? [] : [tracing]),
+      ...(internal.hooks ?? []),
+    ],
     logger,
   );
   const sessions = new SessionRegistry({ observer: pipeline, limit: sessionLimit(currentConfig, logger) });
   const deps: TransportDeps = { sessions, logger, pipeline };
-  const overrides = options.instanceId === undefined ? {} : { instanceId: options.instanceId };
   const stores = new Stores(options.store, logger);
-  let state = buildState(resolveConfig(config, env, overrides), new Map(), deps, stores);
+  let state = buildState(initial, new Map(), deps, stores);
   let closed = false;
   let draining = false;
   // Requests and streams of the routes below, until their response closes: what a drain waits for.
@@ -119,9 +139,44 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
       }
       const fingerprint = await current.fingerprint;
       const instance = current.config.instanceId === undefined ? {} : { instanceId: current.config.instanceId };
-      answer({ ...open, ...instance, configFingerprint: fingerprint });
+      // Only the servers this token may use: the others' names are not its business.
+      const usable = [...current.config.servers.values()].filter((s) => s.authTokens.has(auth.token)).map((s) => s.name);
+      answer({ ...open, ...instance, configFingerprint: fingerprint, servers: serverStates.report(usable) });
     })().catch(() => answer(open));
   });
+
+  if (internal.serveMetrics && options.metrics !== undefined) {
+    const registry = options.metrics;
+    router.get('/metrics', function metrics(req: Request, res: Response, next: NextFunction) {
+      const current = state;
+      const allowed = current.config.metrics;
+      if (allowed === undefined) return next();
+      const serve = () => {
+        registry.metrics().then(
+          (text) => res.setHeader('Content-Type', registry.contentType).end(text),
+          next,
+        );
+      };
+      if (allowed.authTokens === undefined) return serve();
+      void (async () => {
+        const throttled = await checkThrottle(current.throttle, req.ip, logger);
+        if (throttled !== undefined) return sendThrottled(res, throttled);
+        const auth = current.tokens.authenticate(req.headers.authorization);
+        if (!auth.ok) {
+          logger.warn('auth failed', { reason: auth.reason, client_ip: req.ip, path: '/metrics' });
+          countFailure(current.throttle, req.ip, logger);
+          pipeline.authFailed(auth.reason);
+          return sendUnauthorized(res, current.config.name, auth.reason);
+        }
+        if (!allowed.authTokens!.has(auth.token)) {
+          logger.warn('auth failed', { reason: 'forbidden', token: auth.token, client_ip: req.ip, path: '/metrics' });
+          pipeline.authFailed('forbidden');
+          return sendJsonRpcError(res, 403, JsonRpcCode.ServerError, `Forbidden: token "${auth.token}" may not read /metrics`);
+        }
+        serve();
+      })().catch(next);
+    });
+  }
 
   router.use(function mcpFrontRequest(req: Request, res: Response, next: NextFunction) {
     const match = ROUTE.exec(req.path);
@@ -156,7 +211,10 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
     // Before any token comparison, so a throttled client learns nothing more about the tokens.
     checkThrottle(current.throttle, req.ip, logger).then(
       (retryAfterSeconds) => {
-        if (retryAfterSeconds !== undefined) return sendThrottled(res, retryAfterSeconds);
+        if (retryAfterSeconds !== undefined) {
+          pipeline.authFailed('throttled');
+          return sendThrottled(res, retryAfterSeconds);
+        }
         authorizeAndDispatch(req, res, current, encodedName, route);
       },
       next,
@@ -169,6 +227,7 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
     if (!auth.ok) {
       logger.warn('auth failed', { reason: auth.reason, client_ip: req.ip, server: logSafe(serverName) });
       countFailure(current.throttle, req.ip, logger);
+      pipeline.authFailed(auth.reason);
       return sendUnauthorized(res, current.config.name, auth.reason);
     }
     // Permissions come from the current config, not the transport's: a transport outlives a
@@ -181,6 +240,7 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
     }
     if (!server.authTokens.has(auth.token)) {
       logger.warn('auth failed', { reason: 'forbidden', token: auth.token, client_ip: req.ip, server: server.name });
+      pipeline.authFailed('forbidden');
       return sendJsonRpcError(res, 403, JsonRpcCode.ServerError, `Forbidden: token "${auth.token}" may not use server "${server.name}"`);
     }
     if (!METHODS[route].includes(req.method)) {
@@ -197,9 +257,18 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
 
   router.reload = async function reload(next: McpFrontConfig): Promise<void> {
     if (closed) throw new Error('mcp-front router is closed');
-    const resolved = resolveConfig(next, env, overrides);
+    let resolved: ResolvedConfig;
+    try {
+      resolved = resolveConfig(next, env, overrides);
+    } catch (err) {
+      pipeline.configReloaded('failure');
+      throw err;
+    }
     const previous = state;
     state = buildState(resolved, previous.transports, deps, stores, previous.throttle);
+    pipeline.configReloaded('success');
+    // A server whose upstream changed (or that is gone) starts over as unknown.
+    for (const [name, transport] of previous.transports) if (state.transports.get(name) !== transport) serverStates.forget(name);
     if (previous.store !== state.store) await stores.retire(previous.store);
 
     // Revocation is immediate: sessions of a token that is gone, whose value changed, or that may
@@ -247,10 +316,20 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
   };
 
   registries.set(router, sessions);
+  pipelines.set(router, pipeline);
   return router;
 }
 
 const registries = new WeakMap<McpFrontRouter, SessionRegistry>();
+const pipelines = new WeakMap<McpFrontRouter, Pipeline>();
+
+/**
+ * A reload refused before it reached the router (the standalone command could not read or parse
+ * the file): counted like a refused `reload()`. Not exported from the package.
+ */
+export function reloadRefused(router: McpFrontRouter): void {
+  pipelines.get(router)?.configReloaded('failure');
+}
 
 /** Live sessions of a router: for leak tests and diagnostics, not exported from the package. */
 export function liveSessionCount(router: McpFrontRouter): number {

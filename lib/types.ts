@@ -97,10 +97,25 @@ export interface ProxyConfig {
    */
   drainTimeout?: Duration;
   /**
+   * One `mcp request` log line per JSON-RPC request once it is answered (README: Monitoring).
+   * Default: `true`.
+   */
+  audit?: boolean;
+  /**
+   * Standalone command only: serve Prometheus metrics at `GET /metrics`, for the tokens listed
+   * (`{}`: open to anyone who can reach the port). Default: off.
+   */
+  metrics?: MetricsEndpointConfig;
+  /**
    * Limits per token, keyed by token name or `"*"` (every token without its own entry); each
    * field falls back on its own to the `"*"` entry. Default: no limits.
    */
   limits?: Record<string, TokenLimits>;
+}
+
+export interface MetricsEndpointConfig {
+  /** Token names allowed to scrape `/metrics`. Default: no token needed. */
+  authTokens?: string[];
 }
 
 /** What one token may use of the proxy (README: Limits per token). */
@@ -185,6 +200,19 @@ export interface McpFrontOptions {
   store?: CounterStore;
   /** Name of this instance; overrides `proxy.instanceId`. Default: `proxy.instanceId`. */
   instanceId?: string;
+  /**
+   * A `prom-client` `Registry` to register the `mcp_front_*` metrics in (README: Monitoring);
+   * `prom-client` is loaded only when this is given. Default: no metrics.
+   */
+  metrics?: MetricsRegistry;
+}
+
+/** The part of a `prom-client` `Registry` used here (typed here: prom-client is an optional peer dependency). */
+export interface MetricsRegistry {
+  getSingleMetric(name: string): unknown;
+  registerMetric(metric: never): void;
+  metrics(): Promise<string>;
+  readonly contentType: string;
 }
 
 /** A counter's current fixed window. */

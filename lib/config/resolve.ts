@@ -541,6 +541,12 @@ export function resolveConfig(
       r.add(['options', 'instanceId'], INSTANCE_ID_RULE);
     } else instanceId = overrides.instanceId;
   }
+  const rawProxy = isObject(root.proxy) ? root.proxy : {};
+  let metrics: ResolvedConfig['metrics'];
+  if (isObject(rawProxy.metrics)) {
+    const listed = rawProxy.metrics.authTokens;
+    metrics = listed === undefined ? {} : { authTokens: resolveAuthTokens(listed, ['proxy', 'metrics', 'authTokens'], proxy, r) };
+  }
   problems.push(...r.problems);
   if (problems.length > 0) throw new ConfigError(toConfigProblems(problems.map((p) => hideSecretKeys(p, proxy, r)), raw));
 
@@ -559,6 +565,8 @@ export function resolveConfig(
     trustProxy: proxy.trustProxy,
     ...(proxy.store === undefined ? {} : { store: proxy.store }),
     drainTimeoutMs: proxy.drainTimeoutMs,
+    audit: typeof rawProxy.audit === 'boolean' ? rawProxy.audit : DEFAULTS.audit,
+    ...(metrics === undefined ? {} : { metrics }),
     ...(proxy.limits === undefined || proxy.limits.size === 0 ? {} : { limits: proxy.limits }),
   };
 }

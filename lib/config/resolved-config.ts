@@ -67,6 +67,10 @@ export interface ResolvedConfig {
   /** Shared counters in Redis; absent: in memory. */
   store?: { redis: { url: string; keyPrefix: string } };
   drainTimeoutMs: number;
+  /** The `mcp request` line per JSON-RPC request. */
+  audit: boolean;
+  /** `GET /metrics` of the standalone command: absent when off; `authTokens` absent when open. */
+  metrics?: { authTokens?: ReadonlySet<string> };
   /** Token name or `"*"` → its limits; absent when there are none. */
   limits?: ReadonlyMap<string, ResolvedLimits>;
 }
@@ -82,4 +86,5 @@ export const DEFAULTS = {
   maxSessions: 100,
   drainTimeoutMs: 30_000,
   keyPrefix: 'mcp-front:',
+  audit: true,
 } as const;

@@ -107,6 +107,14 @@ const proxyProperties = {
       } satisfies Record<keyof TokenLimits, object>,
     },
   },
+  audit: { type: 'boolean' },
+  metrics: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      authTokens: { type: 'array', items: { type: 'string' } },
+    } satisfies Record<keyof NonNullable<McpFrontConfig['proxy']['metrics']>, object>,
+  },
 } satisfies Record<keyof McpFrontConfig['proxy'], object>;
 
 const configSchema = {

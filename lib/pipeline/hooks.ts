@@ -2,6 +2,7 @@
 // module implementing `PipelineHook`, plugged into the router, never edits across the transports.
 import type { JsonRpcMessage } from '../wire/body';
 import type { LogFields } from '../types';
+import type { AuthFailure } from '../auth/bearer';
 
 import type { SessionInfo, SessionKind, UpstreamKind } from '../sessions/observer';
 
@@ -83,4 +84,20 @@ export interface PipelineHook {
   sessionEnded?(info: SessionInfo, reason: string): void;
   /** An upstream failed a request or stream (refused, unreachable, too slow, a bad answer). */
   upstreamError?(info: UpstreamErrorInfo): void;
+  /**
+   * `ex` was answered by the proxy itself: a hook's `verdict` refused it, or refused the batch it
+   * was part of. It never reached the server, and no `answer` or `failed` follows.
+   */
+  refused?(ex: Exchange, verdict: Verdict, durationMs: number): void;
+  /** A request to a route failed authentication (RFC 6750 §3.1), before any exchange exists. */
+  authFailed?(reason: AuthFailureReason): void;
+  /** `reload()` took a new configuration, or refused it. */
+  configReloaded?(result: 'success' | 'failure'): void;
 }
+
+/**
+ * Why a request was refused before reaching a server: the words of `auth failed reason=…` (no, a
+ * malformed or an unknown token), a valid token the server does not list, or a client over its
+ * budget of failed authentications.
+ */
+export type AuthFailureReason = AuthFailure | 'forbidden' | 'throttled';

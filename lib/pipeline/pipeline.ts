@@ -10,7 +10,7 @@ import { hasDuplicateKeys } from '../wire/duplicate-keys';
 import { logFault } from '../logger';
 import type { LogFields, Logger } from '../types';
 import { inboundOf, type Inbound } from './inbound';
-import type { Exchange, ExchangeBase, FailureOutcome, JsonRpcId, PipelineHook, SessionInfo, UpstreamErrorInfo, Verdict } from './hooks';
+import type { AuthFailureReason, Exchange, ExchangeBase, FailureOutcome, JsonRpcId, PipelineHook, SessionInfo, UpstreamErrorInfo, Verdict } from './hooks';
 
 /** A request the hooks answered: its JSON-RPC error, as a message and as its one-line text. */
 export interface Refusal {
@@ -34,6 +34,7 @@ export class Pipeline {
   private readonly requestHooks: PipelineHook[];
   private readonly answerHooks: PipelineHook[];
   private readonly failedHooks: PipelineHook[];
+  private readonly refusedHooks: PipelineHook[];
 
   constructor(
     readonly hooks: readonly PipelineHook[],
@@ -42,6 +43,7 @@ export class Pipeline {
     this.requestHooks = hooks.filter((h) => h.request);
     this.answerHooks = hooks.filter((h) => h.answer);
     this.failedHooks = hooks.filter((h) => h.failed);
+    this.refusedHooks = hooks.filter((h) => h.refused);
   }
 
   /** Some hook looks at the answers of requests of `base`: a route must read them, not pass them through unread. */
@@ -75,10 +77,15 @@ export class Pipeline {
         continue;
       }
       if (verdict.status !== undefined) {
+        // The whole HTTP request is answered with the status: every request of it not refused
+        // already was refused now.
+        const before = new Set([...refused.values()].map((f) => f.id));
+        for (const q of requests) if (!before.has(q.id)) this.refused(q, verdict);
         const error = (id: unknown) => jsonRpcErrorBody(verdict.code, verdict.message, id, verdict.data);
         const body = inbound.isBatch ? `[${requests.map((q) => error(q.id)).join(',')}]` : error(ex.id);
         return { forward: undefined, refusals: [], reject: { status: verdict.status, headers: verdict.headers ?? {}, body }, exchanges: [] };
       }
+      this.refused(ex, verdict);
       const line = jsonRpcErrorBody(verdict.code, verdict.message, ex.id, verdict.data);
       refused.set(m, { id: ex.id, line, message: JSON.parse(line) as JsonRpcMessage });
     }
@@ -122,6 +129,20 @@ export class Pipeline {
     if (this.failedHooks.length === 0) return;
     const duration = performance.now() - ex.startedAt;
     for (const hook of this.failedHooks) this.run('failed', ex, () => hook.failed!(ex, outcome, duration, fields));
+  }
+
+  private refused(ex: Exchange, verdict: Verdict): void {
+    if (this.refusedHooks.length === 0) return;
+    const duration = performance.now() - ex.startedAt;
+    for (const hook of this.refusedHooks) this.run('refused', ex, () => hook.refused!(ex, verdict, duration));
+  }
+
+  authFailed(reason: AuthFailureReason): void {
+    for (const hook of this.hooks) if (hook.authFailed) this.run('authFailed', { server: '' }, () => hook.authFailed!(reason));
+  }
+
+  configReloaded(result: 'success' | 'failure'): void {
+    for (const hook of this.hooks) if (hook.configReloaded) this.run('configReloaded', { server: '' }, () => hook.configReloaded!(result));
   }
 
   sessionStarted(info: SessionInfo): void {

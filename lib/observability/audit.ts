@@ -1,0 +1,33 @@
+// The audit line (README: Monitoring): one `mcp request` line per JSON-RPC request once it is
+// answered, refused or failed — who, which server, which method and name, how it ended, how long
+// it took. Never the arguments or the result: they may hold anything the user typed.
+import type { Logger } from '../types';
+import type { Exchange, PipelineHook } from '../pipeline/hooks';
+import { answeredOutcome, failedOutcome, refusedOutcome, subjectOf, type Outcome } from './outcome';
+
+/** The `name` field is the client's text: bounded like server names in other lines. */
+const MAX_NAME = 128;
+
+/** `enabled` is read per request, so that `proxy.audit` follows a reload. */
+export function auditHook(logger: Logger, enabled: () => boolean): PipelineHook {
+  const line = (ex: Exchange, outcome: Outcome, durationMs: number) => {
+    if (!enabled()) return;
+    const name = subjectOf(ex);
+    logger.info('mcp request', {
+      token: ex.token,
+      server: ex.server,
+      method: ex.method,
+      name: name !== undefined && name.length > MAX_NAME ? `${name.slice(0, MAX_NAME)}…` : name,
+      outcome,
+      duration_ms: Math.round(durationMs),
+    });
+  };
+  return {
+    answer(ex, response, durationMs) {
+      line(ex, answeredOutcome(response), durationMs);
+      return undefined;
+    },
+    failed: (ex, outcome, durationMs) => line(ex, failedOutcome(outcome), durationMs),
+    refused: (ex, verdict, durationMs) => line(ex, refusedOutcome(verdict), durationMs),
+  };
+}

@@ -1,0 +1,134 @@
+// Prometheus metrics (README: Monitoring), one pipeline module. `prom-client` is an optional peer
+// dependency: it is required only when the caller passes a registry, and its metric classes are
+// the ones that registry belongs to. Labels carry token names, never token values.
+import type { Registry } from 'prom-client';
+import type { PipelineHook } from '../pipeline/hooks';
+import { answeredOutcome, failedOutcome, methodLabel, refusedOutcome, subjectOf, type Outcome } from './outcome';
+
+/** From milliseconds (a cached `ping`) to minutes (a long tool call), in seconds. */
+export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+/** Distinct tool names per server before further names count as `other`: tool names come from clients. */
+const MAX_TOOLS_PER_SERVER = 200;
+
+export const METRIC_NAMES = [
+  'mcp_front_requests_total',
+  'mcp_front_request_duration_seconds',
+  'mcp_front_tool_calls_total',
+  'mcp_front_tool_call_duration_seconds',
+  'mcp_front_sessions_active',
+  'mcp_front_stdio_processes',
+  'mcp_front_auth_failures_total',
+  'mcp_front_rate_limited_total',
+  'mcp_front_upstream_errors_total',
+  'mcp_front_config_reloads_total',
+] as const;
+
+type PromClient = typeof import('prom-client');
+type Labels<T extends string> = Partial<Record<T, string>>;
+
+/**
+ * The metrics module. Every metric is registered now, so that a scrape shows them before any
+ * traffic; the series of closed label sets (auth failure reasons, reload results, sessions and
+ * children of the configured servers) start at zero.
+ */
+export function metricsHook(registry: Registry, servers: readonly string[]): PipelineHook {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const prom = require('prom-client') as PromClient;
+  const existing = (name: string) => registry.getSingleMetric(name);
+  const counter = <T extends string>(name: string, help: string, labelNames: readonly T[]) =>
+    (existing(name) as import('prom-client').Counter<T> | undefined) ?? new prom.Counter<T>({ name, help, labelNames, registers: [registry] });
+  const gauge = <T extends string>(name: string, help: string, labelNames: readonly T[]) =>
+    (existing(name) as import('prom-client').Gauge<T> | undefined) ?? new prom.Gauge<T>({ name, help, labelNames, registers: [registry] });
+
+  const requests = counter('mcp_front_requests_total', 'JSON-RPC requests by server, token name, MCP method and outcome.', ['server', 'token', 'method', 'outcome']);
+  const duration =
+    (existing('mcp_front_request_duration_seconds') as import('prom-client').Histogram<'server' | 'method'> | undefined) ??
+    new prom.Histogram({
+      name: 'mcp_front_request_duration_seconds',
+      help: 'Time from the proxy taking a JSON-RPC request to its answer, in seconds.',
+      labelNames: ['server', 'method'],
+      buckets: DURATION_BUCKETS,
+      registers: [registry],
+    });
+  const toolCalls = counter('mcp_front_tool_calls_total', 'tools/call requests by server, token name, tool and outcome.', ['server', 'token', 'tool', 'outcome']);
+  // Per tool as well: a p95 per tool needs the tool among a histogram's labels.
+  const toolDuration =
+    (existing('mcp_front_tool_call_duration_seconds') as import('prom-client').Histogram<'server' | 'tool'> | undefined) ??
+    new prom.Histogram({
+      name: 'mcp_front_tool_call_duration_seconds',
+      help: 'Time from the proxy taking a tools/call request to its answer, in seconds, by server and tool.',
+      labelNames: ['server', 'tool'],
+      buckets: DURATION_BUCKETS,
+      registers: [registry],
+    });
+  const sessions = gauge('mcp_front_sessions_active', 'Live client sessions by server and client transport.', ['server', 'transport']);
+  const processes = gauge('mcp_front_stdio_processes', 'Running stdio server processes by server.', ['server']);
+  const authFailures = counter('mcp_front_auth_failures_total', 'Requests refused by authentication or authorization, by reason.', ['reason']);
+  const rateLimited = counter('mcp_front_rate_limited_total', 'Requests refused with 429 by a request limit, by token name.', ['token']);
+  const upstreamErrors = counter('mcp_front_upstream_errors_total', 'Upstream failures by server and the HTTP status the client got (none: it got none).', ['server', 'status']);
+  const reloads = counter('mcp_front_config_reloads_total', 'Configuration reloads by result.', ['result']);
+
+  for (const reason of ['missing_token', 'malformed_header', 'invalid_token', 'forbidden', 'throttled']) authFailures.inc({ reason }, 0);
+  for (const result of ['success', 'failure']) reloads.inc({ result }, 0);
+  for (const server of servers) {
+    for (const transport of ['sse', 'streamable', 'stateless']) sessions.inc({ server, transport }, 0);
+    processes.inc({ server }, 0);
+  }
+
+  const tools = new Map<string, Set<string>>();
+  const toolLabel = (server: string, name: string | undefined): string => {
+    if (name === undefined) return 'other';
+    let seen = tools.get(server);
+    if (seen === undefined) tools.set(server, (seen = new Set()));
+    if (seen.has(name)) return name;
+    if (seen.size >= MAX_TOOLS_PER_SERVER) return 'other';
+    seen.add(name);
+    return name;
+  };
+
+  const count = (ex: Parameters<NonNullable<PipelineHook['answer']>>[0], outcome: Outcome, durationMs: number) => {
+    const method = methodLabel(ex.method);
+    // The request counter keeps the JSON-RPC view: a tool's own error is a result.
+    const requestOutcome = outcome === 'tool_error' ? 'ok' : outcome === 'rate_limited' ? 'denied' : outcome;
+    requests.inc({ server: ex.server, token: ex.token, method, outcome: requestOutcome });
+    duration.observe({ server: ex.server, method }, durationMs / 1000);
+    if (ex.method === 'tools/call') {
+      const toolOutcome = outcome === 'rate_limited' ? 'denied' : outcome;
+      const tool = toolLabel(ex.server, subjectOf(ex));
+      toolCalls.inc({ server: ex.server, token: ex.token, tool, outcome: toolOutcome });
+      toolDuration.observe({ server: ex.server, tool }, durationMs / 1000);
+    }
+  };
+
+  return {
+    answer(ex, response, durationMs) {
+      count(ex, answeredOutcome(response), durationMs);
+      return undefined;
+    },
+    failed(ex, outcome, durationMs) {
+      count(ex, failedOutcome(outcome), durationMs);
+    },
+    refused(ex, verdict, durationMs) {
+      const outcome = refusedOutcome(verdict);
+      if (outcome === 'rate_limited') rateLimited.inc({ token: ex.token } satisfies Labels<'token'>);
+      count(ex, outcome, durationMs);
+    },
+    sessionStarted(info) {
+      sessions.inc({ server: info.server, transport: info.kind });
+      if (info.upstream === 'stdio') processes.inc({ server: info.server });
+    },
+    sessionEnded(info) {
+      sessions.dec({ server: info.server, transport: info.kind });
+      if (info.upstream === 'stdio') processes.dec({ server: info.server });
+    },
+    upstreamError(info) {
+      upstreamErrors.inc({ server: info.server, status: info.status === undefined ? 'none' : String(info.status) });
+    },
+    authFailed(reason) {
+      authFailures.inc({ reason });
+    },
+    configReloaded(result) {
+      reloads.inc({ result });
+    },
+  };
+}
