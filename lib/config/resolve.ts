@@ -13,9 +13,10 @@ import { isIP } from 'node:net';
 import type { TransportType } from '../types';
 import { ConfigError } from './config-error';
 import { didYouMean, fromAjv, isObject, type Obj, type Problem, type Segment, toConfigProblems } from './problems';
-import { fromEnv, Resolver } from './resolver';
+import { fromEnv, NAME, quotableName, Resolver } from './resolver';
 import { validateShape } from './schema';
-import { DEFAULTS, type ResolvedConfig, type ResolvedLimits, type ResolvedPermissions, type ResolvedServer } from './resolved-config';
+import { hideSecretKeys, resolveLimits, resolvePermissions } from './resolve-policy';
+import { DEFAULTS, type ResolvedConfig, type ResolvedLimits, type ResolvedServer } from './resolved-config';
 
 // RFC 9110 §5.1 field-name token.
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -36,9 +37,7 @@ const RESERVED_HEADERS = new Set([
   'mcp-session-id',
 ]);
 // Token names go into log lines (README: Logs and debugging) and server names into URL paths (README: Routes).
-const NAME = /^[A-Za-z0-9._-]+$/;
 const NAME_RULE = 'use only letters, digits, ".", "_" and "-"';
-const MAX_QUOTED_NAME = 32;
 // A bearer token travels as `Authorization: Bearer <token>`; anything outside visible ASCII is
 // either cut by the one-space rule (README: Authentication and status codes) or re-encoded by clients, so it could never match.
 const TOKEN_VALUE = /^[\x21-\x7e]+$/;
@@ -51,7 +50,7 @@ const TRUST_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
 const STDIO_ONLY = ['args', 'env', 'cwd', 'idleTimeout', 'maxSessions'] as const;
 const REMOTE_ONLY = ['headers'] as const;
 
-interface ResolvedProxy {
+export interface ResolvedProxy {
   name: string;
   addr: string;
   tokens: Map<string, string>;
@@ -178,82 +177,6 @@ function resolveProxy(proxy: unknown, r: Resolver): ResolvedProxy {
 }
 
 /** `proxy.limits`: keys are token names or `"*"`; each entry as configured. */
-function resolveLimits(raw: Obj, at: Segment[], proxy: ResolvedProxy, r: Resolver): Map<string, ResolvedLimits> {
-  const out = new Map<string, ResolvedLimits>();
-  const known = new Set(proxy.tokenNames);
-  for (const [key, entry] of Object.entries(raw)) {
-    if (key !== '*' && !known.has(key)) {
-      r.add([...at, key], unknownTokenKey(key, known, r));
-      continue;
-    }
-    if (!isObject(entry)) continue; // reported by the schema
-    const limits: ResolvedLimits = {};
-    if (isObject(entry.requests) && typeof entry.requests.max === 'number') {
-      const windowMs = r.duration(entry.requests.window, [...at, key, 'requests', 'window'], 0);
-      limits.requests = { max: entry.requests.max, windowMs };
-    }
-    if (typeof entry.maxSessions === 'number') limits.maxSessions = entry.maxSessions;
-    out.set(key, limits);
-  }
-  return out;
-}
-
-/** The message for a key of `permissions` or `limits` that names no configured token. */
-function unknownTokenKey(key: string, known: ReadonlySet<string>, r: Resolver): string {
-  const hint = didYouMean(key, new Set([...known, '*'])) || `; defined tokens: ${[...known].map((k) => `"${k}"`).join(', ')}, or "*"`;
-  return `unknown token name ${quotableName(key, r) ? JSON.stringify(key) : '(not shown: it may be a secret)'}${hint}`;
-}
-
-/**
- * Keys of `permissions` and `limits` are meant to be token names, but may be a pasted token
- * value; a path through such a key would quote it. The problem is then reported at the map.
- */
-function hideSecretKeys(problem: Problem, proxy: ResolvedProxy, r: Resolver): Problem {
-  const { at } = problem;
-  const depth = at[0] === 'mcpServers' && at[2] === 'permissions' ? 3 : at[0] === 'proxy' && at[1] === 'limits' ? 2 : -1;
-  if (depth === -1 || at.length <= depth) return problem;
-  const key = String(at[depth]);
-  if (key === '*' || proxy.tokenNames.includes(key) || quotableName(key, r)) return problem;
-  const message = problem.message.startsWith('unknown token name') ? problem.message : `an entry whose key is not shown (it may be a secret): ${problem.message}`;
-  return { at: at.slice(0, depth), message };
-}
-
-/**
- * A server's `permissions`: keys are token names this server allows (`authTokens`) or `"*"`.
- * A name it does not allow would be a rule that can never apply, which is always a mistake.
- */
-function resolvePermissions(raw: unknown, at: Segment[], authTokens: ReadonlySet<string>, proxy: ResolvedProxy, r: Resolver): Map<string, ResolvedPermissions> | undefined {
-  if (!isObject(raw)) return undefined;
-  const out = new Map<string, ResolvedPermissions>();
-  const known = new Set(proxy.tokenNames);
-  for (const [key, entry] of Object.entries(raw)) {
-    if (key !== '*' && !known.has(key)) {
-      r.add([...at, key], unknownTokenKey(key, known, r));
-      continue;
-    }
-    if (key !== '*' && !authTokens.has(key)) {
-      r.add([...at, key], `token "${key}" is not in this server's "authTokens", so it can never use these permissions`);
-      continue;
-    }
-    if (!isObject(entry)) continue; // reported by the schema
-    const p: { tools?: string[]; prompts?: string[]; resources?: string[] } = {};
-    for (const kind of ['tools', 'prompts', 'resources'] as const) {
-      const list = entry[kind];
-      if (!Array.isArray(list)) continue;
-      const patterns: string[] = [];
-      list.forEach((pattern, i) => {
-        if (typeof pattern !== 'string') return;
-        // Not quoted: a pattern may be anything, even a pasted secret.
-        if (patterns.includes(pattern)) r.add([...at, key, kind, i], `duplicate of entry ${patterns.indexOf(pattern)}`);
-        patterns.push(pattern);
-      });
-      p[kind] = patterns;
-    }
-    out.set(key, p);
-  }
-  return out;
-}
-
 /** Express's `trust proxy` setting, checked entry by entry so that a typo is not a silent `false`. */
 function resolveTrustProxy(raw: unknown, at: Segment[], r: Resolver): boolean | number | string[] {
   if (typeof raw === 'boolean' || typeof raw === 'number') return raw;
@@ -457,16 +380,6 @@ function resolveAuthTokens(raw: unknown, at: Segment[], proxy: ResolvedProxy, r:
     out.add(name);
   });
   return out;
-}
-
-/**
- * May an unknown `authTokens` entry be quoted? Quoting makes a typo ("stagng") obvious, but the
- * entry may be a pasted token value whose variable is not set where the config is checked (CI).
- * So only what can be a token name, is no longer than names usually are (generated tokens are
- * 43 characters), and occurs in no value of the config or the environment.
- */
-function quotableName(name: string, r: Resolver): boolean {
-  return NAME.test(name) && name.length <= MAX_QUOTED_NAME && !r.occursInValues(name);
 }
 
 function resolveHeaders(raw: unknown, at: Segment[], r: Resolver): Record<string, string> {

@@ -88,3 +88,18 @@ export class Resolver {
 }
 
 export const fromEnv = (r: Resolved) => (r.envName === undefined ? '' : ` (value of environment variable ${r.envName})`);
+
+/** Token and server names: they go into log lines and URL paths (README: Configuration). */
+export const NAME = /^[A-Za-z0-9._-]+$/;
+/** Longer names are not quoted in a problem: they are more likely a pasted secret than a name. */
+const MAX_QUOTED_NAME = 32;
+
+/**
+ * May an unknown `authTokens` entry be quoted? Quoting makes a typo ("stagng") obvious, but the
+ * entry may be a pasted token value whose variable is not set where the config is checked (CI).
+ * So only what can be a token name, is no longer than names usually are (generated tokens are
+ * 43 characters), and occurs in no value of the config or the environment.
+ */
+export function quotableName(name: string, r: Resolver): boolean {
+  return NAME.test(name) && name.length <= MAX_QUOTED_NAME && !r.occursInValues(name);
+}
