@@ -69,6 +69,9 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
   const overrides = options.instanceId === undefined ? {} : { instanceId: options.instanceId };
   const stores = new Stores(options.store, logger);
   let state = buildState(resolveConfig(config, env, overrides), new Map(), deps, stores);
+  // Every session id handed out begins with `<instanceId>.`, so that a load balancer can route
+  // a session to the instance that holds it (README: Running several instances).
+  sessions.setInstanceId(state.config.instanceId);
   let closed = false;
   let draining = false;
   // Requests and streams of the routes below, until their response closes: what a drain waits for.
@@ -193,6 +196,7 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
     const resolved = resolveConfig(next, env, overrides);
     const previous = state;
     state = buildState(resolved, previous.transports, deps, stores, previous.throttle);
+    sessions.setInstanceId(state.config.instanceId);
     if (previous.store !== state.store) await stores.retire(previous.store);
 
     // Revocation is immediate: sessions of a token that is gone, whose value changed, or that may
