@@ -4,8 +4,9 @@ module.exports = {
   roots: ['<rootDir>/__tests__'],
   testMatch: ['**/*.test.ts'],
   // Browser tests need chromium: they run with jest.browser.config.js (npm run test:browser);
-  // Redis tests need redis-server: jest.redis.config.js (npm run test:redis).
-  testPathIgnorePatterns: ['/node_modules/', '\\.browser\\.test\\.ts$', '\\.redis\\.test\\.ts$'],
+  // Redis tests need redis-server: jest.redis.config.js (npm run test:redis); the multi-instance
+  // test needs haproxy, nginx and redis-server: jest.cluster.config.js (npm run test:cluster).
+  testPathIgnorePatterns: ['/node_modules/', '\\.browser\\.test\\.ts$', '\\.redis\\.test\\.ts$', '\\.cluster\\.test\\.ts$'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', diagnostics: false }] },
   // Real servers and child processes: two cores, so at most two files at once.
   maxWorkers: 2,

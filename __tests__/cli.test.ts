@@ -406,6 +406,41 @@ describe('running', () => {
     expect(await statusFor(base, TOKEN_B)).toBe(401);
   });
 
+  test('a Kubernetes ConfigMap update (the kubelet swaps a symlinked directory) reloads, every time', async () => {
+    // The kubelet's atomic writer: `config.json -> ..data/config.json`, `..data -> ..<timestamp>`;
+    // an update writes a new timestamped directory, points `..data_tmp` at it, renames that over
+    // `..data` and removes the old directory. config.json itself never changes.
+    const mount = path.join(tmp, 'configmap');
+    fs.mkdirSync(mount);
+    const publish = (n: number, content: object) => {
+      const dir = path.join(mount, `..2026_11_28_00_00_0${n}`);
+      fs.mkdirSync(dir);
+      fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(content));
+      fs.symlinkSync(path.basename(dir), path.join(mount, '..data_tmp'));
+      fs.renameSync(path.join(mount, '..data_tmp'), path.join(mount, '..data'));
+      return dir;
+    };
+    let previous = publish(1, configWithTokens({ main: TOKEN_A }));
+    fs.symlinkSync('..data/config.json', path.join(mount, 'config.json'));
+
+    const cli = start(['--config', path.join(mount, 'config.json')]);
+    const base = await cli.base();
+    expect(await statusFor(base, TOKEN_A)).toBe(200);
+
+    for (const [n, token, old] of [
+      [2, TOKEN_B, TOKEN_A],
+      [3, TOKEN_C, TOKEN_B],
+    ] as const) {
+      const mark = cli.mark();
+      const next = publish(n, configWithTokens({ main: token }));
+      fs.rmSync(previous, { recursive: true });
+      previous = next;
+      await cli.waitFor(/ INFO config reloaded\b/, `the "config reloaded" line after ConfigMap update ${n}`, mark);
+      expect(await statusFor(base, token)).toBe(200);
+      expect(await statusFor(base, old)).toBe(401);
+    }
+  });
+
   test('an invalid new file is refused and logged; the running config stays in force', async () => {
     const file = writeConfig(configWithTokens({ main: TOKEN_A }));
     const cli = start(['--config', file]);

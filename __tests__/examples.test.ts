@@ -16,11 +16,17 @@ const ROOT = path.join(__dirname, '..');
 const WAIT_MS = 120_000;
 
 /** Values for every `$env` the examples read; long and random enough to raise no token warning. */
-const ENV: Record<string, string> = Object.fromEntries(
-  ['GATEWAY_TOKEN', 'MCP_TOKEN', 'ADMIN_TOKEN', 'READONLY_TOKEN', 'FILES_TOKEN', 'CI_TOKEN', 'LAPTOP_TOKEN', 'EVERYTHING_API_KEY', 'REMOTE_API_KEY', 'METRICS_TOKEN'].map(
-    (name, i) => [name, `${name.toLowerCase()}-${i}-Zq8rT2vX9wK4mN7pL3sB`],
+const ENV: Record<string, string> = {
+  ...Object.fromEntries(
+    ['GATEWAY_TOKEN', 'MCP_TOKEN', 'ADMIN_TOKEN', 'READONLY_TOKEN', 'FILES_TOKEN', 'CI_TOKEN', 'LAPTOP_TOKEN', 'EVERYTHING_API_KEY', 'REMOTE_API_KEY', 'METRICS_TOKEN'].map(
+      (name, i) => [name, `${name.toLowerCase()}-${i}-Zq8rT2vX9wK4mN7pL3sB`],
+    ),
   ),
-);
+  // examples/cluster: one config for every instance.
+  MCP_FRONT_ADDR: '127.0.0.1:3000',
+  MCP_FRONT_INSTANCE_ID: 'mcp-1',
+  REDIS_URL: 'redis://127.0.0.1:6379',
+};
 
 function exampleConfigs(): string[] {
   const found: string[] = [];
@@ -122,7 +128,7 @@ describe('example configs', () => {
   const configs = exampleConfigs();
 
   test('there is one per example that ships a config', () => {
-    expect(configs.map((f) => path.basename(path.dirname(f))).sort()).toEqual(['env-tokens', 'existing-app', 'multiple-servers', 'observability', 'permissions', 'standalone']);
+    expect(configs.map((f) => path.basename(path.dirname(f))).sort()).toEqual(['cluster', 'env-tokens', 'existing-app', 'multiple-servers', 'observability', 'permissions', 'standalone']);
   });
 
   test.each(configs.map((f) => [path.relative(ROOT, f), f]))('%s is valid', (_name, file) => {

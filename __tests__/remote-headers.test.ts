@@ -103,8 +103,9 @@ test('Streamable HTTP: Authorization and Cookie stripped, configured headers inj
 test('Streamable HTTP: the session an initialize opens belongs to its token until DELETE', async () => {
   const init = await fetch(`${raw.url}/cap/mcp`, { method: 'POST', headers: jsonHeaders(), body: JSON.stringify(initialize()) });
   expect(init.status).toBe(200);
+  // The client gets an id of ours, never the upstream's; the upstream sees only its own.
   const id = init.headers.get('mcp-session-id')!;
-  expect(id).toMatch(/^capture-session-/);
+  expect(id).toMatch(/^[A-Za-z0-9_-]{43}$/);
   await init.text();
 
   const withSession = (token: string) => ({ ...jsonHeaders(token), 'Mcp-Session-Id': id, 'MCP-Protocol-Version': '2025-06-18' });
@@ -112,7 +113,8 @@ test('Streamable HTTP: the session an initialize opens belongs to its token unti
   const own = await fetch(`${raw.url}/cap/mcp`, { method: 'POST', headers: withSession(DEV_TOKEN), body: JSON.stringify(ownBody) });
   expect(own.status).toBe(200);
   await own.text();
-  expect((await cap.waitFor(sent(ownBody))).headers['mcp-session-id']).toBe(id);
+  const upstreamId = (await cap.waitFor(sent(ownBody))).headers['mcp-session-id'];
+  expect(upstreamId).toMatch(/^capture-session-\d+$/);
 
   const before = cap.requests().length;
   const stolen = await fetch(`${raw.url}/cap/mcp`, { method: 'POST', headers: withSession(PROD_TOKEN), body: JSON.stringify(toolCall()) });
@@ -121,7 +123,7 @@ test('Streamable HTTP: the session an initialize opens belongs to its token unti
 
   const del = await fetch(`${raw.url}/cap/mcp`, { method: 'DELETE', headers: withSession(DEV_TOKEN) });
   expect(del.status).toBe(200);
-  const deleted = await cap.waitFor((e) => e.method === 'DELETE' && e.headers['mcp-session-id'] === id);
+  const deleted = await cap.waitFor((e) => e.method === 'DELETE' && e.headers['mcp-session-id'] === upstreamId);
   expect(deleted.headers['x-api-key']).toBe(API_KEY);
   expect(deleted.headers.authorization).toBeUndefined();
   // The stolen request never reached the upstream; the DELETE did.
@@ -210,12 +212,15 @@ test('legacy SSE: an absolute same-origin endpoint works, and an upstream that e
 
 describe('a client that leaves releases the upstream request', () => {
   test('Streamable HTTP, mid-stream', async () => {
+    const earlier = new Set(cap.requests());
     const init = await fetch(`${raw.url}/cap/mcp`, { method: 'POST', headers: jsonHeaders(), body: JSON.stringify(initialize()) });
     const id = init.headers.get('mcp-session-id')!;
     await init.text();
     const stream = await openEventStream(`${raw.url}/cap/mcp`, { headers: { ...auth(), Accept: 'text/event-stream', 'Mcp-Session-Id': id } });
     await stream.next();
-    const upstreamGet = await cap.waitFor((e) => e.type === 'request' && e.method === 'GET' && e.headers['mcp-session-id'] === id);
+    // The upstream sees its own id, not the client's.
+    const upstreamGet = await cap.waitFor((e) => !earlier.has(e) && e.type === 'request' && e.method === 'GET' && /^capture-session-\d+$/.test(String(e.headers['mcp-session-id'])));
+    expect(upstreamGet.headers['mcp-session-id']).not.toBe(id);
     stream.close();
     await cap.waitFor((e) => e.type === 'closed' && e.headers === upstreamGet.headers);
   });
@@ -354,8 +359,9 @@ test('router.close() ends live streams and says DELETE upstream', async () => {
     expect(get.headers.get('x-accel-buffering')).toBe('no');
     // The upstream's first event arrives while its stream stays open: nothing is buffered.
     expect((await get.next()).id).toBe('evt-2');
-    const upstreamGet = await cap.waitFor((e) => e.type === 'request' && e.method === 'GET' && e.headers['mcp-session-id'] === id);
-    expect(upstreamGet.headers['last-event-id']).toBe('evt-1');
+    const upstreamGet = await cap.waitFor((e) => e.type === 'request' && e.method === 'GET' && e.headers['last-event-id'] === 'evt-1');
+    const upstreamId = upstreamGet.headers['mcp-session-id'];
+    expect(upstreamId).toMatch(/^capture-session-\d+$/);
 
     const legacy = await openEventStream(`${front.url}/capsse/sse`, { headers: auth() });
     streams.push(legacy);
@@ -363,7 +369,7 @@ test('router.close() ends live streams and says DELETE upstream', async () => {
 
     await front.router.close();
     await Promise.all([get.ended, legacy.ended]);
-    const deleted = await cap.waitFor((e) => e.method === 'DELETE' && e.headers['mcp-session-id'] === id);
+    const deleted = await cap.waitFor((e) => e.method === 'DELETE' && e.headers['mcp-session-id'] === upstreamId);
     expect(deleted.headers).toMatchObject({ 'x-api-key': API_KEY, 'mcp-protocol-version': '2025-06-18' });
     expect(deleted.headers.authorization).toBeUndefined();
     await cap.waitFor((e) => e.type === 'closed' && e.headers === upstreamGet.headers);

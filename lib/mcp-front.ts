@@ -96,6 +96,9 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
   const deps: TransportDeps = { sessions, logger, pipeline };
   const stores = new Stores(options.store, logger);
   let state = buildState(initial, new Map(), deps, stores);
+  // Every session id handed out begins with `<instanceId>.`, so that a load balancer can route
+  // a session to the instance that holds it (README: Running several instances).
+  sessions.setInstanceId(state.config.instanceId);
   let closed = false;
   let draining = false;
   // Requests and streams of the routes below, until their response closes: what a drain waits for.
@@ -269,6 +272,7 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
     pipeline.configReloaded('success');
     // A server whose upstream changed (or that is gone) starts over as unknown.
     for (const [name, transport] of previous.transports) if (state.transports.get(name) !== transport) serverStates.forget(name);
+    sessions.setInstanceId(state.config.instanceId);
     if (previous.store !== state.store) await stores.retire(previous.store);
 
     // Revocation is immediate: sessions of a token that is gone, whose value changed, or that may

@@ -8,6 +8,8 @@ export type ClientTransportKind = 'sse' | 'streamable';
 
 export interface ConnectOptions {
   capabilities?: ClientCapabilities;
+  /** More request headers (e.g. `X-Forwarded-For` through a load balancer). */
+  headers?: Record<string, string>;
 }
 
 /** Connects an SDK client to `${base}/${server}/sse` or `/mcp` with `Authorization: Bearer token`. */
@@ -18,7 +20,7 @@ export async function connectClient(
   token: string,
   options: ConnectOptions = {},
 ): Promise<Client> {
-  const headers = { Authorization: `Bearer ${token}` };
+  const headers = { ...options.headers, Authorization: `Bearer ${token}` };
   const client = new Client({ name: 'mcp-front-test', version: '1.0.0' }, { capabilities: options.capabilities ?? {} });
   const transport =
     kind === 'sse'

@@ -49,8 +49,11 @@ export interface Exchange {
 }
 
 /**
- * A session of the upstream, passed through: the client uses the upstream's own id (the registry
- * binds it to the token that opened it). Every exchange counts as activity for the idle clock.
+ * A session of the upstream, passed through. The client gets an id of ours (the registry's, with
+ * the instance prefix when one is set, bound to the token that opened it), mapped to the
+ * upstream's on every request: the upstream's id never reaches the client, so it cannot be used
+ * to route or to guess, whatever the upstream's ids look like. Every exchange counts as activity
+ * for the idle clock.
  */
 export class PassthroughSession {
   /** Live requests and streams of this session, ended when it closes. */
@@ -61,7 +64,13 @@ export class PassthroughSession {
   forgotten = false;
   readonly handle: SessionHandle;
 
-  constructor(id: string, token: string, owner: PassthroughOwner, deps: TransportDeps) {
+  constructor(
+    /** The upstream's `Mcp-Session-Id`: sent upstream only. */
+    readonly upstreamId: string,
+    token: string,
+    owner: PassthroughOwner,
+    deps: TransportDeps,
+  ) {
     this.handle = deps.sessions.open({
       server: owner.server.name,
       kind: 'streamable',
@@ -69,12 +78,12 @@ export class PassthroughSession {
       token,
       owner,
       subject: this,
-      id,
       idleTimeoutMs: IDLE_SESSION_MS,
       teardown: (reason) => owner.closeSession(this, reason),
     });
   }
 
+  /** The id its client uses. */
   get id(): string {
     return this.handle.id;
   }

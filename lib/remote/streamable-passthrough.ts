@@ -41,6 +41,8 @@ class StreamableProxy implements ServerTransport {
   /** Every exchange in flight, with or without a session, so close() can end them. */
   private readonly live = new Set<Exchange>();
   private closed = false;
+  /** Live passthrough sessions by the upstream's id: one upstream session, one session of ours. */
+  private readonly byUpstreamId = new Map<string, PassthroughSession>();
   /** Legacy SSE clients, each with its own upstream Streamable HTTP session. */
   private readonly bridge: FrontSessions;
 
@@ -196,6 +198,9 @@ class StreamableProxy implements ServerTransport {
       for (const name of proxyReq.getHeaderNames()) {
         if (name !== 'host' && !isForwardedRequestHeader(name)) proxyReq.removeHeader(name);
       }
+      // The client's id is ours; the upstream gets its own (MCP Streamable HTTP §Session Management).
+      if (ex.session) proxyReq.setHeader('mcp-session-id', ex.session.upstreamId);
+      else proxyReq.removeHeader('mcp-session-id');
       for (const [name, value] of Object.entries(this.server.headers)) proxyReq.setHeader(name, value);
       if (ex.body.length > 0 || req.method === 'POST') proxyReq.setHeader('Content-Length', ex.body.length);
       // The client's stream is already consumed (by readBody or express.json()): http-proxy's pipe
@@ -222,10 +227,13 @@ class StreamableProxy implements ServerTransport {
       proxyRes.resume();
       return sendBadUpstreamAnswer(res, status, CREDENTIALS_REJECTED, { server: this.server.name, report: this.report, id: ex.id });
     }
-    this.trackSession(ex, status, headerOf(proxyRes.headers, 'mcp-session-id'));
+    const clientId = this.trackSession(ex, status, headerOf(proxyRes.headers, 'mcp-session-id'));
 
     const stream = isEventStream(proxyRes.headers);
     const headers = clientResponseHeaders(proxyRes.headers);
+    // Never the upstream's id: ours for the session this answer belongs to, or none.
+    delete headers['mcp-session-id'];
+    if (clientId !== undefined) headers['mcp-session-id'] = clientId;
     proxyRes.on('close', () => {
       // An upstream that dies mid-response must not look like a complete answer to the client.
       if (!proxyRes.complete && !ex.done && !res.writableEnded) res.destroy();
@@ -281,30 +289,36 @@ class StreamableProxy implements ServerTransport {
     else sendJsonRpcError(res, 502, JsonRpcCode.ServerError, `Bad Gateway: mcp-front could not relay the answer of upstream "${this.server.name}"`);
   }
 
-  /** Session bookkeeping, decided from the upstream's answer (MCP Streamable HTTP §Session Management). */
-  private trackSession(ex: Exchange, status: number, upstreamId: string | undefined): void {
+  /**
+   * Session bookkeeping, decided from the upstream's answer (MCP Streamable HTTP §Session
+   * Management). Returns the `Mcp-Session-Id` for the client's answer: ours, or none.
+   */
+  private trackSession(ex: Exchange, status: number, upstreamId: string | undefined): string | undefined {
     const session = ex.session;
     if (session) {
       // DELETE ends the session at the proxy whatever the upstream says (SDK clients forget it
       // too, even on 405); a 404 means the upstream already forgot it.
       if (ex.req.method === 'DELETE' || status === 404) this.forgetSession(session, ex, ex.req.method === 'DELETE' ? 'deleted' : 'upstream 404');
-      return;
+      return upstreamId === undefined ? undefined : session.id;
     }
-    if (ex.sessionId !== undefined || upstreamId === undefined || status >= 300) return;
-    if (this.deps.sessions.has(this.server.name, 'streamable', upstreamId)) {
-      if (!this.deps.sessions.find(this.server.name, 'streamable', upstreamId, ex.token)) {
-        // An upstream that hands out an id already bound to another token: never rebind it.
-        this.deps.logger.warn('upstream reused a session id', { server: this.server.name });
-      }
-      return;
+    if (ex.sessionId !== undefined || upstreamId === undefined || status >= 300) return undefined;
+    const existing = this.byUpstreamId.get(upstreamId);
+    if (existing && !existing.ended) {
+      if (existing.token === ex.token) return existing.id;
+      // An upstream that hands out an id already bound to another token: never rebind it, and
+      // this client gets no session.
+      this.deps.logger.warn('upstream reused a session id', { server: this.server.name });
+      return undefined;
     }
     const created = new PassthroughSession(upstreamId, ex.token, this, this.deps);
+    this.byUpstreamId.set(upstreamId, created);
     created.protocolVersion = headerOf(ex.req.headers, 'mcp-protocol-version');
     ex.untrack?.();
     created.exchanges.add(ex);
     created.handle.busy();
     ex.session = created;
     created.handle.start();
+    return created.id;
   }
 
   private onProxyError(err: Error, req: IncomingMessage, res: ServerResponse | import('node:net').Socket): void {
@@ -369,7 +383,7 @@ class StreamableProxy implements ServerTransport {
     const status = proxyRes.statusCode ?? 0;
     const upstreamId = status < 300 ? headerOf(proxyRes.headers, 'mcp-session-id') : undefined;
     proxyRes.destroy();
-    if (upstreamId === undefined || this.deps.sessions.has(this.server.name, 'streamable', upstreamId)) return;
+    if (upstreamId === undefined || this.byUpstreamId.has(upstreamId)) return;
     log('%s: deleting the upstream session of a revoked initialize', this.server.name);
     void deleteUpstreamSession(this.server, upstreamId, headerOf(ex.req.headers, 'mcp-protocol-version'));
   }
@@ -397,11 +411,12 @@ class StreamableProxy implements ServerTransport {
 
   /** The session's teardown: streams ended now, then the upstream told (best effort, bounded). */
   async closeSession(session: PassthroughSession, reason: string): Promise<void> {
+    if (this.byUpstreamId.get(session.upstreamId) === session) this.byUpstreamId.delete(session.upstreamId);
     for (const ex of session.exchanges) this.endExchange(ex, sessionGone());
     session.exchanges.clear();
     if (session.forgotten) return;
     log('%s: closing session of token %s (%s)', this.server.name, session.token, reason);
-    await deleteUpstreamSession(this.server, session.id, session.protocolVersion);
+    await deleteUpstreamSession(this.server, session.upstreamId, session.protocolVersion);
   }
 
   private shuttingDown(res: ServerResponse): void {

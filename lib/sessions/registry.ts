@@ -39,7 +39,7 @@ export interface OpenOptions {
   owner: object;
   /** The transport's own object for this session, handed back with the handle by `find()`. */
   subject?: unknown;
-  /** An id chosen elsewhere (a passthrough session keeps its upstream's); default: a new one. */
+  /** An id chosen elsewhere (tests); default: a new one, with the instance prefix. */
   id?: string;
   /** Ends after this long with nothing in progress (see `busy()`); default: never. */
   idleTimeoutMs?: number;
@@ -168,7 +168,7 @@ export class SessionRegistry {
   private readonly all = new Set<SessionHandle>();
   private readonly inFlight = new Set<InFlight>();
   private readonly observer: SessionObserver;
-  private readonly instanceId: string | undefined;
+  private instanceId: string | undefined;
   private readonly limit: RegistryOptions['limit'];
 
   constructor(options: RegistryOptions = {}) {
@@ -189,6 +189,11 @@ export class SessionRegistry {
     for (const h of this.all) if (h.token === token) held++;
     for (const f of this.inFlight) if (f.opening && f.token === token) held++;
     return this.limit(token, held, server);
+  }
+
+  /** Prefix of the ids minted from now on (a reload may change it); live sessions keep theirs. */
+  setInstanceId(instanceId: string | undefined): void {
+    this.instanceId = instanceId;
   }
 
   /** A new session: counted from now, findable once `start()`ed. */
