@@ -3,6 +3,7 @@
 // URL. The client only ever sees our own session id and message route (README: Routes; Security model).
 // Streamable HTTP clients (`/:server/mcp`) are bridged: front-sessions.ts over channel-sse.ts.
 import http, { type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { remoteBridge } from './remote-bridge';
 import type { Request, Response } from 'express';
 import { readInboundOrReply } from '../pipeline/inbound';
 import type { JsonRpcMessage } from '../wire/body';
@@ -10,9 +11,9 @@ import type { UpstreamErrorInfo } from '../pipeline/hooks';
 import { InFlight } from '../pipeline/pipeline';
 import { answeredWhole } from '../pipeline/answers';
 import { resolveUpstreamEndpoint, SseUpstreamChannel } from './sse-channel';
-import { DEFAULTS, type RemoteServer } from '../config';
+import type { RemoteServer } from '../config';
 import { HttpError, internalError, JsonRpcCode, sendHttpError, sendHttpErrorDraining, sendJsonRpcError, sessionGone, shuttingDown } from '../wire/errors';
-import { FrontSessions } from '../bridge/front-sessions';
+import type { FrontSessions } from '../bridge/front-sessions';
 import { debug, logFault } from '../logger';
 import type { SessionHandle } from '../sessions/registry';
 import { openSseStream, SseParser, type SseEvent, type SseStream } from '../wire/sse';
@@ -80,20 +81,7 @@ class SseRelayTransport implements ServerTransport {
     readonly server: RemoteServer,
     private readonly deps: TransportDeps,
   ) {
-    this.bridge = new FrontSessions(
-      {
-        server: server.name,
-        timeoutMs: server.timeoutMs,
-        // The remote default (remote-proxy.ts): SDK clients never send DELETE.
-        idleTimeoutMs: DEFAULTS.idleTimeoutMs,
-        maxSessions: Infinity,
-        noun: 'upstream',
-        logPrefix: 'bridged',
-        upstream: 'sse',
-        newChannel: (token, proxy) => new SseUpstreamChannel(server, deps.logger, proxy.maxEventBytes, (info) => deps.pipeline.upstreamError({ ...info, token })),
-      },
-      deps,
-    );
+    this.bridge = remoteBridge(server, deps, 'sse', (maxEventBytes, report) => new SseUpstreamChannel(server, deps.logger, maxEventBytes, report));
     log('%s: legacy SSE relay to %s', server.name, server.url.origin);
   }
 

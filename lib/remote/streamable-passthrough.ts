@@ -3,6 +3,7 @@
 // (README: Routes; Security model). Legacy SSE clients (`/:server/sse`, `/:server/message`) are bridged:
 // front-sessions.ts over channel-streamable.ts. Legacy SSE upstreams are handled by remote-sse.ts.
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
+import { remoteBridge } from './remote-bridge';
 import type { Request, Response } from 'express';
 import { createProxyMiddleware, debugProxyErrorsPlugin, proxyEventsPlugin, type RequestHandler } from 'http-proxy-middleware';
 import { readBodyOrReply } from '../wire/body';
@@ -14,10 +15,10 @@ import type { JsonRpcMessage } from '../wire/body';
 import { deleteUpstreamSession, StreamableUpstreamChannel } from './streamable-channel';
 import type { RemoteServer } from '../config';
 import { HttpError, internalError, JsonRpcCode, sendHttpError, sendHttpErrorDraining, sendJsonRpcError, sessionGone, shuttingDown } from '../wire/errors';
-import { FrontSessions } from '../bridge/front-sessions';
+import type { FrontSessions } from '../bridge/front-sessions';
 import { debug, logFault } from '../logger';
 import { createRemoteSseTransport } from './sse-passthrough';
-import { IDLE_SESSION_MS, PassthroughSession, type Exchange } from './passthrough-session';
+import { PassthroughSession, type Exchange } from './passthrough-session';
 import type { RequestContext, ServerTransport, TransportDeps } from '../transport';
 import { agentFor, clientResponseHeaders, headerOf, isEventStream, isForwardedRequestHeader } from './upstream-agent';
 import {
@@ -53,19 +54,7 @@ class StreamableProxy implements ServerTransport {
     readonly server: RemoteServer,
     private readonly deps: TransportDeps,
   ) {
-    this.bridge = new FrontSessions(
-      {
-        server: server.name,
-        timeoutMs: server.timeoutMs,
-        idleTimeoutMs: IDLE_SESSION_MS,
-        maxSessions: Infinity,
-        noun: 'upstream',
-        logPrefix: 'bridged',
-        upstream: 'streamable-http',
-        newChannel: (token, proxy) => new StreamableUpstreamChannel(server, deps.logger, proxy.maxEventBytes, (info) => deps.pipeline.upstreamError({ ...info, token })),
-      },
-      deps,
-    );
+    this.bridge = remoteBridge(server, deps, 'streamable-http', (maxEventBytes, report) => new StreamableUpstreamChannel(server, deps.logger, maxEventBytes, report));
     // Built once per server (helmet style: precompute in the factory, not per request).
     this.proxy = createProxyMiddleware<IncomingMessage, ServerResponse>({
       target: server.url.href,
