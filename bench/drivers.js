@@ -93,10 +93,10 @@ async function withCpu(watch, fn) {
  * Streamable HTTP `tools/call echo` with autocannon: connection i uses session i (sessions were
  * initialized beforehand), one request in flight per connection.
  */
-async function streamableLoad({ url, auth, sessions, duration }) {
+async function streamableLoad({ url, auth, sessions, duration, message = echoMessage(2) }) {
   const latencies = [];
   let next = 0;
-  const body = JSON.stringify(echoMessage(2));
+  const body = JSON.stringify(message);
   const instance = autocannon({
     url,
     method: 'POST',

@@ -17,6 +17,8 @@ const PROTOCOL = '2025-06-18';
 const HOST = '127.0.0.1';
 /** A random token: the token warnings of mcp-front stay quiet and nothing secret is reused. */
 const TOKEN = crypto.randomBytes(32).toString('base64url');
+/** A second token, for configs where another token has rules of its own. */
+const OTHER_TOKEN = crypto.randomBytes(32).toString('base64url');
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'mcp-front-bench-'));
 // Logs of the processes started here: kept until this process ends, whoever requires this file.
 process.once('exit', () => fs.rmSync(TMP, { recursive: true, force: true }));
@@ -575,6 +577,7 @@ module.exports = {
   exitWithin,
   freePort,
   frontConfig,
+  OTHER_TOKEN,
   initializeMessage,
   initializedMessage,
   median,

@@ -11,7 +11,8 @@
 //   BENCH_IDLE_SESSIONS=1000  idle legacy SSE sessions through the passthrough
 //   BENCH_STDIO_SESSIONS=20   stdio sessions for the per-session memory cost
 //   BENCH_INIT_SAMPLES=10  initialize timings per target
-//   BENCH_CASES=streamable,sse,stdio,memory,init   (add observability for the cost of metrics and spans)
+//   BENCH_CASES=streamable,sse,stdio,memory,init   (add observability for the cost of metrics and spans,
+//   permissions for the cost of per-token permissions on tools/list)
 //   BENCH_PROFILE=<dir>    start the mcp-front processes with --cpu-prof into <dir>
 //   BENCH_RESULTS=<file>   where to write the report (default bench/RESULTS.md; "-" = nowhere)
 const fs = require('node:fs');
@@ -164,6 +165,36 @@ async function caseObservability(up) {
   const targets = variants.map(([label], i) => ({ label, url: started[i].url('everything-http', 'mcp'), auth: true, watch: () => ({ proxy: started[i].child.pid, upstream: up.http.child.pid }) }));
   for (const t of targets) t.sessions = await openSessions(t.url, t.auth, opts.connections);
   const rows = await interleave(targets, (t, duration) => D.streamableLoad({ url: t.url, auth: t.auth, sessions: t.sessions, duration }));
+  for (const t of targets) for (const s of t.sessions) await L.deleteSession(t.url, t.auth, s);
+  await Promise.all(started.map((f) => f.stop()));
+  return { rows };
+}
+
+/**
+ * The cost of per-token permissions on the Streamable HTTP passthrough, `tools/list` (no-op
+ * logger): a config without `permissions`; one with `permissions` for another token only (this
+ * token is unrestricted: its answers must cost what they cost without the option); and one whose
+ * entry for this token filters the list (the answer is parsed, filtered and serialized again).
+ */
+async function casePermissions(up) {
+  log('case: permissions (Streamable HTTP passthrough, tools/list)');
+  const base = L.frontConfig({ httpOrigin: up.http.origin });
+  const withPermissions = (entry) => {
+    const config = JSON.parse(JSON.stringify(base));
+    config.proxy.auth.tokens.other = L.OTHER_TOKEN;
+    config.mcpServers['everything-http'].permissions = entry;
+    return config;
+  };
+  const variants = [
+    ['no permissions', base],
+    ['permissions for another token only', withPermissions({ other: { tools: ['echo'] } })],
+    ['filtered tools/list (echo, get-*)', withPermissions({ bench: { tools: ['echo', 'get-*'] } })],
+  ];
+  const started = await Promise.all(variants.map(([, config], i) => L.startFront(`perm-${i}`, config, { logger: 'noop', profile: opts.profile })));
+  const targets = variants.map(([label], i) => ({ label, url: started[i].url('everything-http', 'mcp'), auth: true, watch: () => ({ proxy: started[i].child.pid, upstream: up.http.child.pid }) }));
+  for (const t of targets) t.sessions = await openSessions(t.url, t.auth, opts.connections);
+  const message = { jsonrpc: '2.0', id: 2, method: 'tools/list', params: {} };
+  const rows = await interleave(targets, (t, duration) => D.streamableLoad({ url: t.url, auth: t.auth, sessions: t.sessions, duration, message }));
   for (const t of targets) for (const s of t.sessions) await L.deleteSession(t.url, t.auth, s);
   await Promise.all(started.map((f) => f.stop()));
   return { rows };
@@ -478,6 +509,9 @@ function report(results, info) {
   if (results.observability) {
     parts.push(loadTable('Observability on the Streamable HTTP passthrough, no-op logger (autocannon)', results.observability.rows, 'no @opentelemetry/api, no metrics'));
   }
+  if (results.permissions) {
+    parts.push(loadTable('Permissions on the Streamable HTTP passthrough, `tools/list`, no-op logger (autocannon)', results.permissions.rows, 'no permissions'));
+  }
   if (results.sse) parts.push(loadTable('Legacy HTTP+SSE, POST → response event (custom driver)', results.sse.rows, 'direct'));
   if (results.stdio) {
     parts.push(
@@ -578,10 +612,11 @@ async function main() {
   let failure;
   const up = {};
   try {
-    if (opts.cases.has('streamable') || opts.cases.has('observability')) up.http = await L.startEverything('streamableHttp');
+    if (opts.cases.has('streamable') || opts.cases.has('observability') || opts.cases.has('permissions')) up.http = await L.startEverything('streamableHttp');
     if (opts.cases.has('sse') || opts.cases.has('memory')) up.sse = await L.startEverything('sse');
     if (opts.cases.has('streamable')) results.streamable = await caseStreamable(up);
     if (opts.cases.has('observability')) results.observability = await caseObservability(up);
+    if (opts.cases.has('permissions')) results.permissions = await casePermissions(up);
     if (opts.cases.has('sse')) results.sse = await caseSse(up);
     if (opts.cases.has('stdio')) results.stdio = await caseStdio();
     if (opts.cases.has('memory')) results.memory = await caseMemory(up);
