@@ -3,7 +3,7 @@
 // sessions per token across every server of the instance; reload applies at once.
 import path from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { connectClient, INITIALIZE } from './helpers/clients';
+import { connectClient, INITIALIZE, postModern } from './helpers/clients';
 import { captureLogger, EVERYTHING, startFront, type Front } from './helpers/servers';
 import { startCapture, type CaptureServer } from './fixtures/remote-capture';
 import { openEventStream, type EventStream } from './fixtures/remote-streams';
@@ -146,11 +146,7 @@ describe('maxSessions per token across servers', () => {
         expect(res.headers.get('retry-after')).toMatch(/^[1-9]\d*$/);
         await res.text();
       }
-      const stateless = await fetch(`${front.url}/stdio/mcp`, {
-        method: 'POST',
-        headers: { ...headers(TOKENS.sessions), 'MCP-Protocol-Version': '2026-07-28', 'Mcp-Method': 'tools/list' },
-        body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/list', params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } } }),
-      });
+      const stateless = await postModern(`${front.url}/stdio/mcp`, TOKENS.sessions, 9, 'tools/list');
       expect(stateless.status).toBe(429);
       await stateless.text();
       // Another token is not affected.

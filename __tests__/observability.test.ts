@@ -11,7 +11,7 @@ import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { Registry } from 'prom-client';
-import { connectClient, INITIALIZE, type ClientTransportKind } from './helpers/clients';
+import { connectClient, INITIALIZE, type ClientTransportKind, postModern } from './helpers/clients';
 import { captureLogger, configWith, DEV_TOKEN, EVERYTHING, PROD_TOKEN, startEverything, startFront, waitFor, type Front, type Upstream } from './helpers/servers';
 import type { PipelineHook } from '../lib/pipeline/hooks';
 import { METRIC_NAMES } from '../lib/observability/metrics';
@@ -322,16 +322,7 @@ describe('outcomes other than ok', () => {
   });
 
   it('stateless 2026-07-28 requests get their audit line and count too', async () => {
-    const res = await fetch(`${front.url}/stdio/mcp`, {
-      method: 'POST',
-      headers: { ...rawHeaders(), 'MCP-Protocol-Version': '2026-07-28', 'Mcp-Method': 'tools/call', 'Mcp-Name': 'echo' },
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id: 5,
-        method: 'tools/call',
-        params: { name: 'echo', arguments: { message: 'x' }, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } },
-      }),
-    });
+    const res = await postModern(`${front.url}/stdio/mcp`, DEV_TOKEN, 5, 'tools/call', { name: 'echo', arguments: { message: 'x' } });
     expect(res.status).toBe(200);
     await res.text();
     expect(lastLine('echo')).toMatchObject({ server: 'stdio', outcome: 'ok' });

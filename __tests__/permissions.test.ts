@@ -4,7 +4,7 @@
 // to the next message of a live session.
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import path from 'node:path';
-import { connectClient, INITIALIZE, textOf, type ClientTransportKind } from './helpers/clients';
+import { connectClient, INITIALIZE, textOf, type ClientTransportKind, postModern } from './helpers/clients';
 import { captureLogger, DEV_TOKEN, EVERYTHING, PROD_TOKEN, startEverything, startFront, type Front, type Upstream } from './helpers/servers';
 import { startBridgeUpstream, type BridgeUpstream } from './fixtures/bridge-upstream';
 import { startCapture, type CaptureServer } from './fixtures/remote-capture';
@@ -188,25 +188,7 @@ describe('the refused use never reaches the server', () => {
 
 describe('stateless 2026-07-28 requests', () => {
   const modern = (id: number, method: string, params: Record<string, unknown>, name?: string, body?: string) =>
-    fetch(`${front.url}/stdio/mcp`, {
-      method: 'POST',
-      headers: {
-        Authorization: `Bearer ${DEV_TOKEN}`,
-        'Content-Type': 'application/json',
-        Accept: 'application/json, text/event-stream',
-        'MCP-Protocol-Version': '2026-07-28',
-        'Mcp-Method': method,
-        ...(name !== undefined ? { 'Mcp-Name': name } : {}),
-      },
-      body:
-        body ??
-        JSON.stringify({
-          jsonrpc: '2.0',
-          id,
-          method,
-          params: { ...params, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } },
-        }),
-    });
+    postModern(`${front.url}/stdio/mcp`, DEV_TOKEN, id, method, params, { name, body });
 
   it('the body decides: refused, allowed, and the list filtered', async () => {
     const refused = await modern(1, 'tools/call', { name: 'echo', arguments: { message: 'x' } }, 'echo');

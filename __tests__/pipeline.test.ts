@@ -6,7 +6,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import path from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { connectClient, INITIALIZE, type ClientTransportKind } from './helpers/clients';
+import { connectClient, INITIALIZE, type ClientTransportKind, postModern } from './helpers/clients';
 import { captureLogger, configWith, DEV_TOKEN, EVERYTHING, startEverything, startFront, type Front, type Upstream } from './helpers/servers';
 import { startBridgeUpstream, type BridgeUpstream } from './fixtures/bridge-upstream';
 import { startCapture, type CaptureServer } from './fixtures/remote-capture';
@@ -241,23 +241,7 @@ describe('stdio', () => {
 
   it('stateless 2026-07-28: refused and replaced in the POST’s own answer', async () => {
     const modern = (id: number, method: string, params: Record<string, unknown>, name?: string) =>
-      fetch(`${front.url}/stdio/mcp`, {
-        method: 'POST',
-        headers: {
-          Authorization: `Bearer ${DEV_TOKEN}`,
-          'Content-Type': 'application/json',
-          Accept: 'application/json, text/event-stream',
-          'MCP-Protocol-Version': '2026-07-28',
-          'Mcp-Method': method,
-          ...(name ? { 'Mcp-Name': name } : {}),
-        },
-        body: JSON.stringify({
-          jsonrpc: '2.0',
-          id,
-          method,
-          params: { ...params, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } },
-        }),
-      });
+      postModern(`${front.url}/stdio/mcp`, DEV_TOKEN, id, method, params, { name });
     const refused = await modern(7, 'tools/call', { name: 'echo', arguments: { message: 'x' } }, 'echo');
     expect(refused.status).toBe(200);
     expect(await refused.json()).toEqual({ jsonrpc: '2.0', id: 7, error: { code: -32602, message: 'Unknown tool: echo' } });

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { inFlightCount, liveSessionCount } from '../lib/mcp-front';
 import type { McpFrontConfig } from '../lib/types';
 import { openEventStream } from './fixtures/remote-streams';
-import { INITIALIZE } from './helpers/clients';
+import { INITIALIZE, postModern } from './helpers/clients';
 import { captureLogger, DEV_TOKEN, PROD_TOKEN, startFront, waitFor, type Front } from './helpers/servers';
 
 const STATELESS_CHILD = path.join(__dirname, 'fixtures', 'stateless-stdio-child.js');
@@ -198,27 +198,7 @@ describe('reload() revokes what is still starting', () => {
   });
 
   const modern = (token: string, id: number) =>
-    fetch(`${front.url}/stateless/mcp`, {
-      method: 'POST',
-      headers: {
-        Authorization: `Bearer ${token}`,
-        'Content-Type': 'application/json',
-        Accept: 'application/json, text/event-stream',
-        'MCP-Protocol-Version': '2026-07-28',
-        'Mcp-Method': 'tools/call',
-        'Mcp-Name': 'echo',
-      },
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id,
-        method: 'tools/call',
-        params: {
-          name: 'echo',
-          arguments: { message: `from ${token === DEV_TOKEN ? 'dev' : 'prod'}` },
-          _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} },
-        },
-      }),
-    });
+    postModern(`${front.url}/stateless/mcp`, token, id, 'tools/call', { name: 'echo', arguments: { message: `from ${token === DEV_TOKEN ? 'dev' : 'prod'}` } });
   /** Waits until a child holds its `server/discover`, then lets it answer. */
   const releaseDiscover = async () => {
     const held = path.join(holdDir, 'held');

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { inFlightCount } from '../lib/mcp-front';
 import type { McpFrontConfig } from '../lib/types';
 import { captureLogger, configWith, DEV_TOKEN, startFront, waitFor, type Front } from './helpers/servers';
+import { postModern } from './helpers/clients';
 
 const CHILD = path.join(__dirname, 'fixtures', 'stateless-stdio-child.js');
 
@@ -33,27 +34,7 @@ describe('server/discover on a stdio server', () => {
 
   /** A 2026-07-28 `tools/call echo` with conforming headers: its status and JSON body. */
   const echo = async (f: Front, id: number) => {
-    const res = await fetch(`${f.url}/child/mcp`, {
-      method: 'POST',
-      headers: {
-        Authorization: `Bearer ${DEV_TOKEN}`,
-        'Content-Type': 'application/json',
-        Accept: 'application/json, text/event-stream',
-        'MCP-Protocol-Version': '2026-07-28',
-        'Mcp-Method': 'tools/call',
-        'Mcp-Name': 'echo',
-      },
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id,
-        method: 'tools/call',
-        params: {
-          name: 'echo',
-          arguments: { message: `call ${id}` },
-          _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} },
-        },
-      }),
-    });
+    const res = await postModern(`${f.url}/child/mcp`, DEV_TOKEN, id, 'tools/call', { name: 'echo', arguments: { message: `call ${id}` } });
     return { status: res.status, body: (await res.json()) as { id?: unknown; result?: unknown; error?: { code: number; message: string } } };
   };
   const childrenStarted = () => logger.entries.filter((e) => e.message === 'session started' && e.fields.upstream === 'stdio').length;

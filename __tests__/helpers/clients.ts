@@ -42,3 +42,41 @@ export const INITIALIZE = {
   method: 'initialize',
   params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
 } as const;
+
+export interface ModernRequestOptions {
+  /** The `Mcp-Name` header; default: `params.name` for the named methods, none otherwise. */
+  name?: string;
+  /** The raw body, instead of the one built from `method` and `params`. */
+  body?: string;
+  /** More request headers. */
+  headers?: Record<string, string>;
+}
+
+/**
+ * A stateless 2026-07-28 request (`POST <url>` with no session): the protocol version and client
+ * capabilities in `params._meta`, and the mirrored `MCP-Protocol-Version`, `Mcp-Method` and
+ * `Mcp-Name` headers that revision requires.
+ */
+export function postModern(url: string, token: string, id: number, method: string, params: Record<string, unknown> = {}, options: ModernRequestOptions = {}): Promise<Response> {
+  const name = options.name ?? (method === 'tools/call' || method === 'prompts/get' ? (params.name as string | undefined) : undefined);
+  return fetch(url, {
+    method: 'POST',
+    headers: {
+      Authorization: `Bearer ${token}`,
+      'Content-Type': 'application/json',
+      Accept: 'application/json, text/event-stream',
+      'MCP-Protocol-Version': '2026-07-28',
+      'Mcp-Method': method,
+      ...(name !== undefined ? { 'Mcp-Name': name } : {}),
+      ...options.headers,
+    },
+    body:
+      options.body ??
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id,
+        method,
+        params: { ...params, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } },
+      }),
+  });
+}
