@@ -1,11 +1,12 @@
-// Remote Streamable HTTP upstreams: `POST|GET|DELETE /:server/mcp` passed through
-// http-proxy-middleware, with each upstream session bound to the token that opened it
-// (README: Routes; Security model). Legacy SSE clients (`/:server/sse`, `/:server/message`) are bridged:
+// Remote Streamable HTTP upstreams: `POST|GET|DELETE /:server/mcp` passed through one
+// `node:http` request per exchange on a keep-alive agent, with each upstream session bound to the
+// token that opened it (README: Routes; Security model). Legacy SSE clients (`/:server/sse`, `/:server/message`) are bridged:
 // front-sessions.ts over channel-streamable.ts. Legacy SSE upstreams are handled by remote-sse.ts.
-import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
+import http, { type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders, type RequestOptions, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import { urlToHttpOptions } from 'node:url';
 import { remoteBridge } from './remote-bridge';
 import type { Request, Response } from 'express';
-import { createProxyMiddleware, debugProxyErrorsPlugin, proxyEventsPlugin, type RequestHandler } from 'http-proxy-middleware';
 import { readBodyOrReply } from '../wire/body';
 import { readInboundOrReply } from '../pipeline/inbound';
 import type { UpstreamErrorInfo } from '../pipeline/hooks';
@@ -37,8 +38,6 @@ export function createRemoteTransport(server: RemoteServer, deps: TransportDeps)
 }
 
 class StreamableProxy implements ServerTransport {
-  private readonly proxy: RequestHandler;
-  private readonly exchanges = new WeakMap<IncomingMessage, Exchange>();
   /** Every exchange in flight, with or without a session, so close() can end them. */
   private readonly live = new Set<Exchange>();
   private closed = false;
@@ -46,6 +45,11 @@ class StreamableProxy implements ServerTransport {
   private readonly byUpstreamId = new Map<string, PassthroughSession>();
   /** Legacy SSE clients, each with its own upstream Streamable HTTP session. */
   private readonly bridge: FrontSessions;
+  /** Where every exchange goes, computed once: the configured URL itself, path and query included. */
+  private readonly target: RequestOptions;
+  private readonly request: typeof http.request;
+  /** The server's configured `headers`, lower-cased so that they replace a client's header of the same name. */
+  private readonly serverHeaders: [string, string][];
 
   /** Upstream failures go to the pipeline, which logs them. */
   private readonly report = (info: UpstreamErrorInfo) => this.deps.pipeline.upstreamError(info);
@@ -55,35 +59,13 @@ class StreamableProxy implements ServerTransport {
     private readonly deps: TransportDeps,
   ) {
     this.bridge = remoteBridge(server, deps, 'streamable-http', (maxEventBytes, report) => new StreamableUpstreamChannel(server, deps.logger, maxEventBytes, report));
-    // Built once per server (helmet style: precompute in the factory, not per request).
-    this.proxy = createProxyMiddleware<IncomingMessage, ServerResponse>({
-      target: server.url.href,
-      // The client's `/:server/mcp` is the configured URL itself, path and query included.
-      ignorePath: true,
-      changeOrigin: true,
-      agent: agentFor(server.url),
-      // Headers are rewritten and SSE flushed by hand; a proxyTimeout would also cut healthy
-      // streams (http-proxy-middleware's `proxyTimeout` covers the whole response), so the "start answering" timeout is our own timer.
-      selfHandleResponse: true,
-      // The default plugins minus its logger, which builds a URL and a log line per response for
-      // a logger nobody reads (bench/README.md: −5 % of the proxy's CPU per request), and minus
-      // its error responder, which `on.error` replaces anyway. `proxyEventsPlugin` registers `on`.
-      ejectPlugins: true,
-      plugins: [debugProxyErrorsPlugin, proxyEventsPlugin],
-      on: {
-        proxyReq: (proxyReq, req) => this.onProxyReq(proxyReq, req),
-        proxyRes: (proxyRes, req, res) => {
-          // A socket event: a throw here would reach the event loop and end the process.
-          try {
-            this.onProxyRes(proxyRes, req, res);
-          } catch (err) {
-            this.onFault(err, proxyRes, req, res);
-          }
-        },
-        // Replaces hpm's default handler (which maps refusals to 504): every path ends `res`.
-        error: (err, req, res) => this.onProxyError(err, req, res),
-      },
-    });
+    // Built once per server (helmet style: precompute in the factory, not per request). A plain
+    // `node:http` request rather than a proxy library: the headers are chosen by allowlist, the
+    // body is already read, and the answer is relayed by hand, so a library's per-request option
+    // merging and URL parsing bought nothing (bench/README.md).
+    this.target = { ...urlToHttpOptions(server.url), agent: agentFor(server.url) };
+    this.request = server.url.protocol === 'https:' ? https.request : http.request;
+    this.serverHeaders = Object.entries(server.headers).map(([name, value]) => [name.toLowerCase(), value]);
     log('%s: streamable-http proxy to %s', server.name, server.url.origin);
   }
 
@@ -155,7 +137,6 @@ class StreamableProxy implements ServerTransport {
       session.protocolVersion = headerOf(req.headers, 'mcp-protocol-version') ?? session.protocolVersion;
     }
     this.live.add(ex);
-    this.exchanges.set(req, ex);
     if (!session) {
       // An `initialize` (or a stateless request) carries its token before any session exists: a
       // revocation while it is in flight must reach it too.
@@ -164,11 +145,7 @@ class StreamableProxy implements ServerTransport {
     res.once('close', () => this.onClientClose(ex));
     ex.timer = setTimeout(() => this.fail(ex, new UpstreamTimeoutError(this.server.timeoutMs)), this.server.timeoutMs);
     ex.timer.unref();
-    // http-proxy emits `proxyReq` only when the outgoing request has no `Expect` header; the body
-    // is already read, so there is nothing left to expect.
-    delete req.headers.expect;
-
-    await this.proxy(req, res, (err?: unknown) => this.fail(ex, err ?? new Error('proxy refused the request')));
+    this.send(ex);
   }
 
   private findSession(id: string, token: string): PassthroughSession | undefined {
@@ -176,35 +153,46 @@ class StreamableProxy implements ServerTransport {
     return found?.owner === this ? (found.subject as PassthroughSession) : undefined;
   }
 
-  private onProxyReq(proxyReq: ClientRequest, req: IncomingMessage): void {
-    const ex = this.exchanges.get(req);
-    if (!ex || ex.done) {
-      proxyReq.destroy();
-      return;
+  /**
+   * The exchange's request upstream: the client's allowlisted headers (upstream-agent.ts), the
+   * upstream's session id for ours (MCP Streamable HTTP §Session Management), the server's
+   * configured headers, and the body already read (whether or not `express.json()` consumed the
+   * client's stream). The `Host` is the upstream's own.
+   */
+  private send(ex: Exchange): void {
+    const headers: OutgoingHttpHeaders = {};
+    const given = ex.req.headers;
+    for (const name in given) {
+      if (name !== 'mcp-session-id' && isForwardedRequestHeader(name)) headers[name] = given[name];
+    }
+    if (ex.session) headers['mcp-session-id'] = ex.session.upstreamId;
+    for (const [name, value] of this.serverHeaders) headers[name] = value;
+    const method = ex.req.method ?? 'GET';
+    if (ex.body.length > 0 || method === 'POST') headers['content-length'] = ex.body.length;
+    let proxyReq: ClientRequest;
+    try {
+      proxyReq = this.request({ ...this.target, method, headers });
+    } catch (err) {
+      // An invalid header value (a client's or a configured one) throws synchronously.
+      return this.fail(ex, err);
     }
     ex.proxyReq = proxyReq;
-    try {
-      for (const name of proxyReq.getHeaderNames()) {
-        if (name !== 'host' && !isForwardedRequestHeader(name)) proxyReq.removeHeader(name);
+    proxyReq.on('response', (proxyRes: IncomingMessage) => {
+      // A socket event: a throw here would reach the event loop and end the process.
+      try {
+        this.onProxyRes(proxyRes, ex);
+      } catch (err) {
+        this.onFault(err, proxyRes, ex);
       }
-      // The client's id is ours; the upstream gets its own (MCP Streamable HTTP §Session Management).
-      if (ex.session) proxyReq.setHeader('mcp-session-id', ex.session.upstreamId);
-      else proxyReq.removeHeader('mcp-session-id');
-      for (const [name, value] of Object.entries(this.server.headers)) proxyReq.setHeader(name, value);
-      if (ex.body.length > 0 || req.method === 'POST') proxyReq.setHeader('Content-Length', ex.body.length);
-      // The client's stream is already consumed (by readBody or express.json()): http-proxy's pipe
-      // would send nothing, so the buffered body goes out here (http-proxy-middleware's `fixRequestBody` pitfall).
-      proxyReq.end(ex.body);
-    } catch (err) {
-      // This runs in a socket event: a throw (e.g. an invalid header value) would crash the process.
-      proxyReq.destroy(err as Error);
-    }
+    });
+    proxyReq.on('error', (err) => this.fail(ex, err));
+    proxyReq.end(ex.body);
   }
 
-  private onProxyRes(proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse): void {
-    const ex = this.exchanges.get(req);
-    if (ex?.revoked) return this.discardRevoked(ex, proxyRes);
-    if (!ex || ex.done) {
+  private onProxyRes(proxyRes: IncomingMessage, ex: Exchange): void {
+    const res = ex.res;
+    if (ex.revoked) return this.discardRevoked(ex, proxyRes);
+    if (ex.done) {
       proxyRes.destroy();
       return;
     }
@@ -265,13 +253,11 @@ class StreamableProxy implements ServerTransport {
   }
 
   /** A fault while relaying an answer ends that one exchange (logged at `error`). */
-  private onFault(err: unknown, proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse): void {
+  private onFault(err: unknown, proxyRes: IncomingMessage, ex: Exchange): void {
     logFault(this.deps.logger, 'proxy failure', { server: this.server.name, where: 'upstream answer' }, err);
-    const ex = this.exchanges.get(req);
-    if (ex) {
-      ex.done = true;
-      clearTimeout(ex.timer);
-    }
+    const res = ex.res;
+    ex.done = true;
+    clearTimeout(ex.timer);
     proxyRes.unpipe(res);
     proxyRes.destroy();
     if (res.headersSent) res.destroy();
@@ -308,13 +294,6 @@ class StreamableProxy implements ServerTransport {
     ex.session = created;
     created.handle.start();
     return created.id;
-  }
-
-  private onProxyError(err: Error, req: IncomingMessage, res: ServerResponse | import('node:net').Socket): void {
-    const ex = this.exchanges.get(req);
-    if (ex) return this.fail(ex, err);
-    if ('writeHead' in res) sendUpstreamError(res, err, { server: this.server.name, report: this.report });
-    else res.destroy();
   }
 
   /** Answers an exchange with an upstream error (once) and drops its upstream request. */
