@@ -5,6 +5,10 @@ import request from 'supertest';
 import { canonicalConfig, FINGERPRINT_SALT } from '../lib/config/fingerprint';
 import { resolveConfig } from '../lib/config';
 import { MemoryStore } from '../lib/store';
+import { healthHook } from '../lib/observability/health';
+import { auditHook } from '../lib/observability/audit';
+import { Pipeline } from '../lib/pipeline/pipeline';
+import type { Exchange } from '../lib/pipeline/hooks';
 import type { McpFrontConfig } from '../lib/types';
 import { configWith, DEV_TOKEN, PROD_TOKEN, startFront, startJsonRpcUpstream, type Front, type JsonRpcUpstream } from './helpers/servers';
 
@@ -73,6 +77,39 @@ describe('GET /health', () => {
     // The throttle now refuses this client, on /health (no extras) and on the MCP routes.
     expect((await health(f, DEV_TOKEN)).body.configFingerprint).toBeUndefined();
     expect((await request(f.url).post('/api/mcp').set('Authorization', `Bearer ${DEV_TOKEN}`).send({})).status).toBe(429);
+  });
+});
+
+describe('the health module', () => {
+  // Reading every answer costs the passthrough a parse per response (bench/README.md): the module
+  // asks for answers only while they can change what it reports.
+  it('looks at answers only while a server is not known to be up', () => {
+    const hook = healthHook();
+    const base = { server: 'api', token: 'dev', sessionId: undefined, route: 'streamable', upstream: 'streamable-http', protocolVersion: undefined } as const;
+    const ex = { ...base, method: 'tools/call', id: 1, startedAt: 0 } as unknown as Exchange;
+    expect(hook.appliesTo!(base)).toBe(true);
+    hook.answer!(ex, { jsonrpc: '2.0', id: 1, result: {} }, 1);
+    expect(hook.report(['api']).api.state).toBe('up');
+    expect(hook.appliesTo!(base)).toBe(false);
+    hook.upstreamError!({ server: 'api', code: 'ECONNREFUSED' } as never);
+    expect(hook.report(['api']).api.state).toBe('down');
+    expect(hook.appliesTo!(base)).toBe(true);
+    hook.answer!(ex, { jsonrpc: '2.0', id: 1, result: {} }, 1);
+    expect(hook.report(['api']).api).toEqual({ state: 'up', lastFailure: { at: expect.any(String), kind: 'refused' } });
+    expect(hook.appliesTo!({ ...base, server: 'other' })).toBe(true);
+  });
+
+  it('with the audit off and the server up, no module reads the answers: the passthrough relays them unread', () => {
+    const quiet = { info() {}, warn() {}, error() {}, debug() {} };
+    let audit = false;
+    const health = healthHook();
+    const pipeline = new Pipeline([auditHook(quiet, () => audit), health], quiet);
+    const base = { server: 'api', token: 'dev', sessionId: undefined, route: 'streamable', upstream: 'streamable-http', protocolVersion: undefined } as const;
+    expect(pipeline.observes(base)).toBe(true);
+    health.sessionStarted!({ server: 'api', token: 'dev', sessionId: 's', kind: 'streamable', upstream: 'streamable-http' } as never);
+    expect(pipeline.observes(base)).toBe(false);
+    audit = true;
+    expect(pipeline.observes(base)).toBe(true);
   });
 });
 

@@ -42,6 +42,10 @@ export function healthHook(): HealthHook {
     states.set(server, { state: 'down', lastFailure: { at: new Date().toISOString(), kind } });
   };
   return {
+    // An answer only matters while the server is not known to be up: once it is, its answers
+    // need not be read for health's sake, and the passthrough can relay them unread
+    // (bench/README.md). A failure turns it `down` again, and the next answers are looked at.
+    appliesTo: (base) => states.get(base.server)?.state !== 'up',
     answer(ex) {
       up(ex.server);
       return undefined;

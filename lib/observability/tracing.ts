@@ -67,6 +67,8 @@ export function tracingHook(load: () => Api | undefined = loadApi): PipelineHook
   };
 
   return {
+    // Until a provider is registered, answers need not be read for spans nobody would record.
+    appliesTo: () => active() !== undefined,
     answer(ex, response: JsonRpcMessage, durationMs) {
       const outcome = answeredOutcome(response);
       const code = (response.error as { code?: unknown } | undefined)?.code;
