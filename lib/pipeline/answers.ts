@@ -106,6 +106,8 @@ export function relaySseAnswer(
   refusals: readonly Refusal[],
   maxEventBytes: number,
   onTooLarge: () => void,
+  /** A `GET` stream may stay silent for minutes: its headers go at once. A POST's go with its first event. */
+  flushNow: boolean,
 ): void {
   const frames: string[] = [];
   for (const r of refusals) frames.push('event: message\ndata: ' + r.line + '\n\n');
@@ -114,11 +116,14 @@ export function relaySseAnswer(
   const whole = Number.isFinite(declared) && declared <= maxEventBytes;
   delete headers['content-length'];
   delete headers['transfer-encoding'];
+  let headersTimer: NodeJS.Timeout | undefined;
   const write = (frame: string) => {
     if (whole) {
       frames.push(frame);
       return;
     }
+    clearTimeout(headersTimer);
+    headersTimer = undefined;
     if (!res.writableEnded && !res.destroyed) res.write(frame);
   };
   const parser = new SseParser(
@@ -153,8 +158,17 @@ export function relaySseAnswer(
   const chunks: Buffer[] = [];
   if (!whole) {
     res.writeHead(status, statusMessage, headers);
-    res.flushHeaders();
+    if (flushNow) res.flushHeaders();
+    else if (frames.length === 0) {
+      // The headers go with the first event; alone if none comes soon (see flushUnlessData).
+      headersTimer = setTimeout(() => {
+        headersTimer = undefined;
+        if (!res.writableEnded && !res.destroyed) res.flushHeaders();
+      }, HEADERS_FALLBACK_MS);
+      proxyRes.once('close', () => clearTimeout(headersTimer));
+    }
     for (const frame of frames.splice(0)) write(frame);
+    corkPerTurn(proxyRes, res);
   }
   proxyRes.on('data', (chunk: Buffer) => {
     if (whole) chunks.push(chunk);
@@ -173,6 +187,45 @@ export function relaySseAnswer(
     const body = changed ? Buffer.from(frames.join('')) : Buffer.concat(chunks);
     res.writeHead(status, statusMessage, { ...headers, 'content-length': body.length });
     res.end(body);
+  });
+}
+
+/** How long a POST's event stream may wait for its first event before its headers go alone. */
+export const HEADERS_FALLBACK_MS = 50;
+
+/**
+ * A POST's event stream usually brings its answer right away, and the headers go out with it in
+ * one write; one that does not (a long tool call without progress) gets them alone after
+ * HEADERS_FALLBACK_MS.
+ */
+export function flushUnlessData(proxyRes: IncomingMessage, res: ServerResponse): void {
+  const timer = setTimeout(() => {
+    proxyRes.off('data', cancel);
+    if (!res.writableEnded && !res.destroyed) res.flushHeaders();
+  }, HEADERS_FALLBACK_MS);
+  const cancel = () => clearTimeout(timer);
+  proxyRes.once('data', cancel);
+  proxyRes.once('close', cancel);
+}
+
+/**
+ * What one read of the upstream brings leaves in one write: the client's socket is corked from
+ * the first chunk until the end of that turn of the event loop. When the upstream's stream ends
+ * in the same read (its last event and its terminating chunk, the usual end of a POST's stream),
+ * `end()` sends the event and the terminating chunk together: one syscall instead of two.
+ */
+export function corkPerTurn(proxyRes: IncomingMessage, res: ServerResponse): void {
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    // After `end()` the socket may already serve the connection's next response: not ours to uncork.
+    if (!res.writableEnded && !res.destroyed) res.uncork();
+  };
+  proxyRes.on('data', () => {
+    if (corked || res.writableEnded || res.destroyed) return;
+    corked = true;
+    res.cork();
+    setImmediate(uncork);
   });
 }
 

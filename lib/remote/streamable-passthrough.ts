@@ -11,7 +11,7 @@ import { readBodyOrReply } from '../wire/body';
 import { readInboundOrReply } from '../pipeline/inbound';
 import type { UpstreamErrorInfo } from '../pipeline/hooks';
 import { InFlight, protocolVersionHeader, type Refusal } from '../pipeline/pipeline';
-import { answeredLocally, answeredWhole, relayJsonAnswer, relaySseAnswer } from '../pipeline/answers';
+import { answeredLocally, answeredWhole, corkPerTurn, flushUnlessData, relayJsonAnswer, relaySseAnswer } from '../pipeline/answers';
 import type { JsonRpcMessage } from '../wire/body';
 import { deleteUpstreamSession, StreamableUpstreamChannel } from './streamable-channel';
 import type { RemoteServer } from '../config';
@@ -223,7 +223,7 @@ class StreamableProxy implements ServerTransport {
       if (stream) {
         headers['x-accel-buffering'] = 'no';
         res.socket?.setNoDelay(true);
-        relaySseAnswer(proxyRes, res, status, proxyRes.statusMessage, headers, answer, ex.refusals, ex.maxEventBytes, tooLarge);
+        relaySseAnswer(proxyRes, res, status, proxyRes.statusMessage, headers, answer, ex.refusals, ex.maxEventBytes, tooLarge, ex.req.method === 'GET');
         return;
       }
       if (isJson(proxyRes.headers) || ex.refusals.length > 0) {
@@ -241,6 +241,7 @@ class StreamableProxy implements ServerTransport {
       // long tool call without progress) gets them after HEADERS_FALLBACK_MS.
       if (ex.req.method === 'GET') res.flushHeaders();
       else flushUnlessData(proxyRes, res);
+      corkPerTurn(proxyRes, res);
     }
     proxyRes.pipe(res);
   }
@@ -398,19 +399,6 @@ class StreamableProxy implements ServerTransport {
     for (const ex of [...this.live]) this.endExchange(ex, shuttingDown(this.server.name));
     await Promise.all([closing, this.bridge.close()]);
   }
-}
-
-/** How long a POST's event stream may wait for its first event before its headers go alone. */
-const HEADERS_FALLBACK_MS = 50;
-
-function flushUnlessData(proxyRes: IncomingMessage, res: ServerResponse): void {
-  const timer = setTimeout(() => {
-    proxyRes.off('data', cancel);
-    if (!res.writableEnded && !res.destroyed) res.flushHeaders();
-  }, HEADERS_FALLBACK_MS);
-  const cancel = () => clearTimeout(timer);
-  proxyRes.once('data', cancel);
-  proxyRes.once('close', cancel);
 }
 
 function isJson(headers: IncomingMessage['headers']): boolean {
