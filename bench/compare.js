@@ -4,6 +4,10 @@
 //
 //   node bench/compare.js <case> <dist A> <dist B>      case: stdio | streamable | sse
 //
+// `hop` instead of a dist (streamable, sse): the floor hop of bench/floor.js (FLOOR=hop), a bare
+// proxy hop in Express in front of the same upstream, e.g. `node bench/compare.js streamable hop dist`
+// for mcp-front's CPU per request against the floor's, paired.
+//
 // e.g. a build of the last commit against the working tree:
 //   mkdir -p /tmp/head && git archive HEAD lib tsconfig.json tsconfig.build.json | tar -x -C /tmp/head \
 //     && ln -s "$PWD/node_modules" /tmp/head/node_modules && (cd /tmp/head && npx tsc -p tsconfig.build.json)
@@ -30,17 +34,17 @@ const logger = env.BENCH_LOGGER === 'default' ? 'default' : 'noop';
 const together = env.BENCH_MODE !== 'alternate';
 
 const [kind, distA, distB] = process.argv.slice(2);
-if (!['stdio', 'streamable', 'sse'].includes(kind) || !distA || !distB) {
+if (!['stdio', 'streamable', 'sse'].includes(kind) || !distA || !distB || (kind === 'stdio' && [distA, distB].includes('hop'))) {
   console.error('usage: node bench/compare.js stdio|streamable|sse <dist A> <dist B>');
   process.exit(2);
 }
 
 const log = (...args) => console.error(`[compare ${new Date().toISOString().slice(11, 19)}]`, ...args);
 
-async function openSessions(url, count) {
+async function openSessions(url, count, auth) {
   const sessions = [];
-  for (let i = 0; i < count; i++) sessions.push(await L.openStreamableSession(url, true));
-  await L.checkEcho(url, true, sessions[0]);
+  for (let i = 0; i < count; i++) sessions.push(await L.openStreamableSession(url, auth));
+  await L.checkEcho(url, auth, sessions[0]);
   return sessions;
 }
 
@@ -57,15 +61,17 @@ async function main() {
       ['A', distA],
       ['B', distB],
     ]) {
-      const front = await L.startFront(`compare-${label}`, config, { logger, dist });
-      const t = { label: `${label} ${dist}`, front, url: front.url(server, route), runs: [] };
-      if (kind !== 'sse') t.sessions = await openSessions(t.url, connections);
+      const hop = dist === 'hop';
+      const front = hop ? await L.startFloor('hop', { upstream: up.origin }) : await L.startFront(`compare-${label}`, config, { logger, dist });
+      if (hop) front.stop = () => L.terminate(front.child, 3000);
+      const t = { label: `${label} ${dist}`, front, auth: !hop, url: hop ? `${front.origin}/${route}` : front.url(server, route), runs: [] };
+      if (kind !== 'sse') t.sessions = await openSessions(t.url, connections, t.auth);
       targets.push(t);
     }
     const runOne = (t, seconds) =>
       kind === 'sse'
-        ? D.sseLoad({ url: t.url, auth: true, connections, duration: seconds })
-        : D.streamableLoad({ url: t.url, auth: true, sessions: t.sessions, duration: seconds });
+        ? D.sseLoad({ url: t.url, auth: t.auth, connections, duration: seconds })
+        : D.streamableLoad({ url: t.url, auth: t.auth, sessions: t.sessions, duration: seconds });
     for (const t of targets) if (warmup > 0) await runOne(t, warmup);
     const measure = async (t, r) => {
       const watch = { proxy: t.front.child.pid };
@@ -95,7 +101,7 @@ async function main() {
     const ratios = (f) => targets[1].runs.map((rb, i) => f(rb) / f(targets[0].runs[i]) - 1);
     console.log(`B vs A, medians: proxy CPU per request ${pct(b / a - 1)}, req/s ${pct(L.median(targets[1].runs.map((r) => r.rps)) / L.median(targets[0].runs.map((r) => r.rps)) - 1)}`);
     console.log(`B vs A, median of paired rounds: proxy CPU per request ${pct(L.median(ratios((r) => r.proxyUs)))}, req/s ${pct(L.median(ratios((r) => r.rps)))}`);
-    for (const t of targets) if (t.sessions) for (const s of t.sessions) await L.deleteSession(t.url, true, s);
+    for (const t of targets) if (t.sessions) for (const s of t.sessions) await L.deleteSession(t.url, t.auth, s);
   } finally {
     await Promise.all(targets.map((t) => t.front.stop()));
     await L.stopAll();
