@@ -276,8 +276,23 @@ async function openIdleStreams(url, count, parallel = 50) {
   return conns;
 }
 
+/** The soft limit on open files of this process (its children inherit it), from /proc. */
+function openFilesLimit() {
+  try {
+    return Number(/^Max open files\s+(\d+|unlimited)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'))?.[1].replace('unlimited', 'Infinity'));
+  } catch {
+    return NaN;
+  }
+}
+
 async function caseMemory(up) {
-  log(`case: memory, ${opts.idleSessions} idle SSE sessions and ${opts.stdioSessions} stdio sessions`);
+  // mcp-front holds two sockets per idle session (client and upstream); this process and the
+  // upstream one each. Fewer sessions than asked when `ulimit -n` would not allow them (raised
+  // nowhere here), and the report says so.
+  const limit = openFilesLimit();
+  const sessions = Number.isFinite(limit) ? Math.min(opts.idleSessions, Math.floor((limit - 500) / 2)) : opts.idleSessions;
+  if (sessions < opts.idleSessions) log(`ulimit -n is ${limit}: ${sessions} idle SSE sessions instead of ${opts.idleSessions}`);
+  log(`case: memory, ${sessions} idle SSE sessions and ${opts.stdioSessions} stdio sessions`);
   const out = {};
   // A fresh process, so that earlier load leaves nothing in its heap.
   const front = await L.startFront('memory', L.frontConfig({ sseOrigin: up.sse.origin }), { profile: opts.profile });
@@ -288,7 +303,7 @@ async function caseMemory(up) {
     await L.sleep(500);
     const before = await front.memory();
     const t0 = performance.now();
-    const conns = await openIdleStreams(url, opts.idleSessions);
+    const conns = await openIdleStreams(url, sessions);
     const openMs = performance.now() - t0;
     await L.sleep(1000);
     const during = await front.memory();
@@ -303,7 +318,7 @@ async function caseMemory(up) {
       after = await front.memory();
     } while (after.heapUsed - before.heapUsed > 0.1 * (during.heapUsed - before.heapUsed) && performance.now() - t1 < 20000);
     const freedMs = performance.now() - t1;
-    out.sse = { sessions: opts.idleSessions, stillOpen, openMs, before, during, after, freedMs };
+    out.sse = { sessions, asked: opts.idleSessions, openFiles: limit, stillOpen, openMs, before, during, after, freedMs };
     log(`idle SSE: RSS ${mb(before.rss)} → ${mb(during.rss)} MB with ${stillOpen} open, ${mb(after.rss)} MB (heap ${mb(after.heapUsed)} MB) ${fmt(freedMs / 1000, 1)} s after closing`);
   } finally {
     await front.stop();
@@ -732,6 +747,7 @@ function report(results, info) {
         `| ${s.stillOpen} sessions open (after GC) | ${mb(s.during.rss)} | ${mb(s.during.heapUsed)} | ${mb(s.during.pssKb * 1024)} |`,
         `| all closed again, ${fmt(s.freedMs / 1000, 1)} s later (after GC) | ${mb(s.after.rss)} | ${mb(s.after.heapUsed)} | ${mb(s.after.pssKb * 1024)} |`,
         '',
+        ...(s.sessions < s.asked ? [`Capped at ${s.sessions} sessions (${s.asked} asked) by \`ulimit -n\` = ${s.openFiles}: two sockets per session in mcp-front.`, ''] : []),
         `Growth: ${mb(s.during.rss - s.before.rss)} MB RSS, ${fmt((s.during.rss - s.before.rss) / s.sessions / 1024, 1)} KiB per session ` +
           `(heap ${fmt((s.during.heapUsed - s.before.heapUsed) / s.sessions / 1024, 1)} KiB). Opening them took ${fmt(s.openMs / 1000, 1)} s (50 handshakes at a time).`,
         '',
