@@ -4,7 +4,11 @@
 //
 //   node bench/compare.js <case> <dist A> <dist B>      case: stdio | streamable | sse
 //
-// `hop` instead of a dist (streamable, sse): the floor hop of bench/floor.js (FLOOR=hop), a bare
+//   node bench/compare.js bigevent <dist A> <dist B>    one 8 MiB SSE event (BENCH_BIG_BYTES), A and B
+//                                                     in turn (A B, then B A), BENCH_BIG_REPEATS (9) each,
+//                                                     on the legacy SSE relay and the Streamable passthrough
+//
+// `hop` instead of a dist (streamable, sse, bigevent): the floor hop of bench/floor.js (FLOOR=hop), a bare
 // proxy hop in Express in front of the same upstream, e.g. `node bench/compare.js streamable hop dist`
 // for mcp-front's CPU per request against the floor's, paired.
 //
@@ -34,8 +38,8 @@ const logger = env.BENCH_LOGGER === 'default' ? 'default' : 'noop';
 const together = env.BENCH_MODE !== 'alternate';
 
 const [kind, distA, distB] = process.argv.slice(2);
-if (!['stdio', 'streamable', 'sse'].includes(kind) || !distA || !distB || (kind === 'stdio' && [distA, distB].includes('hop'))) {
-  console.error('usage: node bench/compare.js stdio|streamable|sse <dist A> <dist B>');
+if (!['stdio', 'streamable', 'sse', 'bigevent'].includes(kind) || !distA || !distB || (kind === 'stdio' && [distA, distB].includes('hop'))) {
+  console.error('usage: node bench/compare.js stdio|streamable|sse|bigevent <dist A> <dist B>');
   process.exit(2);
 }
 
@@ -48,7 +52,58 @@ async function openSessions(url, count, auth) {
   return sessions;
 }
 
+/** A/B of one big SSE event: the proxy's CPU per event, paired A/B per round. */
+async function bigEvent() {
+  const B = require('./bigevent');
+  const bytes = num('BENCH_BIG_BYTES', 8 * 1024 * 1024);
+  const repeats = num('BENCH_BIG_REPEATS', 9);
+  const big = await L.startBigUpstream(bytes);
+  const config = L.frontConfig({ httpOrigin: big.origin, sseOrigin: big.origin });
+  const procs = [];
+  try {
+    const target = B.targets(bytes);
+    const sides = [];
+    for (const [label, dist] of [
+      ['A', distA],
+      ['B', distB],
+    ]) {
+      const hop = dist === 'hop';
+      const p = hop ? await L.startFloor('hop', { upstream: big.origin }) : await L.startFront(`compare-${label}`, config, { logger, dist });
+      procs.push(hop ? () => L.terminate(p.child, 3000) : () => p.stop());
+      const url = (server, route) => (hop ? `${p.origin}/${route}` : p.url(server, route));
+      sides.push([
+        target.sse('legacy SSE relay', `${label} ${dist}`, url('everything-sse', 'sse'), !hop, p.child.pid),
+        target.streamable('Streamable HTTP passthrough', `${label} ${dist}`, url('everything-http', 'mcp'), !hop, p.child.pid),
+      ]);
+    }
+    const pct = (x) => `${x > 0 ? '+' : ''}${(x * 100).toFixed(1)} %`;
+    for (let i = 0; i < 2; i++) {
+      const pair = [sides[0][i], sides[1][i]];
+      for (const t of pair) {
+        await t.open();
+        await t.call(true);
+        t.samples = [];
+      }
+      for (let r = 1; r <= repeats; r++) {
+        for (const t of r % 2 ? pair : [...pair].reverse()) t.samples.push((await B.measure(t)).cpuMs);
+        log(`round ${r} ${pair[0].path}: A ${pair[0].samples[r - 1].toFixed(1)} ms, B ${pair[1].samples[r - 1].toFixed(1)} ms`);
+      }
+      for (const t of pair) {
+        console.log(`${t.path}, ${t.label}: proxy CPU per event ${L.median(t.samples).toFixed(1)} ms (median), max ${Math.max(...t.samples).toFixed(1)} (${t.samples.map((x) => x.toFixed(1)).join(' / ')})`);
+        await t.close();
+      }
+      const ratios = pair[1].samples.map((b, k) => b / pair[0].samples[k] - 1);
+      console.log(`${pair[0].path}: B vs A, median of paired events: ${pct(L.median(ratios))}`);
+    }
+  } finally {
+    await Promise.all(procs.map((stop) => stop()));
+    await L.stopAll();
+    L.agent.destroy();
+  }
+}
+
 async function main() {
+  if (kind === 'bigevent') return bigEvent();
   let up;
   const targets = [];
   try {

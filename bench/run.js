@@ -26,6 +26,7 @@ const { execFileSync } = require('node:child_process');
 const { performance } = require('node:perf_hooks');
 const L = require('./lib');
 const D = require('./drivers');
+const B = require('./bigevent');
 
 const env = process.env;
 const num = (name, def) => (env[name] === undefined || env[name] === '' ? def : Number(env[name]));
@@ -392,15 +393,13 @@ async function caseInit() {
  * ns), from just before the request until the client has read the whole event, plus a settle time
  * for deferred work, minus the process's idle CPU over the same time. Paths: the legacy SSE relay
  * (events parsed and re-framed), the Streamable HTTP passthrough with the default config (its
- * answer is read: the audit line and the server-state module observe every answer, see
- * lib/pipeline), the same with `proxy.audit: false`, and the floor hop (a pure pipe) on both.
+ * answer is read: the audit line and the server-state module observe every answer), the same with `proxy.audit: false`, and the floor hop (a pure pipe) on both.
  * Warm: one unmeasured event per target first (it also checks the relayed event: the answer to its
  * request id, with every byte of text).
  */
 async function caseBigEvent() {
   const bytes = opts.bigBytes;
   log(`case: one ${fmt(bytes / 1048576, 1)} MiB SSE event relayed, ${opts.bigRepeats} times per target`);
-  const { textBytesFor } = require('./big-upstream');
   const big = await L.startBigUpstream(bytes);
   const config = L.frontConfig({ httpOrigin: big.origin, sseOrigin: big.origin });
   const noAudit = { ...config, proxy: { ...config.proxy, audit: false } };
@@ -409,45 +408,13 @@ async function caseBigEvent() {
     L.startFront('bigevent-noaudit', noAudit, { logger: 'default', profile: opts.profile }),
     L.startFloor('hop', { upstream: big.origin }),
   ]);
-  const minBytes = Math.floor(bytes * 0.9);
-  let nextId = 1000;
-  const checker = (id) => (text) => D.checkBigEvent(text, id, textBytesFor(bytes));
-  const sseTarget = (path, label, url, auth, pid) => ({
-    path,
-    label,
-    pid,
-    async open() {
-      this.client = await D.bigEventSseClient(url, auth);
-    },
-    call(check) {
-      const id = nextId++;
-      return this.client.call(id, minBytes, check && checker(id));
-    },
-    close() {
-      this.client?.close();
-    },
-  });
-  const streamableTarget = (path, label, url, auth, pid) => ({
-    path,
-    label,
-    pid,
-    async open() {
-      this.sessionId = await L.openStreamableSession(url, auth);
-    },
-    call(check) {
-      const id = nextId++;
-      return D.bigEventStreamable({ url, auth, sessionId: this.sessionId, id, minBytes, check: check && checker(id) });
-    },
-    async close() {
-      if (this.sessionId) await L.deleteSession(url, auth, this.sessionId);
-    },
-  });
+  const target = B.targets(bytes);
   const targets = [
-    sseTarget('legacy SSE relay', 'mcp-front', front.url('everything-sse', 'sse'), true, front.child.pid),
-    sseTarget('legacy SSE relay', HOP, `${hop.origin}/sse`, false, hop.child.pid),
-    streamableTarget('Streamable HTTP passthrough', 'mcp-front (answers observed)', front.url('everything-http', 'mcp'), true, front.child.pid),
-    streamableTarget('Streamable HTTP passthrough', 'mcp-front, `proxy.audit: false`', frontNoAudit.url('everything-http', 'mcp'), true, frontNoAudit.child.pid),
-    streamableTarget('Streamable HTTP passthrough', HOP, `${hop.origin}/mcp`, false, hop.child.pid),
+    target.sse('legacy SSE relay', 'mcp-front', front.url('everything-sse', 'sse'), true, front.child.pid),
+    target.sse('legacy SSE relay', HOP, `${hop.origin}/sse`, false, hop.child.pid),
+    target.streamable('Streamable HTTP passthrough', 'mcp-front (answers observed)', front.url('everything-http', 'mcp'), true, front.child.pid),
+    target.streamable('Streamable HTTP passthrough', 'mcp-front, `proxy.audit: false`', frontNoAudit.url('everything-http', 'mcp'), true, frontNoAudit.child.pid),
+    target.streamable('Streamable HTTP passthrough', HOP, `${hop.origin}/mcp`, false, hop.child.pid),
   ];
   const settleMs = 100;
   try {
@@ -458,21 +425,9 @@ async function caseBigEvent() {
     }
     for (let r = 1; r <= opts.bigRepeats; r++) {
       for (const t of targets) {
-        await L.sleep(settleMs);
-        // The process's own idle CPU (timers, a late GC) over the settle time, subtracted pro rata.
-        const i0 = D.cpuNs(t.pid);
-        await L.sleep(settleMs);
-        const idleNsPerMs = (D.cpuNs(t.pid) - i0) / settleMs;
-        const c0 = D.cpuNs(t.pid);
-        const t0 = performance.now();
-        const got = await t.call(false);
-        const readMs = performance.now() - t0;
-        // Deferred work of the relay (a GC of the event's buffers) still counts.
-        await L.sleep(settleMs);
-        const wall = performance.now() - t0;
-        const cpuMs = Math.max(0, D.cpuNs(t.pid) - c0 - idleNsPerMs * wall) / 1e6;
-        t.samples.push({ cpuMs, readMs, idleMsPerS: idleNsPerMs / 1000, eventBytes: got.eventBytes });
-        log(`round ${r} ${t.path}, ${t.label}: ${fmt(cpuMs, 1)} ms CPU, event read in ${fmt(readMs, 1)} ms (${got.eventBytes} bytes)`);
+        const { cpuMs, readMs, idleMsPerS, eventBytes } = await B.measure(t, settleMs);
+        t.samples.push({ cpuMs, readMs, idleMsPerS, eventBytes });
+        log(`round ${r} ${t.path}, ${t.label}: ${fmt(cpuMs, 1)} ms CPU, event read in ${fmt(readMs, 1)} ms (${eventBytes} bytes)`);
       }
     }
   } finally {
