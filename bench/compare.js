@@ -17,7 +17,7 @@
 //     && ln -s "$PWD/node_modules" /tmp/head/node_modules && (cd /tmp/head && npx tsc -p tsconfig.build.json)
 //   npm run build && node bench/compare.js stdio /tmp/head/dist dist
 //
-// Honours BENCH_DURATION (default 8), BENCH_WARMUP (2), BENCH_ROUNDS (3), BENCH_CONNECTIONS (10).
+// Honours BENCH_DURATION (default 8), BENCH_WARMUP (2), BENCH_ROUNDS (3), BENCH_CONNECTIONS (8, as bench/run.js).
 // By default A and B run at the same time (BENCH_MODE=alternate: one after the other, A B / B A);
 // the paired figure (each round's B against the same round's A) is the one to trust.
 // Prints, per build, the median req/s, p50 and the proxy's CPU per request (user + kernel, /proc):
@@ -30,7 +30,7 @@ const num = (name, def) => (env[name] === undefined || env[name] === '' ? def : 
 const duration = num('BENCH_DURATION', 8);
 const warmup = num('BENCH_WARMUP', 2);
 const rounds = num('BENCH_ROUNDS', 3);
-const connections = num('BENCH_CONNECTIONS', 10);
+const connections = num('BENCH_CONNECTIONS', 8);
 const logger = env.BENCH_LOGGER === 'default' ? 'default' : 'noop';
 // `together`: A and B loaded at the same time (each with its own connections), so that the drift
 // of a shared machine's speed, tens of percent within seconds here, hits both alike; throughput is
