@@ -4,12 +4,20 @@
 //
 //   node bench/compare.js <case> <dist A> <dist B>      case: stdio | streamable | sse
 //
+//   node bench/compare.js bigevent <dist A> <dist B>    one 8 MiB SSE event (BENCH_BIG_BYTES), A and B
+//                                                     in turn (A B, then B A), BENCH_BIG_REPEATS (9) each,
+//                                                     on the legacy SSE relay and the Streamable passthrough
+//
+// `hop` instead of a dist (streamable, sse, bigevent): the floor hop of bench/floor.js (FLOOR=hop), a bare
+// proxy hop in Express in front of the same upstream, e.g. `node bench/compare.js streamable hop dist`
+// for mcp-front's CPU per request against the floor's, paired.
+//
 // e.g. a build of the last commit against the working tree:
 //   mkdir -p /tmp/head && git archive HEAD lib tsconfig.json tsconfig.build.json | tar -x -C /tmp/head \
 //     && ln -s "$PWD/node_modules" /tmp/head/node_modules && (cd /tmp/head && npx tsc -p tsconfig.build.json)
 //   npm run build && node bench/compare.js stdio /tmp/head/dist dist
 //
-// Honours BENCH_DURATION (default 8), BENCH_WARMUP (2), BENCH_ROUNDS (3), BENCH_CONNECTIONS (10).
+// Honours BENCH_DURATION (default 8), BENCH_WARMUP (2), BENCH_ROUNDS (3), BENCH_CONNECTIONS (8, as bench/run.js).
 // By default A and B run at the same time (BENCH_MODE=alternate: one after the other, A B / B A);
 // the paired figure (each round's B against the same round's A) is the one to trust.
 // Prints, per build, the median req/s, p50 and the proxy's CPU per request (user + kernel, /proc):
@@ -22,7 +30,7 @@ const num = (name, def) => (env[name] === undefined || env[name] === '' ? def : 
 const duration = num('BENCH_DURATION', 8);
 const warmup = num('BENCH_WARMUP', 2);
 const rounds = num('BENCH_ROUNDS', 3);
-const connections = num('BENCH_CONNECTIONS', 10);
+const connections = num('BENCH_CONNECTIONS', 8);
 const logger = env.BENCH_LOGGER === 'default' ? 'default' : 'noop';
 // `together`: A and B loaded at the same time (each with its own connections), so that the drift
 // of a shared machine's speed, tens of percent within seconds here, hits both alike; throughput is
@@ -30,21 +38,72 @@ const logger = env.BENCH_LOGGER === 'default' ? 'default' : 'noop';
 const together = env.BENCH_MODE !== 'alternate';
 
 const [kind, distA, distB] = process.argv.slice(2);
-if (!['stdio', 'streamable', 'sse'].includes(kind) || !distA || !distB) {
-  console.error('usage: node bench/compare.js stdio|streamable|sse <dist A> <dist B>');
+if (!['stdio', 'streamable', 'sse', 'bigevent'].includes(kind) || !distA || !distB || (kind === 'stdio' && [distA, distB].includes('hop'))) {
+  console.error('usage: node bench/compare.js stdio|streamable|sse|bigevent <dist A> <dist B>');
   process.exit(2);
 }
 
 const log = (...args) => console.error(`[compare ${new Date().toISOString().slice(11, 19)}]`, ...args);
 
-async function openSessions(url, count) {
+async function openSessions(url, count, auth) {
   const sessions = [];
-  for (let i = 0; i < count; i++) sessions.push(await L.openStreamableSession(url, true));
-  await L.checkEcho(url, true, sessions[0]);
+  for (let i = 0; i < count; i++) sessions.push(await L.openStreamableSession(url, auth));
+  await L.checkEcho(url, auth, sessions[0]);
   return sessions;
 }
 
+/** A/B of one big SSE event: the proxy's CPU per event, paired A/B per round. */
+async function bigEvent() {
+  const B = require('./bigevent');
+  const bytes = num('BENCH_BIG_BYTES', 8 * 1024 * 1024);
+  const repeats = num('BENCH_BIG_REPEATS', 9);
+  const big = await L.startBigUpstream(bytes);
+  const config = L.frontConfig({ httpOrigin: big.origin, sseOrigin: big.origin });
+  const procs = [];
+  try {
+    const target = B.targets(bytes);
+    const sides = [];
+    for (const [label, dist] of [
+      ['A', distA],
+      ['B', distB],
+    ]) {
+      const hop = dist === 'hop';
+      const p = hop ? await L.startFloor('hop', { upstream: big.origin }) : await L.startFront(`compare-${label}`, config, { logger, dist });
+      procs.push(hop ? () => L.terminate(p.child, 3000) : () => p.stop());
+      const url = (server, route) => (hop ? `${p.origin}/${route}` : p.url(server, route));
+      sides.push([
+        target.sse('legacy SSE relay', `${label} ${dist}`, url('everything-sse', 'sse'), !hop, p.child.pid),
+        target.streamable('Streamable HTTP passthrough', `${label} ${dist}`, url('everything-http', 'mcp'), !hop, p.child.pid),
+      ]);
+    }
+    const pct = (x) => `${x > 0 ? '+' : ''}${(x * 100).toFixed(1)} %`;
+    for (let i = 0; i < 2; i++) {
+      const pair = [sides[0][i], sides[1][i]];
+      for (const t of pair) {
+        await t.open();
+        await t.call(true);
+        t.samples = [];
+      }
+      for (let r = 1; r <= repeats; r++) {
+        for (const t of r % 2 ? pair : [...pair].reverse()) t.samples.push((await B.measure(t)).cpuMs);
+        log(`round ${r} ${pair[0].path}: A ${pair[0].samples[r - 1].toFixed(1)} ms, B ${pair[1].samples[r - 1].toFixed(1)} ms`);
+      }
+      for (const t of pair) {
+        console.log(`${t.path}, ${t.label}: proxy CPU per event ${L.median(t.samples).toFixed(1)} ms (median), max ${Math.max(...t.samples).toFixed(1)} (${t.samples.map((x) => x.toFixed(1)).join(' / ')})`);
+        await t.close();
+      }
+      const ratios = pair[1].samples.map((b, k) => b / pair[0].samples[k] - 1);
+      console.log(`${pair[0].path}: B vs A, median of paired events: ${pct(L.median(ratios))}`);
+    }
+  } finally {
+    await Promise.all(procs.map((stop) => stop()));
+    await L.stopAll();
+    L.agent.destroy();
+  }
+}
+
 async function main() {
+  if (kind === 'bigevent') return bigEvent();
   let up;
   const targets = [];
   try {
@@ -57,15 +116,17 @@ async function main() {
       ['A', distA],
       ['B', distB],
     ]) {
-      const front = await L.startFront(`compare-${label}`, config, { logger, dist });
-      const t = { label: `${label} ${dist}`, front, url: front.url(server, route), runs: [] };
-      if (kind !== 'sse') t.sessions = await openSessions(t.url, connections);
+      const hop = dist === 'hop';
+      const front = hop ? await L.startFloor('hop', { upstream: up.origin }) : await L.startFront(`compare-${label}`, config, { logger, dist });
+      if (hop) front.stop = () => L.terminate(front.child, 3000);
+      const t = { label: `${label} ${dist}`, front, auth: !hop, url: hop ? `${front.origin}/${route}` : front.url(server, route), runs: [] };
+      if (kind !== 'sse') t.sessions = await openSessions(t.url, connections, t.auth);
       targets.push(t);
     }
     const runOne = (t, seconds) =>
       kind === 'sse'
-        ? D.sseLoad({ url: t.url, auth: true, connections, duration: seconds })
-        : D.streamableLoad({ url: t.url, auth: true, sessions: t.sessions, duration: seconds });
+        ? D.sseLoad({ url: t.url, auth: t.auth, connections, duration: seconds })
+        : D.streamableLoad({ url: t.url, auth: t.auth, sessions: t.sessions, duration: seconds });
     for (const t of targets) if (warmup > 0) await runOne(t, warmup);
     const measure = async (t, r) => {
       const watch = { proxy: t.front.child.pid };
@@ -95,7 +156,7 @@ async function main() {
     const ratios = (f) => targets[1].runs.map((rb, i) => f(rb) / f(targets[0].runs[i]) - 1);
     console.log(`B vs A, medians: proxy CPU per request ${pct(b / a - 1)}, req/s ${pct(L.median(targets[1].runs.map((r) => r.rps)) / L.median(targets[0].runs.map((r) => r.rps)) - 1)}`);
     console.log(`B vs A, median of paired rounds: proxy CPU per request ${pct(L.median(ratios((r) => r.proxyUs)))}, req/s ${pct(L.median(ratios((r) => r.rps)))}`);
-    for (const t of targets) if (t.sessions) for (const s of t.sessions) await L.deleteSession(t.url, true, s);
+    for (const t of targets) if (t.sessions) for (const s of t.sessions) await L.deleteSession(t.url, t.auth, s);
   } finally {
     await Promise.all(targets.map((t) => t.front.stop()));
     await L.stopAll();

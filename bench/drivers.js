@@ -4,11 +4,14 @@
 // resolution: autocannon's own histogram rounds to whole milliseconds, so its per-response times
 // are collected here instead).
 const fs = require('node:fs');
+const http = require('node:http');
 const { spawn } = require('node:child_process');
 const { performance } = require('node:perf_hooks');
 const autocannon = require('autocannon');
 const {
   EVERYTHING,
+  TOKEN,
+  agent,
   descendants,
   echoMessage,
   exitWithin,
@@ -313,4 +316,194 @@ async function rawStartup() {
   }
 }
 
-module.exports = { cpuMs, withCpu, streamableLoad, sseLoad, rawStdioLoad, rawStartup };
+// --- one big event (the `bigevent` case) -------------------------------------------------------
+
+/**
+ * CPU time (ns, user + kernel) of every thread of a process so far, from
+ * /proc/<pid>/task/<tid>/schedstat (time on CPU, nanoseconds): /proc/<pid>/stat counts 10 ms
+ * ticks, too coarse for one event. The GC helper threads are counted; threads are long-lived in
+ * Node, so none is lost between two samples.
+ */
+function cpuNs(pid) {
+  let total = 0;
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      total += Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      /* a thread that just ended */
+    }
+  }
+  return total;
+}
+
+/**
+ * Splits an SSE byte stream into events ("\n\n"-terminated, as the proxies here write them)
+ * without decoding it: `onEvent({ size, text })`, `text` only when the event is at most
+ * `keepLimit` bytes or `keepAll` is set (the big event is then kept whole, for one check).
+ */
+function eventSplitter(onEvent, keepLimit = 65536) {
+  let parts = [];
+  let size = 0;
+  let prevNl = false;
+  const keeps = () => splitter.keepAll || size <= keepLimit;
+  const splitter = (chunk) => {
+    let start = 0;
+    for (;;) {
+      let end;
+      if (start === 0 && prevNl && size > 0 && chunk.length > 0 && chunk[0] === 0x0a) end = 1;
+      else {
+        const i = chunk.indexOf('\n\n', start);
+        if (i === -1) break;
+        end = i + 2;
+      }
+      const piece = chunk.subarray(start, end);
+      size += piece.length;
+      if (keeps()) parts.push(piece);
+      const text = keeps() ? Buffer.concat(parts).toString('utf8') : undefined;
+      const done = size;
+      parts = [];
+      size = 0;
+      start = end;
+      onEvent({ size: done, text });
+    }
+    const rest = chunk.subarray(start);
+    if (rest.length > 0) {
+      size += rest.length;
+      if (keeps()) parts.push(rest);
+      else parts = [];
+    }
+    prevNl = chunk.length > 0 && chunk[chunk.length - 1] === 0x0a;
+  };
+  splitter.keepAll = false;
+  return splitter;
+}
+
+/** `event:` and the JSON of `data:` of one SSE event's text. */
+function parseEvent(text) {
+  let event = 'message';
+  const data = [];
+  for (const line of text.split('\n')) {
+    if (line.startsWith('event:')) event = line.slice(6).trim();
+    else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+  }
+  return { event, data: data.join('\n') };
+}
+
+/** Checks that a relayed big event is the JSON-RPC response to `id` with `textBytes` of text. */
+function checkBigEvent(text, id, textBytes) {
+  const { event, data } = parseEvent(text);
+  const msg = event === 'message' ? JSON.parse(data) : undefined;
+  const got = msg?.result?.content?.[0]?.text?.length;
+  if (msg?.id !== id || got !== textBytes) throw new Error(`big event: expected the answer to ${id} with ${textBytes} bytes of text, got id ${msg?.id}, ${got} bytes`);
+}
+
+/**
+ * Streamable HTTP: one POST `tools/call`, answered by one SSE event of at least `minBytes`.
+ * Resolves once the whole response is read: { bytes, eventBytes }.
+ */
+function bigEventStreamable({ url, auth, sessionId, id, minBytes, check }) {
+  return new Promise((resolve, reject) => {
+    const payload = Buffer.from(JSON.stringify(echoMessage(id)));
+    const req = http.request(url, { method: 'POST', agent, headers: { ...streamableHeaders(auth, sessionId), 'content-length': payload.length } });
+    req.setTimeout(60000, () => req.destroy(new Error(`timeout: big event at ${url}`)));
+    req.once('error', reject);
+    req.once('response', (res) => {
+      let bytes = 0;
+      let big;
+      const split = eventSplitter((e) => {
+        if (e.size >= minBytes) big = e;
+      });
+      split.keepAll = Boolean(check);
+      res.on('data', (chunk) => {
+        bytes += chunk.length;
+        split(chunk);
+      });
+      res.once('error', reject);
+      res.once('end', () => {
+        if (res.statusCode !== 200 || !big) return reject(new Error(`big event at ${url}: status ${res.statusCode}, ${bytes} bytes, no event ≥ ${minBytes} bytes`));
+        try {
+          if (check) check(big.text);
+        } catch (err) {
+          return reject(err);
+        }
+        resolve({ bytes, eventBytes: big.size });
+      });
+    });
+    req.end(payload);
+  });
+}
+
+/**
+ * Legacy HTTP+SSE: a stream, initialized, on which `call(id, minBytes, check)` POSTs a
+ * `tools/call` and resolves once an event of at least `minBytes` has arrived whole.
+ */
+async function bigEventSseClient(url, auth) {
+  const waiters = [];
+  let endpoint;
+  let endpointReady;
+  const ready = new Promise((resolve, reject) => {
+    endpointReady = { resolve, reject };
+  });
+  const split = eventSplitter((e) => {
+    if (e.text !== undefined && endpoint === undefined) {
+      const { event, data } = parseEvent(e.text);
+      if (event === 'endpoint') {
+        endpoint = new URL(data, url).href;
+        endpointReady.resolve();
+        return;
+      }
+    }
+    const w = waiters[0];
+    if (w && w.accepts(e)) {
+      waiters.shift();
+      w.resolve(e);
+    }
+  });
+  const headers = { accept: 'text/event-stream' };
+  if (auth) headers.authorization = `Bearer ${TOKEN}`;
+  const req = http.request(url, { method: 'GET', headers, agent: false });
+  req.once('error', (err) => endpointReady.reject(err));
+  req.once('response', (res) => {
+    if (res.statusCode !== 200) {
+      res.resume();
+      endpointReady.reject(new Error(`GET ${url}: ${res.statusCode}`));
+      return;
+    }
+    res.on('data', split);
+    res.on('error', () => undefined);
+  });
+  req.end();
+  await ready;
+  const next = (accepts, what) =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ${what} on ${url}`)), 60000);
+      waiters.push({
+        accepts,
+        resolve: (e) => {
+          clearTimeout(timer);
+          resolve(e);
+        },
+      });
+    });
+  // The answer to `initialize`: a message event (not a keep-alive comment).
+  const initialized = next((e) => e.text !== undefined && /^data:/m.test(e.text), 'initialize answer');
+  if ((await postMessage(endpoint, auth, initializeMessage(0))) !== 202) throw new Error(`legacy initialize via ${url} failed`);
+  if (!JSON.parse(parseEvent((await initialized).text).data).result) throw new Error(`legacy initialize via ${url}: no result`);
+  await postMessage(endpoint, auth, initializedMessage);
+  return {
+    async call(id, minBytes, check) {
+      split.keepAll = Boolean(check);
+      const got = next((e) => e.size >= minBytes, `event ≥ ${minBytes} bytes`);
+      const status = await postMessage(endpoint, auth, echoMessage(id));
+      if (status !== 202) throw new Error(`POST ${endpoint}: ${status}`);
+      const e = await got;
+      if (check) check(e.text);
+      return { eventBytes: e.size };
+    },
+    close() {
+      req.destroy();
+    },
+  };
+}
+
+module.exports = { cpuMs, cpuNs, checkBigEvent, bigEventStreamable, bigEventSseClient, withCpu, streamableLoad, sseLoad, rawStdioLoad, rawStartup };

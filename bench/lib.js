@@ -248,18 +248,36 @@ async function startMcpProxy() {
   return { url: `http://${HOST}:${port}/mcp`, child, log: log.file };
 }
 
-/** bench/floor.js, `kind` 'http' or 'express': a fixed SSE answer and no other work (the machine's floor). */
-async function startFloor(kind = 'http') {
+/**
+ * bench/floor.js, `kind` 'http' or 'express': a fixed SSE answer and no other work (the machine's
+ * floor); 'hop' with `upstream` (an origin): a bare proxy hop in Express in front of it.
+ */
+async function startFloor(kind = 'http', { upstream } = {}) {
   const port = await freePort();
-  const log = logFile(`floor-${kind}`);
+  const log = logFile(`floor-${kind}-${port}`);
   const child = spawn(process.execPath, [path.join(__dirname, 'floor.js')], {
-    env: { PATH: process.env.PATH, PORT: String(port), FLOOR: kind },
+    env: { PATH: process.env.PATH, PORT: String(port), FLOOR: kind, ...(upstream ? { UPSTREAM: upstream } : {}) },
     stdio: ['ignore', log.fd, log.fd],
   });
   fs.closeSync(log.fd);
   track(`floor-${kind}`, child, () => terminate(child, 3000));
   await waitForPort(port, child);
-  return { url: `http://${HOST}:${port}/mcp`, child };
+  const origin = `http://${HOST}:${port}`;
+  return { origin, url: `${origin}/mcp`, child, log: log.file };
+}
+
+/** bench/big-upstream.js: answers every request with one `bytes`-long event (the `bigevent` case). */
+async function startBigUpstream(bytes) {
+  const port = await freePort();
+  const log = logFile('big-upstream');
+  const child = spawn(process.execPath, [path.join(__dirname, 'big-upstream.js')], {
+    env: { PATH: process.env.PATH, PORT: String(port), BIG_BYTES: String(bytes) },
+    stdio: ['ignore', log.fd, log.fd],
+  });
+  fs.closeSync(log.fd);
+  track('big-upstream', child, () => terminate(child, 3000));
+  await waitForPort(port, child);
+  return { origin: `http://${HOST}:${port}`, child, log: log.file };
 }
 
 // --- mcp-front host ------------------------------------------------------------------------------
@@ -589,6 +607,7 @@ module.exports = {
   request,
   sleep,
   startEverything,
+  startBigUpstream,
   startFloor,
   startFront,
   startMcpProxy,
