@@ -393,7 +393,8 @@ async function caseInit() {
  * ns), from just before the request until the client has read the whole event, plus a settle time
  * for deferred work, minus the process's idle CPU over the same time. Paths: the legacy SSE relay
  * (events parsed and re-framed), the Streamable HTTP passthrough with the default config (its
- * answer is read: the audit line and the server-state module observe every answer), the same with `proxy.audit: false`, and the floor hop (a pure pipe) on both.
+ * answer is read for the audit line), the same with `proxy.audit: false` (once the server is known up,
+ * nothing reads answers and they are piped unread), and the floor hop (a pure pipe) on both.
  * Warm: one unmeasured event per target first (it also checks the relayed event: the answer to its
  * request id, with every byte of text).
  */
@@ -477,7 +478,6 @@ function machine() {
       'mcp-front': JSON.parse(fs.readFileSync(path.join(L.ROOT, 'package.json'), 'utf8')).version,
       '@modelcontextprotocol/server-everything': version('@modelcontextprotocol/server-everything'),
       '@modelcontextprotocol/sdk': version('@modelcontextprotocol/sdk'),
-      'http-proxy-middleware': version('http-proxy-middleware'),
       express: version('express'),
       supergateway: version('supergateway'),
       'mcp-proxy': version('mcp-proxy'),
@@ -742,8 +742,8 @@ function report(results, info) {
       `just before the request until the client has read the whole event plus ${b.settleMs} ms for deferred work, minus`,
       `the process's idle CPU over the same time; ${opts.bigRepeats} events per target, interleaved, after one unmeasured`,
       'event that also checks the relayed one (its id, every byte of text). The default config reads every',
-      'Streamable answer (the audit line and the server-state module observe answers); `proxy.audit: false`',
-      'shows what the audit line adds. The floor hop is a pure pipe.',
+      'Streamable answer for the audit line; with `proxy.audit: false`, once the server is known up (the',
+      'unmeasured event), nothing reads answers and they are piped unread. The floor hop is a pure pipe.',
       '',
       '| path | target | proxy CPU ms, median | max | every event | read in ms (median) | idle CPU ms/s | event bytes |',
       '|---|---|---:|---:|---|---:|---:|---:|',
