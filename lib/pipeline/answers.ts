@@ -117,14 +117,20 @@ export function relaySseAnswer(
   delete headers['content-length'];
   delete headers['transfer-encoding'];
   let headersTimer: NodeJS.Timeout | undefined;
-  const write = (frame: string) => {
+  /**
+   * `parts` make one frame. A large one is written part by part (in one corked turn): its data is
+   * encoded once, never first copied into a longer string.
+   */
+  const write = (...parts: string[]) => {
     if (whole) {
-      frames.push(frame);
+      frames.push(parts.join(''));
       return;
     }
     clearTimeout(headersTimer);
     headersTimer = undefined;
-    if (!res.writableEnded && !res.destroyed) res.write(frame);
+    if (res.writableEnded || res.destroyed) return;
+    if (parts.length === 1 || parts[1].length < LARGE_PART) res.write(parts.join(''));
+    else for (const part of parts) res.write(part);
   };
   const parser = new SseParser(
     (event) => {
@@ -139,10 +145,12 @@ export function relaySseAnswer(
         if (isMessage(parsed)) data = answer(parsed, data);
         if (data !== event.data) changed = true;
       }
-      let frame = event.event === 'message' ? '' : `event: ${event.event}\n`;
-      if (event.id !== undefined) frame += `id: ${event.id}\n`;
-      frame += /[\r\n]/.test(data) ? data.split(/\r\n|\r|\n/).map((l) => `data: ${l}\n`).join('') : `data: ${data}\n`;
-      write(frame + '\n');
+      let head = event.event === 'message' ? '' : `event: ${event.event}\n`;
+      if (event.id !== undefined) head += `id: ${event.id}\n`;
+      // The parser joins data lines with LF and leaves no CR (WHATWG HTML §9.2.6); a hook's
+      // replacement is JSON.stringify's, which has neither. A scan for LF is all it takes.
+      if (data.includes('\n') || data.includes('\r')) write(head, data.split(/\r\n|\r|\n/).map((l) => `data: ${l}\n`).join(''), '\n');
+      else write(head + 'data: ', data, '\n\n');
     },
     {
       maxEventBytes,
@@ -189,6 +197,9 @@ export function relaySseAnswer(
     res.end(body);
   });
 }
+
+/** Above this many characters, an event's data is written on its own rather than copied into its frame. */
+const LARGE_PART = 65536;
 
 /** How long a POST's event stream may wait for its first event before its headers go alone. */
 export const HEADERS_FALLBACK_MS = 50;
