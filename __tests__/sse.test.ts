@@ -220,6 +220,49 @@ describe('SseParser size bound', () => {
 });
 
 describe('openSseStream', () => {
+  test('streams with the same keep-alive period share one timer: each gets its comments, until it closes or ends', async () => {
+    const streams: ReturnType<typeof openSseStream>[] = [];
+    const closed: Promise<unknown>[] = [];
+    const server = http.createServer((req, res) => {
+      const stream = openSseStream(res, 20);
+      streams.push(stream);
+      closed.push(once(res, 'close'));
+      if (req.url === '/ended') stream.end();
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as net.AddressInfo;
+    /** Reads a stream until `count` keep-alive comments arrived, then leaves. */
+    const readComments = (path: string, count: number, controller = new AbortController()) =>
+      fetch(`http://127.0.0.1:${port}${path}`, { signal: controller.signal }).then(async (res) => {
+        const decoder = new TextDecoder();
+        let text = '';
+        for await (const chunk of res.body!) {
+          text += decoder.decode(chunk, { stream: true });
+          if (text.split(': keepalive\n\n').length > count) break;
+        }
+        controller.abort();
+        return text;
+      });
+    try {
+      // One leaves after its first comment while the other one keeps reading: the ticker goes on.
+      const [first, second] = await Promise.all([readComments('/a', 1), readComments('/b', 3)]);
+      expect(first.startsWith(': keepalive\n\n')).toBe(true);
+      expect(second).toBe(': keepalive\n\n'.repeat(3));
+      // A stream ended by its owner gets nothing more, and says it is closed.
+      const ended = await (await fetch(`http://127.0.0.1:${port}/ended`)).text();
+      expect(ended).toBe('');
+      expect(streams[2].closed).toBe(true);
+      // Writing to a stream whose client left is a no-op.
+      await closed[0];
+      streams[0].send('message', 'late');
+      expect(streams[0].closed).toBe(true);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
   test('data with CR, LF or CRLF goes out as several data lines that read back the same', async () => {
     const data = 'a\rb\r\nc\nd';
     const server = http.createServer((_req, res) => {
