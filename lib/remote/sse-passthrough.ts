@@ -21,6 +21,7 @@ import type { SessionHandle } from '../sessions/registry';
 import { openSseStream, SseParser, type SseEvent, type SseStream } from '../wire/sse';
 import { messageEndpoint, querySessionId, type RequestContext, type ServerTransport, type TransportDeps } from '../transport';
 import { agentFor, clientResponseHeaders, isEventStream, isForwardedRequestHeader } from './upstream-agent';
+import { EventStreamRequest, type EventStreamHandlers, type StreamHead } from './event-stream-request';
 import {
   CREDENTIALS_REJECTED,
   UpstreamTimeoutError,
@@ -35,19 +36,44 @@ export function createRemoteSseTransport(server: RemoteServer, deps: TransportDe
   return new SseRelayTransport(server, deps);
 }
 
-/** One `GET /:server/sse` and its upstream stream; becomes a session at the `endpoint` event. */
-interface Relay {
-  readonly token: string;
-  readonly upstreamReq: ClientRequest;
-  readonly res: ServerResponse;
+/**
+ * One `GET /:server/sse` and its upstream stream; becomes a session at the `endpoint` event. It
+ * is the handler of its upstream request itself (methods, not closures: thousands may sit idle).
+ */
+class Relay implements EventStreamHandlers {
+  upstream: EventStreamRequest | undefined;
   /** Ends its tracking as a stream in flight: at the `endpoint` event, or when it ends first. */
   untrack?: () => void;
-  upstreamRes?: IncomingMessage;
   stream?: SseStream;
+  parser?: SseParser;
   session?: SseRelaySession;
   handle?: SessionHandle;
   timer?: NodeJS.Timeout;
-  ended: boolean;
+  ended = false;
+
+  constructor(
+    private readonly transport: SseRelayTransport,
+    readonly token: string,
+    readonly req: Request,
+    readonly res: ServerResponse,
+    readonly ctx: RequestContext,
+  ) {}
+
+  head(head: StreamHead): void {
+    this.transport.onStreamHead(this, head);
+  }
+
+  data(chunk: Buffer): void {
+    this.transport.onStreamData(this, chunk);
+  }
+
+  end(): void {
+    this.transport.endRelay(this, 'upstream ended the stream');
+  }
+
+  error(err: Error): void {
+    this.transport.onStreamError(this, err);
+  }
 }
 
 /** A message POST in flight to the upstream. */
@@ -126,9 +152,14 @@ class SseRelayTransport implements ServerTransport {
     headers.accept = 'text/event-stream';
     headers['cache-control'] = 'no-cache';
     Object.assign(headers, this.server.headers);
-    const upstreamReq = this.request(upstreamPath(this.server.url), 'GET', headers, res);
-    if (!upstreamReq) return;
-    const relay: Relay = { token: ctx.token, upstreamReq, res, ended: false };
+    const relay = new Relay(this, ctx.token, req, res, ctx);
+    try {
+      relay.upstream = new EventStreamRequest({ url: this.server.url, headers }, relay);
+    } catch (err) {
+      // An invalid header value throws synchronously, as with http.request.
+      return sendUpstreamError(res, err, { server: this.server.name, report: this.report });
+    }
+    const { upstream } = relay;
     this.relays.add(relay);
     // Tracked from the first byte: a token revoked before the upstream's `endpoint` event must
     // not get a session when it arrives.
@@ -139,29 +170,26 @@ class SseRelayTransport implements ServerTransport {
       abort: (reason, error) => this.endRelay(relay, reason, error),
     });
 
-    relay.timer = setTimeout(() => upstreamReq.destroy(new UpstreamTimeoutError(this.server.timeoutMs)), this.server.timeoutMs);
+    relay.timer = setTimeout(() => upstream.destroy(new UpstreamTimeoutError(this.server.timeoutMs)), this.server.timeoutMs);
     relay.timer.unref();
     res.on('close', () => this.endRelay(relay, 'client disconnected'));
-    upstreamReq.on('error', (err) => {
-      if (relay.ended) return;
-      if (relay.stream) return this.endRelay(relay, 'upstream error');
-      this.endRelay(relay, 'upstream unavailable');
-      sendUpstreamError(res, err, { server: this.server.name, report: this.report });
-    });
-    upstreamReq.on('response', (upstreamRes) => this.onStreamResponse(relay, upstreamRes, req, res, ctx));
-    upstreamReq.end();
   }
 
-  private onStreamResponse(relay: Relay, upstreamRes: IncomingMessage, req: Request, res: ServerResponse, ctx: RequestContext): void {
+  /** The upstream request failed, or its stream broke off. */
+  onStreamError(relay: Relay, err: Error): void {
+    if (relay.ended) return;
+    if (relay.stream) return this.endRelay(relay, (err as NodeJS.ErrnoException).code === 'ECONNRESET' ? 'upstream closed the stream' : 'upstream stream failed');
+    this.endRelay(relay, 'upstream unavailable');
+    sendUpstreamError(relay.res, err, { server: this.server.name, report: this.report });
+  }
+
+  onStreamHead(relay: Relay, head: StreamHead): void {
     clearTimeout(relay.timer);
     relay.timer = undefined;
-    relay.upstreamRes = upstreamRes;
-    if (relay.ended) {
-      upstreamRes.destroy();
-      return;
-    }
-    const status = upstreamRes.statusCode ?? 0;
-    if (status < 200 || status >= 300 || !isEventStream(upstreamRes.headers)) {
+    if (relay.ended) return;
+    const { status } = head;
+    const { res, ctx } = relay;
+    if (status < 200 || status >= 300 || !isEventStream(head.headers)) {
       this.endRelay(relay, 'upstream refused the stream');
       const what = status < 300 ? 'without an event stream' : rejectsProxyCredentials(status) ? CREDENTIALS_REJECTED : 'to the SSE request';
       sendBadUpstreamAnswer(res, status, what, {
@@ -172,31 +200,31 @@ class SseRelayTransport implements ServerTransport {
     }
 
     relay.stream = openSseStream(res, ctx.proxy.keepAliveMs);
-    const parser = new SseParser((event) => this.onUpstreamEvent(relay, event, req), {
+    relay.parser = new SseParser((event) => this.onUpstreamEvent(relay, event), {
       maxEventBytes: ctx.proxy.maxEventBytes,
       onTooLarge: (limit) => this.eventTooLarge(relay, limit),
     });
-    upstreamRes.on('data', (chunk: Buffer) => {
-      // An event handler: a throw here would reach the event loop and end the process.
-      try {
-        parser.push(chunk);
-      } catch (err) {
-        logFault(this.deps.logger, 'sse session failed', { server: this.server.name, token: relay.token, where: 'server message' }, err);
-        this.endRelay(relay, 'internal error (server message)');
-        return;
-      }
-      // A slow client must slow the upstream down, not fill the proxy's memory.
-      if (res.writableNeedDrain && !upstreamRes.isPaused()) {
-        upstreamRes.pause();
-        res.once('drain', () => upstreamRes.resume());
-      }
-    });
-    upstreamRes.on('end', () => this.endRelay(relay, 'upstream ended the stream'));
-    upstreamRes.on('close', () => this.endRelay(relay, 'upstream closed the stream'));
-    upstreamRes.on('error', () => this.endRelay(relay, 'upstream stream failed'));
   }
 
-  private onUpstreamEvent(relay: Relay, event: SseEvent, req: Request): void {
+  onStreamData(relay: Relay, chunk: Buffer): void {
+    if (relay.ended || !relay.parser) return;
+    // An event handler: a throw here would reach the event loop and end the process.
+    try {
+      relay.parser.push(chunk);
+    } catch (err) {
+      logFault(this.deps.logger, 'sse session failed', { server: this.server.name, token: relay.token, where: 'server message' }, err);
+      this.endRelay(relay, 'internal error (server message)');
+      return;
+    }
+    // A slow client must slow the upstream down, not fill the proxy's memory.
+    const { res, upstream } = relay;
+    if (res.writableNeedDrain && upstream && !upstream.isPaused()) {
+      upstream.pause();
+      res.once('drain', () => upstream.resume());
+    }
+  }
+
+  private onUpstreamEvent(relay: Relay, event: SseEvent): void {
     if (relay.ended || !relay.stream) return;
     if (event.event !== 'endpoint') {
       // Re-serialized, never the upstream's bytes: the client must frame exactly the events we read.
@@ -230,7 +258,7 @@ class SseRelayTransport implements ServerTransport {
     relay.untrack?.();
     relay.untrack = undefined;
     relay.handle.start();
-    relay.stream.send('endpoint', messageEndpoint(req, this.server.name, relay.handle.id));
+    relay.stream.send('endpoint', messageEndpoint(relay.req, this.server.name, relay.handle.id));
   }
 
   /**
@@ -249,7 +277,7 @@ class SseRelayTransport implements ServerTransport {
    * Ends both sides of a relay and its session; every path out of a relay goes through here.
    * `error` answers a client whose stream has not started yet (otherwise its stream just ends).
    */
-  private endRelay(relay: Relay, reason: string, error?: HttpError): void {
+  endRelay(relay: Relay, reason: string, error?: HttpError): void {
     if (relay.ended) return;
     relay.ended = true;
     // Every path out ends its session too (a no-op when that is what brought us here).
@@ -257,8 +285,7 @@ class SseRelayTransport implements ServerTransport {
     relay.untrack?.();
     clearTimeout(relay.timer);
     this.relays.delete(relay);
-    relay.upstreamReq.destroy();
-    relay.upstreamRes?.destroy();
+    relay.upstream?.destroy();
     relay.stream?.end();
     if (error && !relay.res.headersSent) sendHttpError(relay.res, error);
     relay.session?.inFlight?.failAll('session_closed');
