@@ -336,6 +336,17 @@ describe('upstream faults become JSON-RPC errors', () => {
     expect((await errorBody(res)).error.message).toContain('HTTP 401');
   });
 
+  test.each([
+    ['refusing connections', 'downsse', 502, 'is unreachable'],
+    ['never answering within timeout', 'slowsse', 504, '300 ms'],
+    ["refusing the proxy's credentials", 'lockedsse', 502, 'HTTP 401'],
+    ['answering something else than an event stream', 'brokensse', 502, 'HTTP 500'],
+  ])('a Streamable HTTP client bridged to a legacy SSE upstream %s (%s): initialize fails with %d', async (_what, server, status, message) => {
+    const res = await fetch(`${raw.url}/${server}/mcp`, { method: 'POST', headers: jsonHeaders(), body: JSON.stringify(initialize(44)) });
+    expect(res.status).toBe(status);
+    expect((await errorBody(res)).error).toEqual({ code: -32000, message: expect.stringContaining(message) });
+  });
+
   test('legacy SSE upstream answering something else than an event stream → 502', async () => {
     const res = await fetch(`${raw.url}/brokensse/sse`, { headers: auth() });
     expect(res.status).toBe(502);
