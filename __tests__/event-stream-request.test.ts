@@ -220,6 +220,19 @@ describe('EventStreamRequest', () => {
     }
   });
 
+  test('header names are case-insensitive: the last one given wins, once', async () => {
+    const server = await rawServer('HTTP/1.1 204 No Content\r\n\r\n');
+    try {
+      const { done } = run(new URL(`http://127.0.0.1:${server.port}/sse`), { accept: 'text/event-stream', 'X-Key': 'a', Accept: 'configured/type' });
+      await done;
+      const lines = server.heads[0].split('\r\n');
+      expect(lines.filter((l) => /^accept:/i.test(l))).toEqual(['Accept: configured/type']);
+      expect(lines).toContain('X-Key: a');
+    } finally {
+      server.close();
+    }
+  });
+
   test('an invalid header value throws at once, as http.request does, and opens nothing', () => {
     const before = EventStreamRequest.live;
     const open = (headers: Record<string, string>) => () => new EventStreamRequest({ url: new URL('http://127.0.0.1:1/sse'), headers }, { head() {}, data() {}, end() {}, error() {} });

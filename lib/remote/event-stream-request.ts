@@ -325,19 +325,20 @@ function headEnd(buf: Buffer, from: number): { headEnd: number; bodyStart: numbe
 /** The request's bytes: `GET path HTTP/1.1`, `Host`, `Authorization` from the URL's credentials, the headers. */
 function requestHead(url: URL, headers: Record<string, string | string[]>): string {
   let head = `GET ${url.pathname}${url.search} HTTP/1.1\r\n`;
-  let host = false;
-  let authorization = false;
+  // Names are case-insensitive: the last of `Accept` and `accept` wins, as with setHeader().
+  const byName = new Map<string, [string, string | string[]]>();
   for (const name in headers) {
-    const value = headers[name];
     http.validateHeaderName(name);
-    const lower = name.toLowerCase();
-    if (lower === 'host') host = true;
-    else if (lower === 'authorization') authorization = true;
+    byName.set(name.toLowerCase(), [name, headers[name]]);
+  }
+  for (const [name, value] of byName.values()) {
     for (const v of Array.isArray(value) ? value : [value]) {
       http.validateHeaderValue(name, v);
       head += `${name}: ${v}\r\n`;
     }
   }
+  const host = byName.has('host');
+  const authorization = byName.has('authorization');
   if (!host) head = head.replace('\r\n', `\r\nHost: ${url.host}\r\n`);
   if (!authorization && (url.username !== '' || url.password !== '')) {
     const credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;

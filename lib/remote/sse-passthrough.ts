@@ -144,9 +144,7 @@ class SseRelayTransport implements ServerTransport {
     // The stream is a session of its token from its first byte (README: Limits per token).
     const refused = this.deps.sessions.refusal(ctx.token, this.server.name);
     if (refused) return sendHttpError(res, refused);
-    // The agent keeps a request's options (headers included) for as long as its socket lives, a
-    // stream's whole life here: a small object built in one go (no `delete`, which would turn it
-    // into a dictionary).
+    // Built in one go: a `delete` would turn the object into a dictionary.
     const headers: Record<string, string | string[]> = {};
     copyForwardedHeaders(req.headers, headers, 'content-type');
     headers.accept = 'text/event-stream';
