@@ -6,15 +6,19 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { liveSessionCount } from '../lib/mcp-front';
 import { agentFor } from '../lib/remote/upstream-agent';
+import { EventStreamRequest } from '../lib/remote/event-stream-request';
 import { connectClient, type ClientTransportKind } from './helpers/clients';
 import { configWith, DEV_TOKEN, EVERYTHING, isAlive, startEverything, startFront, waitFor, type Front, type Upstream } from './helpers/servers';
 
 const PER_KIND = 6;
 
-/** Upstream requests still holding a socket (idle keep-alive sockets in the pool are fine). */
+/**
+ * Upstream requests still holding a socket (idle keep-alive sockets in the pool are fine), and
+ * legacy SSE streams relayed on sockets of their own (remote/event-stream-request.ts).
+ */
 function upstreamSocketsInUse(): number {
   const agent = agentFor(new URL('http://127.0.0.1'));
-  return Object.values(agent.sockets).reduce((n, list) => n + (list?.length ?? 0), 0);
+  return Object.values(agent.sockets).reduce((n, list) => n + (list?.length ?? 0), 0) + EventStreamRequest.live;
 }
 
 /** Direct children of this process that run the reference server. */

@@ -22,6 +22,7 @@ beforeAll(async () => {
     {
       cap: { url: `${cap.origin}/upstream/mcp?tenant=t1`, headers: { 'X-API-Key': API_KEY } },
       capsse: { url: `${cap.origin}/legacy/sse`, headers: { 'X-API-Key': API_KEY } },
+      credsse: { url: `${cap.origin.replace('http://', 'http://relay:p%40ss@')}/legacy/sse` },
       abssse: { url: `${cap.origin}/absolute/sse` },
       slow: { url: `${cap.origin}/hang/mcp`, timeout: '300ms' },
       slowsse: { url: `${cap.origin}/hang/sse`, timeout: '300ms' },
@@ -176,6 +177,33 @@ test('legacy SSE: upstream sees no client credentials, client sees only our endp
   }
 });
 
+test('legacy SSE: credentials in the server URL reach the upstream as Basic auth, on the stream and on messages', async () => {
+  const basic = `Basic ${Buffer.from('relay:p@ss').toString('base64')}`;
+  const stream = await openEventStream(`${raw.url}/credsse/sse`, { headers: { ...auth(), 'Content-Type': 'text/plain', 'Mcp-Extra': 'x' } });
+  try {
+    const endpoint = await stream.next();
+    expect(endpoint.event).toBe('endpoint');
+    const get = await cap.waitFor((e) => e.type === 'request' && e.method === 'GET' && e.url === '/legacy/sse' && e.headers['mcp-extra'] === 'x');
+    expect(get.headers.authorization).toBe(basic);
+    expect(get.headers.host).toBe(new URL(cap.origin).host);
+    // A GET has no body: the client's Content-Type is not forwarded; Mcp-* headers are.
+    expect(get.headers['content-type']).toBeUndefined();
+    expect(get.headers.accept).toBe('text/event-stream');
+
+    const body = toolCall();
+    const res = await fetch(raw.origin + endpoint.data, { method: 'POST', headers: jsonHeaders(), body: JSON.stringify(body) });
+    expect(res.status).toBe(202);
+    await res.text();
+    const forwarded = await cap.waitFor(sent(body));
+    expect(forwarded.url).toMatch(/^\/legacy\/messages\/\?session_id=upstream-\d+$/);
+    expect(forwarded.headers.authorization).toBe(basic);
+    expect(forwarded.headers['content-type']).toBe('application/json');
+  } finally {
+    stream.close();
+    await stream.ended;
+  }
+});
+
 test('Streamable HTTP: an upstream 404 for a session makes the proxy forget it', async () => {
   const init = await fetch(`${raw.url}/cap/mcp`, { method: 'POST', headers: jsonHeaders(), body: JSON.stringify(initialize()) });
   const id = init.headers.get('mcp-session-id')!;
@@ -306,6 +334,17 @@ describe('upstream faults become JSON-RPC errors', () => {
     expect(res.status).toBe(502);
     expect(res.headers.get('www-authenticate')).toBeNull();
     expect((await errorBody(res)).error.message).toContain('HTTP 401');
+  });
+
+  test.each([
+    ['refusing connections', 'downsse', 502, 'is unreachable'],
+    ['never answering within timeout', 'slowsse', 504, '300 ms'],
+    ["refusing the proxy's credentials", 'lockedsse', 502, 'HTTP 401'],
+    ['answering something else than an event stream', 'brokensse', 502, 'HTTP 500'],
+  ])('a Streamable HTTP client bridged to a legacy SSE upstream %s (%s): initialize fails with %d', async (_what, server, status, message) => {
+    const res = await fetch(`${raw.url}/${server}/mcp`, { method: 'POST', headers: jsonHeaders(), body: JSON.stringify(initialize(44)) });
+    expect(res.status).toBe(status);
+    expect((await errorBody(res)).error).toEqual({ code: -32000, message: expect.stringContaining(message) });
   });
 
   test('legacy SSE upstream answering something else than an event stream → 502', async () => {

@@ -193,6 +193,50 @@ describe('SseParser framing (WHATWG HTML §9.2.6)', () => {
   });
 });
 
+describe('SseParser long lines (decoded piece by piece)', () => {
+  /** A data line of about 300 KB: multi-byte characters, and invalid UTF-8, wherever the cuts fall. */
+  const long = Buffer.concat([
+    Buffer.from('data: {"text":"'),
+    ...Array.from({ length: 3000 }, (_, i) => Buffer.from(`${'a'.repeat(90)}é☃🎉${i}`)),
+    Buffer.from([0xe2, 0x98, 0x22, 0xff, 0xc3]),
+    Buffer.from('"}\r\ndata: second\n\nevent: x\ndata:'),
+    Buffer.from('b'.repeat(300_000)),
+    Buffer.from('\n\n'),
+  ]);
+
+  test('the same events as the whole stream read at once, however it is cut', () => {
+    const whole = parse([long]);
+    expect(whole.events).toHaveLength(2);
+    expect(whole.events[0].data.endsWith('\ufffd"\ufffd\ufffd"}\nsecond')).toBe(true);
+    expect(whole.events[1]).toEqual({ event: 'x', data: 'b'.repeat(300_000), id: undefined });
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: long.length - 1 }), { minLength: 2, maxLength: 40 }), (cuts) => {
+        expect(parse(cutAt(long, cuts))).toEqual(whole);
+      }),
+      { numRuns: 200 },
+    );
+    // In 64 KiB reads, as from a socket, and cut inside each multi-byte character.
+    expect(parse(cutAt(long, Array.from({ length: Math.floor(long.length / 65536) }, (_, i) => (i + 1) * 65536)))).toEqual(whole);
+    const snowman = long.indexOf('☃');
+    expect(parse(cutAt(long, [3, snowman + 1, snowman + 2, long.indexOf(0xff), long.length - 10]))).toEqual(whole);
+  });
+
+  test('a long line that is not data, or whose first piece ends before its colon, is read whole', () => {
+    const comment = Buffer.from(`: ${'c'.repeat(300_000)}\ndata: 1\n\n`);
+    expect(parse(cutAt(comment, [100, 200_000]))).toEqual(parse([comment]));
+    const event = Buffer.from(`event: ${'e'.repeat(300_000)}\ndata: 1\n\n`);
+    expect(parse(cutAt(event, [100, 200_000])).events).toEqual([{ event: 'e'.repeat(300_000), data: '1', id: undefined }]);
+    const split = Buffer.from(`data: ${'d'.repeat(300_000)}\n\n`);
+    for (const cut of [2, 4, 5, 6]) expect(parse(cutAt(split, [cut, 100_000])).events).toEqual([{ event: 'message', data: 'd'.repeat(300_000), id: undefined }]);
+  });
+
+  test('the size bound holds for a long line too', () => {
+    const out = parse(cutAt(Buffer.from(`data: ${'x'.repeat(400_000)}\n\n`), [100_000, 200_000, 300_000]), { maxEventBytes: 350_000 });
+    expect(out.tooLarge).toEqual([350_000]);
+    expect(out.events).toEqual([]);
+  });
+});
+
 describe('SseParser size bound', () => {
   test('an event up to the limit passes; one byte more ends the parse, once', () => {
     const limit = 1000;
@@ -220,6 +264,72 @@ describe('SseParser size bound', () => {
 });
 
 describe('openSseStream', () => {
+  test('streams with the same keep-alive period share one timer: each gets its comments, until it closes or ends', async () => {
+    const streams: ReturnType<typeof openSseStream>[] = [];
+    const closed: Promise<unknown>[] = [];
+    const server = http.createServer((req, res) => {
+      const stream = openSseStream(res, 20);
+      streams.push(stream);
+      closed.push(once(res, 'close'));
+      if (req.url === '/ended') stream.end();
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as net.AddressInfo;
+    /** Reads a stream until `count` keep-alive comments arrived, then leaves. */
+    const readComments = (path: string, count: number, controller = new AbortController()) =>
+      fetch(`http://127.0.0.1:${port}${path}`, { signal: controller.signal }).then(async (res) => {
+        const decoder = new TextDecoder();
+        let text = '';
+        for await (const chunk of res.body!) {
+          text += decoder.decode(chunk, { stream: true });
+          if (text.split(': keepalive\n\n').length > count) break;
+        }
+        controller.abort();
+        return text;
+      });
+    try {
+      // One leaves after its first comment while the other one keeps reading: the ticker goes on.
+      const [first, second] = await Promise.all([readComments('/a', 1), readComments('/b', 3)]);
+      expect(first.startsWith(': keepalive\n\n')).toBe(true);
+      expect(second).toBe(': keepalive\n\n'.repeat(3));
+      // A stream ended by its owner gets nothing more, and says it is closed.
+      const ended = await (await fetch(`http://127.0.0.1:${port}/ended`)).text();
+      expect(ended).toBe('');
+      expect(streams[2].closed).toBe(true);
+      // Writing to a stream whose client left is a no-op.
+      await closed[0];
+      streams[0].send('message', 'late');
+      expect(streams[0].closed).toBe(true);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  test('long data (written in three parts) reads back as one event', async () => {
+    const data = `{"text":"${'é'.repeat(100_000)}"}`;
+    const server = http.createServer((_req, res) => {
+      const stream = openSseStream(res, 0);
+      stream.send('message', data, '7');
+      stream.send('message', 'short');
+      stream.end();
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const { port } = server.address() as net.AddressInfo;
+      const text = await (await fetch(`http://127.0.0.1:${port}/`)).text();
+      expect(reference(text).events).toEqual([
+        { event: 'message', data, id: '7' },
+        { event: 'message', data: 'short', id: undefined },
+      ]);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
   test('data with CR, LF or CRLF goes out as several data lines that read back the same', async () => {
     const data = 'a\rb\r\nc\nd';
     const server = http.createServer((_req, res) => {

@@ -205,7 +205,8 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
     }
 
     inFlight++;
-    res.once('close', () => {
+    // A response emits 'close' once: `on`, not `once` (a wrapper per request, kept by every open stream).
+    res.on('close', () => {
       inFlight--;
       if (inFlight === 0) idle?.();
     });

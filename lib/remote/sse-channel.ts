@@ -1,7 +1,7 @@
 // A remote legacy HTTP+SSE session (MCP 2024-11-05 transport) as a channel, so that a Streamable
 // HTTP client can use a legacy server: the upstream event stream carries the server's messages,
 // each client message is POSTed to the upstream's message URL (its `endpoint` event).
-import type { ClientRequest, IncomingMessage } from 'node:http';
+import type { ClientRequest } from 'node:http';
 import { serializeMessage, type JsonRpcMessage } from '../wire/body';
 import { emitServerText, readStart, type Channel, type ChannelEvents } from '../bridge/channel';
 import { firstByte } from '../wire/body';
@@ -12,6 +12,7 @@ import type { UpstreamErrorInfo } from '../pipeline/hooks';
 import { SseParser, type SseEvent } from '../wire/sse';
 import type { Logger, LogFields } from '../types';
 import { isEventStream, upstreamRequest } from './upstream-agent';
+import { EventStreamRequest, type EventStreamHandlers } from './event-stream-request';
 import {
   CREDENTIALS_REJECTED,
   UpstreamTimeoutError,
@@ -42,8 +43,9 @@ export function resolveUpstreamEndpoint(data: string, serverUrl: URL): URL | und
 
 export class SseUpstreamChannel implements Channel {
   private events: ChannelEvents | undefined;
-  private streamReq: ClientRequest | undefined;
-  private streamRes: IncomingMessage | undefined;
+  private stream: EventStreamRequest | undefined;
+  /** The upstream answered with an event stream: its body is being read. */
+  private streaming = false;
   /** From the upstream's `endpoint` event; never shown to the client. */
   private messageUrl: URL | undefined;
   private readonly posts = new Set<ClientRequest>();
@@ -87,60 +89,55 @@ export class SseUpstreamChannel implements Channel {
         reject(err);
       };
       this.failOpen = settle;
-      let req: ClientRequest;
+      let parser: SseParser | undefined;
+      const ended = (reason: string) => {
+        if (settled) return this.endOnItsOwn(reason);
+        this.report({ server: server.name, code: 'STREAM_ENDED', status: 502 });
+        settle(new HttpError(502, JsonRpcCode.ServerError, `Bad Gateway: upstream "${server.name}" ended its stream before naming its message endpoint`));
+      };
+      // The stream on a socket of its own (event-stream-request.ts): it lives as long as the session.
+      const handlers: EventStreamHandlers = {
+        head: ({ status, headers }) => {
+          if (this.over) return this.destroyStream();
+          if (status < 200 || status >= 300 || !isEventStream(headers)) {
+            const what = status < 300 ? 'without an event stream' : rejectsProxyCredentials(status) ? CREDENTIALS_REJECTED : 'to the SSE request';
+            return settle(badUpstreamAnswer(status, what, this.ctx));
+          }
+          this.streaming = true;
+          if (this.paused) this.stream?.pause();
+          parser = new SseParser((event) => this.onEvent(event, settle), {
+            maxEventBytes: this.maxEventBytes,
+            onTooLarge: (limit) => {
+              this.logger.error('upstream event too large', { server: server.name, limit });
+              // Before the endpoint the client's initialize fails with this; after, pending requests do.
+              settle(new HttpError(502, JsonRpcCode.ServerError, `Bad Gateway: upstream "${server.name}" sent an event over the ${limit}-byte limit`));
+              this.endOnItsOwn(`upstream sent an event over the ${limit}-byte limit`);
+            },
+          });
+        },
+        data: (chunk) => {
+          // An event handler: a throw here would reach the event loop and end the process.
+          try {
+            parser?.push(chunk);
+          } catch (err) {
+            this.fault(err);
+          }
+        },
+        end: () => ended('upstream ended the stream'),
+        error: (err) => {
+          if (parser) return ended((err as NodeJS.ErrnoException).code === 'ECONNRESET' ? 'upstream closed the stream' : 'upstream stream failed');
+          if (!settled) settle(upstreamHttpError(err, this.ctx));
+          else this.endOnItsOwn('upstream stream failed');
+        },
+      };
       try {
-        req = upstreamRequest(server.url, {
-          method: 'GET',
-          headers: { accept: 'text/event-stream', 'cache-control': 'no-cache', ...server.headers },
-        });
+        this.stream = new EventStreamRequest({ url: server.url, headers: { accept: 'text/event-stream', 'cache-control': 'no-cache', ...server.headers } }, handlers);
       } catch (err) {
         // An invalid header value throws synchronously.
         return settle(upstreamHttpError(err, this.ctx));
       }
-      this.streamReq = req;
       timer = setTimeout(() => settle(upstreamHttpError(new UpstreamTimeoutError(server.timeoutMs), this.ctx)), server.timeoutMs);
       timer.unref();
-      req.on('error', (err) => {
-        if (!settled) settle(upstreamHttpError(err, this.ctx));
-        else this.endOnItsOwn('upstream stream failed');
-      });
-      req.on('response', (res) => {
-        this.streamRes = res;
-        if (this.over) return void res.destroy();
-        const status = res.statusCode ?? 0;
-        if (status < 200 || status >= 300 || !isEventStream(res.headers)) {
-          res.resume();
-          const what = status < 300 ? 'without an event stream' : rejectsProxyCredentials(status) ? CREDENTIALS_REJECTED : 'to the SSE request';
-          return settle(badUpstreamAnswer(status, what, this.ctx));
-        }
-        if (this.paused) res.pause();
-        const parser = new SseParser((event) => this.onEvent(event, settle), {
-          maxEventBytes: this.maxEventBytes,
-          onTooLarge: (limit) => {
-            this.logger.error('upstream event too large', { server: server.name, limit });
-            // Before the endpoint the client's initialize fails with this; after, pending requests do.
-            settle(new HttpError(502, JsonRpcCode.ServerError, `Bad Gateway: upstream "${server.name}" sent an event over the ${limit}-byte limit`));
-            this.endOnItsOwn(`upstream sent an event over the ${limit}-byte limit`);
-          },
-        });
-        res.on('data', (chunk: Buffer) => {
-          // An event handler: a throw here would reach the event loop and end the process.
-          try {
-            parser.push(chunk);
-          } catch (err) {
-            this.fault(err);
-          }
-        });
-        const ended = (reason: string) => {
-          if (settled) return this.endOnItsOwn(reason);
-          this.report({ server: server.name, code: 'STREAM_ENDED', status: 502 });
-          settle(new HttpError(502, JsonRpcCode.ServerError, `Bad Gateway: upstream "${server.name}" ended its stream before naming its message endpoint`));
-        };
-        res.on('end', () => ended('upstream ended the stream'));
-        res.on('close', () => ended('upstream closed the stream'));
-        res.on('error', () => ended('upstream stream failed'));
-      });
-      req.end();
     });
   }
 
@@ -221,12 +218,12 @@ export class SseUpstreamChannel implements Channel {
 
   pause(): void {
     this.paused = true;
-    this.streamRes?.pause();
+    if (this.streaming) this.stream?.pause();
   }
 
   resume(): void {
     this.paused = false;
-    this.streamRes?.resume();
+    if (this.streaming) this.stream?.resume();
   }
 
   /** Closing the stream ends a legacy session upstream; messages in flight are dropped. */
@@ -242,8 +239,7 @@ export class SseUpstreamChannel implements Channel {
   }
 
   private destroyStream(): void {
-    this.streamReq?.destroy();
-    this.streamRes?.destroy();
+    this.stream?.destroy();
   }
 
   /** A fault while relaying the upstream's stream ends this session only. */

@@ -3,6 +3,8 @@
 // URL. The client only ever sees our own session id and message route (README: Routes; Security model).
 // Streamable HTTP clients (`/:server/mcp`) are bridged: front-sessions.ts over channel-sse.ts.
 import http, { type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import { urlToHttpOptions } from 'node:url';
 import { remoteBridge } from './remote-bridge';
 import type { Request, Response } from 'express';
 import { readInboundOrReply } from '../pipeline/inbound';
@@ -18,7 +20,8 @@ import { debug, logFault } from '../logger';
 import type { SessionHandle } from '../sessions/registry';
 import { openSseStream, SseParser, type SseEvent, type SseStream } from '../wire/sse';
 import { messageEndpoint, querySessionId, type RequestContext, type ServerTransport, type TransportDeps } from '../transport';
-import { upstreamRequest, clientResponseHeaders, forwardedRequestHeaders, isEventStream } from './upstream-agent';
+import { agentFor, clientResponseHeaders, isEventStream, isForwardedRequestHeader } from './upstream-agent';
+import { EventStreamRequest, type EventStreamHandlers, type StreamHead } from './event-stream-request';
 import {
   CREDENTIALS_REJECTED,
   UpstreamTimeoutError,
@@ -33,19 +36,44 @@ export function createRemoteSseTransport(server: RemoteServer, deps: TransportDe
   return new SseRelayTransport(server, deps);
 }
 
-/** One `GET /:server/sse` and its upstream stream; becomes a session at the `endpoint` event. */
-interface Relay {
-  readonly token: string;
-  readonly upstreamReq: ClientRequest;
-  readonly res: ServerResponse;
+/**
+ * One `GET /:server/sse` and its upstream stream; becomes a session at the `endpoint` event. It
+ * is the handler of its upstream request itself (methods, not closures: thousands may sit idle).
+ */
+class Relay implements EventStreamHandlers {
+  upstream: EventStreamRequest | undefined;
   /** Ends its tracking as a stream in flight: at the `endpoint` event, or when it ends first. */
   untrack?: () => void;
-  upstreamRes?: IncomingMessage;
   stream?: SseStream;
+  parser?: SseParser;
   session?: SseRelaySession;
   handle?: SessionHandle;
   timer?: NodeJS.Timeout;
-  ended: boolean;
+  ended = false;
+
+  constructor(
+    private readonly transport: SseRelayTransport,
+    readonly token: string,
+    readonly req: Request,
+    readonly res: ServerResponse,
+    readonly ctx: RequestContext,
+  ) {}
+
+  head(head: StreamHead): void {
+    this.transport.onStreamHead(this, head);
+  }
+
+  data(chunk: Buffer): void {
+    this.transport.onStreamData(this, chunk);
+  }
+
+  end(): void {
+    this.transport.endRelay(this, 'upstream ended the stream');
+  }
+
+  error(err: Error): void {
+    this.transport.onStreamError(this, err);
+  }
 }
 
 /** A message POST in flight to the upstream. */
@@ -57,15 +85,28 @@ interface Post {
   aborted: boolean;
 }
 
-/** What a relay's registry session holds: the upstream's message URL and the POSTs in flight. */
-interface SseRelaySession {
-  readonly posts: Set<Post>;
-  /** The upstream's message URL, from its `endpoint` event; never shown to the client. */
-  messageUrl: URL;
+/**
+ * What a relay's registry session holds: the upstream's message path and the POSTs in flight.
+ * Thousands may sit idle: the set and the table of requests exist only once there are POSTs.
+ */
+class SseRelaySession {
+  posts: Set<Post> | undefined;
   /** The session's requests waiting for their answers on the stream. */
-  readonly inFlight: InFlight;
+  inFlight: InFlight | undefined;
+
+  constructor(
+    private readonly relay: Relay,
+    /**
+     * Path and query of the upstream's message URL, from its `endpoint` event (on the server's
+     * origin: see resolveUpstreamEndpoint); never shown to the client.
+     */
+    public messagePath: string,
+  ) {}
+
   /** Writes a message the proxy answers itself onto the session's stream. */
-  readonly inject: (line: string) => void;
+  inject(line: string): void {
+    this.relay.stream?.send('message', line);
+  }
 }
 
 class SseRelayTransport implements ServerTransport {
@@ -73,6 +114,9 @@ class SseRelayTransport implements ServerTransport {
   /** Streamable HTTP clients, each with its own upstream legacy session. */
   private readonly bridge: FrontSessions;
   private closed = false;
+  /** `http.request` options of the server's origin (credentials in its URL included), computed once. */
+  private readonly origin: http.RequestOptions;
+  private readonly requestFn: typeof http.request;
 
   /** Upstream failures go to the pipeline, which logs them. */
   private readonly report = (info: UpstreamErrorInfo) => this.deps.pipeline.upstreamError(info);
@@ -81,6 +125,11 @@ class SseRelayTransport implements ServerTransport {
     readonly server: RemoteServer,
     private readonly deps: TransportDeps,
   ) {
+    const { protocol, hostname, port, auth } = urlToHttpOptions(server.url);
+    this.origin = { protocol, hostname, agent: agentFor(server.url) };
+    if (port !== undefined) this.origin.port = port;
+    if (auth !== undefined) this.origin.auth = auth;
+    this.requestFn = server.url.protocol === 'https:' ? https.request : http.request;
     this.bridge = remoteBridge(server, deps, 'sse', (maxEventBytes, report) => new SseUpstreamChannel(server, deps.logger, maxEventBytes, report));
     log('%s: legacy SSE relay to %s', server.name, server.url.origin);
   }
@@ -95,16 +144,20 @@ class SseRelayTransport implements ServerTransport {
     // The stream is a session of its token from its first byte (README: Limits per token).
     const refused = this.deps.sessions.refusal(ctx.token, this.server.name);
     if (refused) return sendHttpError(res, refused);
-    const headers: Record<string, string | string[]> = {
-      ...forwardedRequestHeaders(req.headers),
-      accept: 'text/event-stream',
-      'cache-control': 'no-cache',
-      ...this.server.headers,
-    };
-    delete headers['content-type'];
-    const upstreamReq = this.request(this.server.url, 'GET', headers, res);
-    if (!upstreamReq) return;
-    const relay: Relay = { token: ctx.token, upstreamReq, res, ended: false };
+    // Built in one go: a `delete` would turn the object into a dictionary.
+    const headers: Record<string, string | string[]> = {};
+    copyForwardedHeaders(req.headers, headers, 'content-type');
+    headers.accept = 'text/event-stream';
+    headers['cache-control'] = 'no-cache';
+    Object.assign(headers, this.server.headers);
+    const relay = new Relay(this, ctx.token, req, res, ctx);
+    try {
+      relay.upstream = new EventStreamRequest({ url: this.server.url, headers }, relay);
+    } catch (err) {
+      // An invalid header value throws synchronously, as with http.request.
+      return sendUpstreamError(res, err, { server: this.server.name, report: this.report });
+    }
+    const { upstream } = relay;
     this.relays.add(relay);
     // Tracked from the first byte: a token revoked before the upstream's `endpoint` event must
     // not get a session when it arrives.
@@ -115,28 +168,26 @@ class SseRelayTransport implements ServerTransport {
       abort: (reason, error) => this.endRelay(relay, reason, error),
     });
 
-    relay.timer = setTimeout(() => upstreamReq.destroy(new UpstreamTimeoutError(this.server.timeoutMs)), this.server.timeoutMs);
+    relay.timer = setTimeout(() => upstream.destroy(new UpstreamTimeoutError(this.server.timeoutMs)), this.server.timeoutMs);
     relay.timer.unref();
-    res.once('close', () => this.endRelay(relay, 'client disconnected'));
-    upstreamReq.on('error', (err) => {
-      if (relay.ended) return;
-      if (relay.stream) return this.endRelay(relay, 'upstream error');
-      this.endRelay(relay, 'upstream unavailable');
-      sendUpstreamError(res, err, { server: this.server.name, report: this.report });
-    });
-    upstreamReq.on('response', (upstreamRes) => this.onStreamResponse(relay, upstreamRes, req, res, ctx));
-    upstreamReq.end();
+    res.on('close', () => this.endRelay(relay, 'client disconnected'));
   }
 
-  private onStreamResponse(relay: Relay, upstreamRes: IncomingMessage, req: Request, res: ServerResponse, ctx: RequestContext): void {
+  /** The upstream request failed, or its stream broke off. */
+  onStreamError(relay: Relay, err: Error): void {
+    if (relay.ended) return;
+    if (relay.stream) return this.endRelay(relay, (err as NodeJS.ErrnoException).code === 'ECONNRESET' ? 'upstream closed the stream' : 'upstream stream failed');
+    this.endRelay(relay, 'upstream unavailable');
+    sendUpstreamError(relay.res, err, { server: this.server.name, report: this.report });
+  }
+
+  onStreamHead(relay: Relay, head: StreamHead): void {
     clearTimeout(relay.timer);
-    relay.upstreamRes = upstreamRes;
-    if (relay.ended) {
-      upstreamRes.destroy();
-      return;
-    }
-    const status = upstreamRes.statusCode ?? 0;
-    if (status < 200 || status >= 300 || !isEventStream(upstreamRes.headers)) {
+    relay.timer = undefined;
+    if (relay.ended) return;
+    const { status } = head;
+    const { res, ctx } = relay;
+    if (status < 200 || status >= 300 || !isEventStream(head.headers)) {
       this.endRelay(relay, 'upstream refused the stream');
       const what = status < 300 ? 'without an event stream' : rejectsProxyCredentials(status) ? CREDENTIALS_REJECTED : 'to the SSE request';
       sendBadUpstreamAnswer(res, status, what, {
@@ -147,35 +198,36 @@ class SseRelayTransport implements ServerTransport {
     }
 
     relay.stream = openSseStream(res, ctx.proxy.keepAliveMs);
-    const parser = new SseParser((event) => this.onUpstreamEvent(relay, event, req), {
+    relay.parser = new SseParser((event) => this.onUpstreamEvent(relay, event), {
       maxEventBytes: ctx.proxy.maxEventBytes,
       onTooLarge: (limit) => this.eventTooLarge(relay, limit),
     });
-    upstreamRes.on('data', (chunk: Buffer) => {
-      // An event handler: a throw here would reach the event loop and end the process.
-      try {
-        parser.push(chunk);
-      } catch (err) {
-        logFault(this.deps.logger, 'sse session failed', { server: this.server.name, token: relay.token, where: 'server message' }, err);
-        this.endRelay(relay, 'internal error (server message)');
-        return;
-      }
-      // A slow client must slow the upstream down, not fill the proxy's memory.
-      if (res.writableNeedDrain && !upstreamRes.isPaused()) {
-        upstreamRes.pause();
-        res.once('drain', () => upstreamRes.resume());
-      }
-    });
-    upstreamRes.on('end', () => this.endRelay(relay, 'upstream ended the stream'));
-    upstreamRes.on('close', () => this.endRelay(relay, 'upstream closed the stream'));
-    upstreamRes.on('error', () => this.endRelay(relay, 'upstream stream failed'));
   }
 
-  private onUpstreamEvent(relay: Relay, event: SseEvent, req: Request): void {
+  onStreamData(relay: Relay, chunk: Buffer): void {
+    if (relay.ended || !relay.parser) return;
+    // An event handler: a throw here would reach the event loop and end the process.
+    try {
+      relay.parser.push(chunk);
+    } catch (err) {
+      logFault(this.deps.logger, 'sse session failed', { server: this.server.name, token: relay.token, where: 'server message' }, err);
+      this.endRelay(relay, 'internal error (server message)');
+      return;
+    }
+    // A slow client must slow the upstream down, not fill the proxy's memory.
+    const { res, upstream } = relay;
+    if (res.writableNeedDrain && upstream && !upstream.isPaused()) {
+      upstream.pause();
+      res.once('drain', () => upstream.resume());
+    }
+  }
+
+  private onUpstreamEvent(relay: Relay, event: SseEvent): void {
     if (relay.ended || !relay.stream) return;
     if (event.event !== 'endpoint') {
       // Re-serialized, never the upstream's bytes: the client must frame exactly the events we read.
-      relay.stream.send(event.event, event.event === 'message' && relay.session ? answerPoint(relay.session.inFlight, event.data) : event.data, event.id);
+      const inFlight = event.event === 'message' ? relay.session?.inFlight : undefined;
+      relay.stream.send(event.event, inFlight ? answerPoint(inFlight, event.data) : event.data, event.id);
       return;
     }
     const target = resolveUpstreamEndpoint(event.data, this.server.url);
@@ -185,17 +237,12 @@ class SseRelayTransport implements ServerTransport {
       return;
     }
     if (relay.session) {
-      relay.session.messageUrl = target;
+      relay.session.messagePath = upstreamPath(target);
       return;
     }
     // Our own id, not the upstream's: unguessable whatever the upstream uses, and the upstream
     // URL never reaches the client.
-    const session: SseRelaySession = {
-      posts: new Set(),
-      messageUrl: target,
-      inFlight: new InFlight(this.deps.pipeline),
-      inject: (line) => relay.stream?.send('message', line),
-    };
+    const session = new SseRelaySession(relay, upstreamPath(target));
     relay.session = session;
     relay.handle = this.deps.sessions.open({
       server: this.server.name,
@@ -207,8 +254,9 @@ class SseRelayTransport implements ServerTransport {
       teardown: async (reason) => this.endRelay(relay, reason),
     });
     relay.untrack?.();
+    relay.untrack = undefined;
     relay.handle.start();
-    relay.stream.send('endpoint', messageEndpoint(req, this.server.name, relay.handle.id));
+    relay.stream.send('endpoint', messageEndpoint(relay.req, this.server.name, relay.handle.id));
   }
 
   /**
@@ -227,7 +275,7 @@ class SseRelayTransport implements ServerTransport {
    * Ends both sides of a relay and its session; every path out of a relay goes through here.
    * `error` answers a client whose stream has not started yet (otherwise its stream just ends).
    */
-  private endRelay(relay: Relay, reason: string, error?: HttpError): void {
+  endRelay(relay: Relay, reason: string, error?: HttpError): void {
     if (relay.ended) return;
     relay.ended = true;
     // Every path out ends its session too (a no-op when that is what brought us here).
@@ -235,11 +283,10 @@ class SseRelayTransport implements ServerTransport {
     relay.untrack?.();
     clearTimeout(relay.timer);
     this.relays.delete(relay);
-    relay.upstreamReq.destroy();
-    relay.upstreamRes?.destroy();
+    relay.upstream?.destroy();
     relay.stream?.end();
     if (error && !relay.res.headersSent) sendHttpError(relay.res, error);
-    relay.session?.inFlight.failAll('session_closed');
+    relay.session?.inFlight?.failAll('session_closed');
     for (const post of relay.session?.posts ?? []) this.abortPost(post);
   }
 
@@ -275,28 +322,27 @@ class SseRelayTransport implements ServerTransport {
     const body = admission.forward.body;
     const only = inbound.isBatch ? undefined : inbound.messages[0].id;
     const requestId = typeof only === 'string' || typeof only === 'number' ? only : undefined;
-    const { inFlight } = session;
+    const inFlight = (session.inFlight ??= new InFlight(this.deps.pipeline));
     inFlight.add(admission.exchanges);
     const failed = (outcome: 'timeout' | 'upstream_error') => {
       for (const ex of admission.exchanges) inFlight.fail(ex.id, outcome);
     };
 
-    const headers = {
-      ...forwardedRequestHeaders(req.headers),
-      'content-type': req.headers['content-type'] ?? 'application/json',
-      'content-length': String(body.length),
-      ...this.server.headers,
-    };
-    const upstreamReq = this.request(session.messageUrl, 'POST', headers, res, requestId);
+    const headers: Record<string, string | string[]> = {};
+    copyForwardedHeaders(req.headers, headers, undefined);
+    headers['content-type'] = req.headers['content-type'] ?? 'application/json';
+    headers['content-length'] = String(body.length);
+    Object.assign(headers, this.server.headers);
+    const upstreamReq = this.request(session.messagePath, 'POST', headers, res, requestId);
     if (!upstreamReq) return failed('upstream_error');
     const post: Post = { upstreamReq, res, aborted: false };
-    const owner = session;
-    owner.posts.add(post);
+    const posts = (session.posts ??= new Set());
+    posts.add(post);
     const timer = setTimeout(() => upstreamReq.destroy(new UpstreamTimeoutError(this.server.timeoutMs)), this.server.timeoutMs);
     timer.unref();
     res.once('close', () => {
       clearTimeout(timer);
-      owner.posts.delete(post);
+      posts.delete(post);
       if (!res.writableFinished) {
         post.aborted = true;
         upstreamReq.destroy();
@@ -333,10 +379,15 @@ class SseRelayTransport implements ServerTransport {
     upstreamReq.end(body);
   }
 
-  /** upstreamRequest throws synchronously on an invalid header value: answer instead of throwing. */
-  private request(url: URL, method: string, headers: http.OutgoingHttpHeaders, res: ServerResponse, id?: unknown): ClientRequest | undefined {
+  /**
+   * A request for `path` on the server's origin, through the shared agent (upstream-agent.ts).
+   * Options, not a URL: `http.request(url)` would turn the URL into the same options on every
+   * call, and the agent keeps them for the life of the socket. Throws synchronously on an invalid
+   * header value: answered instead.
+   */
+  private request(path: string, method: string, headers: http.OutgoingHttpHeaders, res: ServerResponse, id?: unknown): ClientRequest | undefined {
     try {
-      return upstreamRequest(url, { method, headers });
+      return this.requestFn({ ...this.origin, path, method, headers });
     } catch (err) {
       sendUpstreamError(res, err, { server: this.server.name, report: this.report, id });
       return undefined;
@@ -365,6 +416,19 @@ class SseRelayTransport implements ServerTransport {
     this.closed = true;
     for (const relay of [...this.relays]) this.endRelay(relay, 'server closed', shuttingDown(this.server.name));
     await this.bridge.close();
+  }
+}
+
+/** Path and query of an upstream URL, as `http.request` takes them. */
+function upstreamPath(url: URL): string {
+  return url.pathname + url.search;
+}
+
+/** The forwardable client headers (upstream-agent.ts decides which), but `except`. */
+function copyForwardedHeaders(from: http.IncomingHttpHeaders, to: Record<string, string | string[]>, except: string | undefined): void {
+  for (const name in from) {
+    const value = from[name];
+    if (value !== undefined && name !== except && isForwardedRequestHeader(name)) to[name] = value;
   }
 }
 
