@@ -23,6 +23,7 @@ beforeAll(async () => {
       cap: { url: `${cap.origin}/upstream/mcp?tenant=t1`, headers: { 'X-API-Key': API_KEY } },
       capsse: { url: `${cap.origin}/legacy/sse`, headers: { 'X-API-Key': API_KEY } },
       credsse: { url: `${cap.origin.replace('http://', 'http://relay:p%40ss@')}/legacy/sse` },
+      credhttp: { url: `${cap.origin.replace('http://', 'http://relay:p%40ss@')}/upstream/mcp` },
       abssse: { url: `${cap.origin}/absolute/sse` },
       slow: { url: `${cap.origin}/hang/mcp`, timeout: '300ms' },
       slowsse: { url: `${cap.origin}/hang/sse`, timeout: '300ms' },
@@ -175,6 +176,16 @@ test('legacy SSE: upstream sees no client credentials, client sees only our endp
     stream.close();
     await stream.ended;
   }
+});
+
+test('Streamable HTTP: credentials in the server URL reach the upstream as Basic auth, as on every other route', async () => {
+  const body = toolCall();
+  const res = await fetch(`${raw.url}/credhttp/mcp`, { method: 'POST', headers: { ...jsonHeaders(), 'MCP-Protocol-Version': '2026-07-28' }, body: JSON.stringify(body) });
+  expect(res.status).toBe(200);
+  await res.text();
+  const seen = await cap.waitFor(sent(body));
+  expect(seen.headers.authorization).toBe(`Basic ${Buffer.from('relay:p@ss').toString('base64')}`);
+  expect(seen.headers.host).toBe(new URL(cap.origin).host);
 });
 
 test('legacy SSE: credentials in the server URL reach the upstream as Basic auth, on the stream and on messages', async () => {
