@@ -42,6 +42,24 @@ function reference(text: string): Omit<Parsed, 'tooLarge'> {
 }
 
 /** `bytes` cut at the given positions. */
+/** What a client reads of one stream that `write` fills and that then ends (on a real server). */
+async function streamText(write: (stream: ReturnType<typeof openSseStream>) => void): Promise<string> {
+  const server = http.createServer((_req, res) => {
+    const stream = openSseStream(res, 0);
+    write(stream);
+    stream.end();
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    const { port } = server.address() as net.AddressInfo;
+    return await (await fetch(`http://127.0.0.1:${port}/`)).text();
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+}
+
 function cutAt(bytes: Buffer, cuts: number[]): Buffer[] {
   const sorted = [...new Set(cuts)].sort((a, b) => a - b);
   const chunks: Buffer[] = [];
@@ -309,47 +327,25 @@ describe('openSseStream', () => {
 
   test('long data (written in three parts) reads back as one event', async () => {
     const data = `{"text":"${'é'.repeat(100_000)}"}`;
-    const server = http.createServer((_req, res) => {
-      const stream = openSseStream(res, 0);
+    const text = await streamText((stream) => {
       stream.send('message', data, '7');
       stream.send('message', 'short');
-      stream.end();
     });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    try {
-      const { port } = server.address() as net.AddressInfo;
-      const text = await (await fetch(`http://127.0.0.1:${port}/`)).text();
-      expect(reference(text).events).toEqual([
-        { event: 'message', data, id: '7' },
-        { event: 'message', data: 'short', id: undefined },
-      ]);
-    } finally {
-      server.closeAllConnections();
-      server.close();
-    }
+    expect(reference(text).events).toEqual([
+      { event: 'message', data, id: '7' },
+      { event: 'message', data: 'short', id: undefined },
+    ]);
   });
 
   test('data with CR, LF or CRLF goes out as several data lines that read back the same', async () => {
     const data = 'a\rb\r\nc\nd';
-    const server = http.createServer((_req, res) => {
-      const stream = openSseStream(res, 0);
+    const text = await streamText((stream) => {
       stream.send('message', 'only\rcr', '5');
       stream.send('message', data);
-      stream.end();
     });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    try {
-      const { port } = server.address() as net.AddressInfo;
-      const text = await (await fetch(`http://127.0.0.1:${port}/`)).text();
-      expect(reference(text).events).toEqual([
-        { event: 'message', data: 'only\ncr', id: '5' },
-        { event: 'message', data: 'a\nb\nc\nd', id: undefined },
-      ]);
-    } finally {
-      server.closeAllConnections();
-      server.close();
-    }
+    expect(reference(text).events).toEqual([
+      { event: 'message', data: 'only\ncr', id: '5' },
+      { event: 'message', data: 'a\nb\nc\nd', id: undefined },
+    ]);
   });
 });
