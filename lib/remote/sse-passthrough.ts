@@ -2,9 +2,7 @@
 // upstream's event stream, `POST /:server/message?sessionId=` forwards to the upstream's message
 // URL. The client only ever sees our own session id and message route (README: Routes; Security model).
 // Streamable HTTP clients (`/:server/mcp`) are bridged: front-sessions.ts over channel-sse.ts.
-import http, { type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import https from 'node:https';
-import { urlToHttpOptions } from 'node:url';
+import type { ClientRequest, IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { remoteBridge } from './remote-bridge';
 import type { Request, Response } from 'express';
 import { readInboundOrReply } from '../pipeline/inbound';
@@ -20,7 +18,7 @@ import { debug, logFault } from '../logger';
 import type { SessionHandle } from '../sessions/registry';
 import { openSseStream, SseParser, type SseEvent, type SseStream } from '../wire/sse';
 import { messageEndpoint, querySessionId, type RequestContext, type ServerTransport, type TransportDeps } from '../transport';
-import { agentFor, clientResponseHeaders, isEventStream, isForwardedRequestHeader } from './upstream-agent';
+import { clientResponseHeaders, isEventStream, isForwardedRequestHeader, upstreamRequester, type UpstreamRequestOptions } from './upstream-agent';
 import { EventStreamRequest, type EventStreamHandlers, type StreamHead } from './event-stream-request';
 import {
   CREDENTIALS_REJECTED,
@@ -114,9 +112,8 @@ class SseRelayTransport implements ServerTransport {
   /** Streamable HTTP clients, each with its own upstream legacy session. */
   private readonly bridge: FrontSessions;
   private closed = false;
-  /** `http.request` options of the server's origin (credentials in its URL included), computed once. */
-  private readonly origin: http.RequestOptions;
-  private readonly requestFn: typeof http.request;
+  /** Requests to the server's origin (credentials in its URL included), options computed once. */
+  private readonly requestFn: (options: UpstreamRequestOptions) => ClientRequest;
 
   /** Upstream failures go to the pipeline, which logs them. */
   private readonly report = (info: UpstreamErrorInfo) => this.deps.pipeline.upstreamError(info);
@@ -125,11 +122,7 @@ class SseRelayTransport implements ServerTransport {
     readonly server: RemoteServer,
     private readonly deps: TransportDeps,
   ) {
-    const { protocol, hostname, port, auth } = urlToHttpOptions(server.url);
-    this.origin = { protocol, hostname, agent: agentFor(server.url) };
-    if (port !== undefined) this.origin.port = port;
-    if (auth !== undefined) this.origin.auth = auth;
-    this.requestFn = server.url.protocol === 'https:' ? https.request : http.request;
+    this.requestFn = upstreamRequester(server.url);
     this.bridge = remoteBridge(server, deps, 'sse', (maxEventBytes, report) => new SseUpstreamChannel(server, deps.logger, maxEventBytes, report));
     log('%s: legacy SSE relay to %s', server.name, server.url.origin);
   }
@@ -380,14 +373,12 @@ class SseRelayTransport implements ServerTransport {
   }
 
   /**
-   * A request for `path` on the server's origin, through the shared agent (upstream-agent.ts).
-   * Options, not a URL: `http.request(url)` would turn the URL into the same options on every
-   * call, and the agent keeps them for the life of the socket. Throws synchronously on an invalid
-   * header value: answered instead.
+   * A request for `path` on the server's origin, through the shared agent (upstream-agent.ts). An
+   * invalid header value, which throws synchronously, is answered instead.
    */
-  private request(path: string, method: string, headers: http.OutgoingHttpHeaders, res: ServerResponse, id?: unknown): ClientRequest | undefined {
+  private request(path: string, method: string, headers: OutgoingHttpHeaders, res: ServerResponse, id?: unknown): ClientRequest | undefined {
     try {
-      return this.requestFn({ ...this.origin, path, method, headers });
+      return this.requestFn({ path, method, headers });
     } catch (err) {
       sendUpstreamError(res, err, { server: this.server.name, report: this.report, id });
       return undefined;
@@ -425,7 +416,7 @@ function upstreamPath(url: URL): string {
 }
 
 /** The forwardable client headers (upstream-agent.ts decides which), but `except`. */
-function copyForwardedHeaders(from: http.IncomingHttpHeaders, to: Record<string, string | string[]>, except: string | undefined): void {
+function copyForwardedHeaders(from: IncomingHttpHeaders, to: Record<string, string | string[]>, except: string | undefined): void {
   for (const name in from) {
     const value = from[name];
     if (value !== undefined && name !== except && isForwardedRequestHeader(name)) to[name] = value;

@@ -2,9 +2,7 @@
 // `node:http` request per exchange on a keep-alive agent, with each upstream session bound to the
 // token that opened it (README: Routes; Security model). Legacy SSE clients (`/:server/sse`, `/:server/message`) are bridged:
 // front-sessions.ts over channel-streamable.ts. Legacy SSE upstreams are handled by remote-sse.ts.
-import http, { type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders, type RequestOptions, type ServerResponse } from 'node:http';
-import https from 'node:https';
-import { urlToHttpOptions } from 'node:url';
+import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { remoteBridge } from './remote-bridge';
 import type { Request, Response } from 'express';
 import { readBodyOrReply } from '../wire/body';
@@ -21,7 +19,7 @@ import { debug, logFault } from '../logger';
 import { createRemoteSseTransport } from './sse-passthrough';
 import { PassthroughSession, type Exchange } from './passthrough-session';
 import type { RequestContext, ServerTransport, TransportDeps } from '../transport';
-import { agentFor, clientResponseHeaders, headerOf, isEventStream, isForwardedRequestHeader } from './upstream-agent';
+import { clientResponseHeaders, headerOf, isEventStream, isForwardedRequestHeader, upstreamRequester, type UpstreamRequestOptions } from './upstream-agent';
 import {
   CREDENTIALS_REJECTED,
   UpstreamTimeoutError,
@@ -45,9 +43,8 @@ class StreamableProxy implements ServerTransport {
   private readonly byUpstreamId = new Map<string, PassthroughSession>();
   /** Legacy SSE clients, each with its own upstream Streamable HTTP session. */
   private readonly bridge: FrontSessions;
-  /** Where every exchange goes, computed once: the configured URL itself, path and query included. */
-  private readonly target: RequestOptions;
-  private readonly request: typeof http.request;
+  /** Where every exchange goes: the configured URL itself, path and query included. */
+  private readonly request: (options: UpstreamRequestOptions) => ClientRequest;
   /** The server's configured `headers`, lower-cased so that they replace a client's header of the same name. */
   private readonly serverHeaders: [string, string][];
 
@@ -63,8 +60,7 @@ class StreamableProxy implements ServerTransport {
     // `node:http` request rather than a proxy library: the headers are chosen by allowlist, the
     // body is already read, and the answer is relayed by hand, so a library's per-request option
     // merging and URL parsing bought nothing (bench/README.md).
-    this.target = { ...urlToHttpOptions(server.url), agent: agentFor(server.url) };
-    this.request = server.url.protocol === 'https:' ? https.request : http.request;
+    this.request = upstreamRequester(server.url);
     this.serverHeaders = Object.entries(server.headers).map(([name, value]) => [name.toLowerCase(), value]);
     log('%s: streamable-http proxy to %s', server.name, server.url.origin);
   }
@@ -171,7 +167,7 @@ class StreamableProxy implements ServerTransport {
     if (ex.body.length > 0 || method === 'POST') headers['content-length'] = ex.body.length;
     let proxyReq: ClientRequest;
     try {
-      proxyReq = this.request({ ...this.target, method, headers });
+      proxyReq = this.request({ method, headers });
     } catch (err) {
       // An invalid header value (a client's or a configured one) throws synchronously.
       return this.fail(ex, err);

@@ -4,6 +4,7 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
+import { urlToHttpOptions } from 'node:url';
 
 // Without keep-alive every proxied request opens a new upstream connection (measured: about
 // 40 % of throughput lost). No maxSockets cap: every open SSE stream holds a socket for its whole
@@ -50,12 +51,34 @@ export function agentFor(url: URL): http.Agent {
 }
 
 /**
- * A request to an upstream, over http or https as its URL says, through the shared agent. Throws
- * synchronously on an invalid header value, like `http.request`.
+ * One request to an upstream (a DELETE, a bridged message), over http or https as its URL says,
+ * through the shared agent. Throws synchronously on an invalid header value, like `http.request`.
+ * Routes that send many requests to one URL keep an `upstreamRequester` instead.
  */
-export function upstreamRequest(url: URL, options: { method: string; headers: http.OutgoingHttpHeaders }): http.ClientRequest {
+export function upstreamRequest(url: URL, options: UpstreamRequestOptions): http.ClientRequest {
+  return upstreamRequester(url)(options);
+}
+
+/** Options of one request to a server, on top of its URL's: the path defaults to the URL's own. */
+export interface UpstreamRequestOptions {
+  method: string;
+  headers: http.OutgoingHttpHeaders;
+  path?: string;
+}
+
+/**
+ * A server's requests, with the options of its URL computed once: `http.request(url)` turns the
+ * URL into the same options on every call, and the agent keeps them for the life of the socket,
+ * so only what a request needs is kept (credentials in the URL included). Throws synchronously on
+ * an invalid header value, like `http.request`.
+ */
+export function upstreamRequester(url: URL): (options: UpstreamRequestOptions) => http.ClientRequest {
+  const { protocol, hostname, port, auth, path } = urlToHttpOptions(url);
+  const base: http.RequestOptions = { protocol, hostname, path, agent: agentFor(url) };
+  if (port !== undefined) base.port = port;
+  if (auth !== undefined) base.auth = auth;
   const request = url.protocol === 'https:' ? https.request : http.request;
-  return request(url, { ...options, agent: agentFor(url) });
+  return (options) => request({ ...base, ...options });
 }
 
 /**
