@@ -12,7 +12,7 @@ import { inFlightCount, liveSessionCount } from '../lib/mcp-front';
 import type { McpFrontConfig } from '../lib/types';
 import { openEventStream } from './fixtures/remote-streams';
 import { INITIALIZE, postModern } from './helpers/clients';
-import { captureLogger, DEV_TOKEN, PROD_TOKEN, startFront, waitFor, type Front } from './helpers/servers';
+import { captureLogger, DEV_TOKEN, PROD_TOKEN, signalProcess, startFront, waitFor, type Front } from './helpers/servers';
 
 const STATELESS_CHILD = path.join(__dirname, 'fixtures', 'stateless-stdio-child.js');
 
@@ -205,7 +205,7 @@ describe('reload() revokes what is still starting', () => {
     await waitFor(() => fs.existsSync(held), 'a child to hold server/discover');
     const pid = Number(fs.readFileSync(held, 'utf8'));
     fs.rmSync(held);
-    process.kill(pid, 'SIGUSR2');
+    signalProcess(pid, 'SIGUSR2');
   };
   const startedBy = () => logger.entries.filter((e) => e.message === 'session started' && e.fields.upstream === 'stdio').map((e) => e.fields.token);
 

@@ -8,7 +8,7 @@ import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/cl
 import type { McpFrontConfig } from '../lib/types';
 import { connectClient, type ClientTransportKind, INITIALIZE, textOf } from './helpers/clients';
 import { readFileSync } from 'node:fs';
-import { captureLogger, childPidsOf, configWith, DEV_TOKEN, EVERYTHING, isAlive, PATIENCE_MS, startFront, startFrontHost, waitFor, type Front } from './helpers/servers';
+import { captureLogger, childPidsOf, configWith, DEV_TOKEN, EVERYTHING, isAlive, PATIENCE_MS, signalProcess, startFront, startFrontHost, waitFor, type Front } from './helpers/servers';
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'stdio-server.js');
 
@@ -170,7 +170,7 @@ describe('stdio session lifecycle', () => {
     } finally {
       for (const p of [host.pid!, -pid, grandchild]) {
         try {
-          process.kill(p, 'SIGKILL');
+          signalProcess(p, 'SIGKILL');
         } catch {
           // already gone: the expected case
         }
@@ -204,7 +204,7 @@ describe('stdio session lifecycle', () => {
       await host.close();
       for (const p of [-pid, grandchild, ...helpers]) {
         try {
-          process.kill(p, 'SIGKILL');
+          signalProcess(p, 'SIGKILL');
         } catch {
           // already gone: the expected case
         }
@@ -229,7 +229,7 @@ describe('stdio session lifecycle', () => {
     const [first] = watchdogs();
     try {
       await waitFor(() => running(first), 'the watchdog to run');
-      process.kill(first, 'SIGKILL');
+      signalProcess(first, 'SIGKILL');
       await waitFor(() => watchdogs().some((p) => p !== first && running(p)), 'a new watchdog');
       await host.close();
       expect(await gone(pid)).toBe(true);
@@ -238,7 +238,7 @@ describe('stdio session lifecycle', () => {
       await host.close();
       for (const p of [-pid, grandchild, ...watchdogs()]) {
         try {
-          process.kill(p, 'SIGKILL');
+          signalProcess(p, 'SIGKILL');
         } catch {
           // already gone: the expected case
         }

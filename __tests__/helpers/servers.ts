@@ -157,6 +157,16 @@ export function configWith(mcpServers: McpFrontConfig['mcpServers'], extra: Part
 export const DEV_TOKEN = 'dev-token-0123456789abcdefghij';
 export const PROD_TOKEN = 'prod-token-9876543210zyxwvutsrq';
 
+/**
+ * Sends a signal to one process, or to a process group by its negated id. Refuses any id that
+ * `kill(2)` reads as more than one process or group (0, -1) or as init (1), so that a pid read too
+ * early (an empty file, a missing field) can never signal the test runner's own group.
+ */
+export function signalProcess(pid: number, signal: NodeJS.Signals): void {
+  if (!Number.isSafeInteger(pid) || Math.abs(pid) <= 1) throw new Error(`refusing to signal pid ${pid}`);
+  process.kill(pid, signal);
+}
+
 /** Is a process (by pid) still alive? */
 export function isAlive(pid: number): boolean {
   try {
