@@ -8,7 +8,7 @@ import { CreateMessageRequestSchema, ElicitRequestSchema, LoggingMessageNotifica
 import { liveSessionCount } from '../lib/mcp-front';
 import type { McpFrontConfig } from '../lib/types';
 import { connectClient, type ClientTransportKind, type ConnectOptions, textOf } from './helpers/clients';
-import { DEV_TOKEN, PROD_TOKEN, captureLogger, configWith, freePort, startEverything, startFront, type Front, type Upstream } from './helpers/servers';
+import { DEV_TOKEN, PROD_TOKEN, captureLogger, configWith, REFUSING_ORIGIN, startEverything, startFront, type Front, type Upstream } from './helpers/servers';
 import { startBridgeUpstream, type BridgeUpstream, type Seen } from './fixtures/bridge-upstream';
 import { errorBody, openEventStream, type EventStream } from './fixtures/remote-streams';
 
@@ -156,14 +156,13 @@ describe('bridges, seen from a recording upstream', () => {
 
   beforeAll(async () => {
     up = await startBridgeUpstream();
-    const dead = await freePort();
     config = configWith({
       legacy: { url: `${up.origin}/legacy/sse`, headers: { 'X-API-Key': API_KEY } },
       modern: { url: `${up.origin}/modern/mcp`, headers: { 'X-API-Key': API_KEY } },
       slowsse: { url: `${up.origin}/hang/sse`, timeout: '300ms' },
       slow: { url: `${up.origin}/hang/mcp`, timeout: '300ms' },
-      downsse: { url: `http://127.0.0.1:${dead}/sse` },
-      down: { url: `http://127.0.0.1:${dead}/mcp` },
+      downsse: { url: `${REFUSING_ORIGIN}/sse` },
+      down: { url: `${REFUSING_ORIGIN}/mcp` },
     });
     front = await startFront(config, { logger });
   });

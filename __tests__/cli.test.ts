@@ -62,7 +62,8 @@ class RunningCli {
         }
       }
     });
-    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
+    // 'close', not 'exit': the last lines of a process that exits at once may still be in its pipes.
+    this.exited = new Promise((resolve) => this.child.once('close', (code, signal) => resolve({ code, signal })));
   }
 
   /** Position in the log: `waitFor(re, what, cli.mark())` waits only for lines logged after it. */

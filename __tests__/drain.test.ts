@@ -44,7 +44,7 @@ describe('router.drain()', () => {
     await inFlight;
 
     let drained = false;
-    const draining = f.router.drain(3_000).then(() => (drained = true));
+    const draining = f.router.drain(8_000).then(() => (drained = true));
 
     const health = await fetch(`${f.url}/health`);
     expect(health.status).toBe(503);

@@ -83,7 +83,7 @@ beforeAll(async () => {
   const options = { logger, hooks: [seen.hook] } as McpFrontOptions;
   front = await startFront(
     configWith({
-      stdio: { command: process.execPath, args: [STDIO_SERVER, '--modern'], timeout: '1s' },
+      stdio: { command: process.execPath, args: [STDIO_SERVER, '--modern'], timeout: '5s' },
       everything: { command: process.execPath, args: [EVERYTHING, 'stdio'] },
       'remote-http': { url: `${everythingHttp.origin}/mcp` },
       'remote-sse': { url: `${everythingSse.origin}/sse` },

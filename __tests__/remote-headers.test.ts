@@ -1,7 +1,7 @@
 // What crosses the proxy towards a remote upstream, observed by a small capturing upstream:
 // headers stripped/injected/forwarded, paths, bodies refused before forwarding, upstream faults,
 // and sessions closed by the router.
-import { DEV_TOKEN, PROD_TOKEN, captureLogger, configWith, freePort, startFront, type Front } from './helpers/servers';
+import { DEV_TOKEN, PROD_TOKEN, captureLogger, configWith, REFUSING_ORIGIN, startFront, type Front } from './helpers/servers';
 import { startCapture, type CaptureServer, type Captured } from './fixtures/remote-capture';
 import { errorBody, openEventStream, type EventStream } from './fixtures/remote-streams';
 import type { McpFrontConfig } from '../lib/types';
@@ -17,7 +17,6 @@ const rawLog = captureLogger();
 
 beforeAll(async () => {
   cap = await startCapture();
-  const deadPort = await freePort();
   config = configWith(
     {
       cap: { url: `${cap.origin}/upstream/mcp?tenant=t1`, headers: { 'X-API-Key': API_KEY } },
@@ -32,8 +31,8 @@ beforeAll(async () => {
       brokensse: { url: `${cap.origin}/broken/sse` },
       evilsse: { url: `${cap.origin}/evil/sse` },
       hanging: { url: `${cap.origin}/hang/long/mcp`, timeout: '30s' },
-      down: { url: `http://127.0.0.1:${deadPort}/mcp` },
-      downsse: { url: `http://127.0.0.1:${deadPort}/sse` },
+      down: { url: `${REFUSING_ORIGIN}/mcp` },
+      downsse: { url: `${REFUSING_ORIGIN}/sse` },
     },
     { maxBodyBytes: 4096 },
   );

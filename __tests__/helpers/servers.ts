@@ -16,6 +16,13 @@ export const EVERYTHING = path.join(
   'index.js',
 );
 
+/**
+ * An origin whose connections are refused at once: TCP port 1 (tcpmux), which nothing serves. A
+ * port taken from `freePort()` and left closed could be bound meanwhile by another test file's
+ * listener, turning an expected 502 into an answer.
+ */
+export const REFUSING_ORIGIN = 'http://127.0.0.1:1';
+
 export async function freePort(): Promise<number> {
   const srv = net.createServer();
   srv.listen(0, '127.0.0.1');
