@@ -76,6 +76,8 @@ describe('connect timeout', () => {
       socket.on('error', (err: NodeJS.ErrnoException) => errors.push(err.code ?? err.message));
       await once(socket, 'connect');
       jest.advanceTimersByTime(1_000);
+      // A destroy's 'error' is emitted on the next tick: let it come before looking.
+      await new Promise((resolve) => setImmediate(resolve));
       expect(errors).toEqual([]);
       expect(socket.destroyed).toBe(false);
       socket.destroy();
