@@ -396,6 +396,7 @@ describe('defaults', () => {
       addr: ':8080',
       maxBodyBytes: 10 * 1024 * 1024,
       maxEventBytes: 64 * 1024 * 1024,
+      maxBatch: 1000,
       keepAliveMs: 15_000,
       allowedOrigins: undefined,
     });
@@ -404,6 +405,7 @@ describe('defaults', () => {
       addr: ':8080',
       maxBodyBytes: 10485760,
       maxEventBytes: 67108864,
+      maxBatch: 1000,
       keepAliveMs: 15000,
       timeoutMs: 60000,
       idleTimeoutMs: 1800000,

@@ -236,7 +236,7 @@ describe('raw 2026-07-28 requests through the passthrough', () => {
     expect(messages[0]).toMatchObject({ id: 13, error: { code: -32022, data: { supported: [MODERN], requested: '2099-01-01' } } });
   });
 
-  test('a header/body mismatch gets the upstream’s 400 -32020 (the proxy forwards both unchanged)', async () => {
+  test('a header/body mismatch gets 400 -32020 from the proxy, which never forwards it', async () => {
     const { status, messages } = await modern({
       id: 14,
       method: 'tools/call',
@@ -247,7 +247,7 @@ describe('raw 2026-07-28 requests through the passthrough', () => {
     expect(messages[0]).toMatchObject({ id: 14, error: { code: -32020 } });
   });
 
-  test('a missing Mcp-Method header gets 400 -32020 from the upstream', async () => {
+  test('a missing Mcp-Method header gets 400 -32020 from the proxy', async () => {
     const { status, messages } = await modern({ id: 15, method: 'tools/list', headers: { 'Mcp-Method': undefined } });
     expect(status).toBe(400);
     expect(messages[0].error.code).toBe(-32020);

@@ -417,7 +417,7 @@ function buildState(
     config,
     tokens: new TokenIndex(config.tokens),
     transports,
-    proxy: { name: config.name, maxBodyBytes: config.maxBodyBytes, maxEventBytes: config.maxEventBytes, keepAliveMs: config.keepAliveMs },
+    proxy: { name: config.name, maxBodyBytes: config.maxBodyBytes, maxEventBytes: config.maxEventBytes, maxBatch: config.maxBatch, keepAliveMs: config.keepAliveMs },
     throttle: authThrottleFor(config.authThrottle, previousThrottle, store),
     store,
     fingerprint,

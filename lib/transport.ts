@@ -12,6 +12,8 @@ export interface ProxySettings {
   maxBodyBytes: number;
   /** Largest event of an upstream event stream, in bytes. */
   maxEventBytes: number;
+  /** Most messages in one JSON-RPC batch (README: Configuration). */
+  maxBatch: number;
   keepAliveMs: number;
 }
 

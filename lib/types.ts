@@ -76,6 +76,11 @@ export interface ProxyConfig {
    * session ends with an error. Default: 64 MiB.
    */
   maxEventBytes?: number;
+  /**
+   * Most messages in one JSON-RPC batch; a larger batch is answered `400` before any of it is
+   * decided or forwarded. Default: 1000.
+   */
+  maxBatch?: number;
   /** Interval of keep-alive comments on idle SSE streams. Default: `"15s"`. */
   keepAlive?: Duration;
   /** Browser access. Default: same-origin only. */

@@ -46,27 +46,37 @@ export abstract class FrontSession {
     this.handle?.touch();
   }
   protected keepAliveMs: number;
-  /** The session's requests waiting for the server's answer: the pipeline's answer point matches them. */
-  protected readonly inFlight: InFlight;
+  /**
+   * The session's requests waiting for the server's answer: the pipeline reserves their ids here
+   * when it admits them, and its answer point matches the server's responses against them.
+   */
+  readonly inFlight: InFlight;
   /** Responses whose socket is full: the channel stays paused until all of them drained or closed. */
   private readonly blockedBy = new Set<ServerResponse>();
 
+  /** `inFlight`: where the request that opens the session was admitted, if one did. */
   constructor(
     protected readonly owner: FrontSessions,
     ctx: RequestContext,
+    inFlight?: InFlight,
   ) {
     this.server = owner.options.server;
     this.token = ctx.token;
     this.keepAliveMs = ctx.proxy.keepAliveMs;
     this.channel = owner.options.newChannel(ctx.token, ctx.proxy);
-    this.inFlight = new InFlight(owner.deps.pipeline);
+    this.inFlight = inFlight ?? new InFlight(owner.deps.pipeline, { server: this.server, token: this.token });
   }
 
   open(): Promise<void> {
     return this.channel.open({
       message: (line, message) => {
-        // Every server message passes the pipeline's answer point, which may replace a response.
-        if (!this.ending) this.guard('server message', () => this.deliver(this.inFlight.answer(message, line), message));
+        // Every server message passes the pipeline's answer point, which may replace a response
+        // or drop one that answers no request of this session.
+        if (this.ending) return;
+        this.guard('server message', () => {
+          const out = this.inFlight.answer(message, line);
+          if (out !== undefined) this.deliver(out, message);
+        });
       },
       closed: (reason, clientMessage) => {
         this.endMessage ??= clientMessage;

@@ -13,7 +13,7 @@ import type { Channel } from './channel';
 import { HttpError, JsonRpcCode, sendHttpError, sendJsonRpcError, sessionsExhausted, shuttingDown } from '../wire/errors';
 import { classifyPost, LEGACY_VERSIONS, UNSUPPORTED_VERSION, type Classification } from '../wire/revisions';
 import { readInbound } from '../pipeline/inbound';
-import { protocolVersionHeader } from '../pipeline/pipeline';
+import { InFlight, protocolVersionHeader } from '../pipeline/pipeline';
 import { answeredLocally, answeredWhole } from '../pipeline/answers';
 import type { Exchange, ExchangeBase } from '../pipeline/hooks';
 import { querySessionId, type ProxySettings, type RequestContext, type TransportDeps } from '../transport';
@@ -99,10 +99,10 @@ export class FrontSessions {
     if (id === undefined) throw new HttpError(400, JsonRpcCode.InvalidRequest, 'Bad Request: sessionId query parameter is required');
     const found = this.find('sse', id, ctx.token);
     if (!(found instanceof SseFrontSession) || found.ending) throw sessionNotFound(req);
-    const inbound = await readInbound(req, ctx.proxy.maxBodyBytes);
+    const inbound = await readInbound(req, ctx.proxy);
     const { messages } = inbound;
     if (found.ending) throw sessionNotFound(req);
-    const admission = await this.deps.pipeline.admit(this.exchangeBase(ctx, found.id, 'sse', undefined), inbound);
+    const admission = await this.deps.pipeline.admit(this.exchangeBase(ctx, found.id, 'sse', undefined), inbound, found.inFlight);
     if (answeredWhole(res, admission)) return;
     if (found.ending) throw sessionNotFound(req);
     try {
@@ -123,7 +123,7 @@ export class FrontSessions {
       if (req.method !== 'POST') {
         throw new HttpError(400, JsonRpcCode.InvalidRequest, 'Bad Request: Mcp-Session-Id header is required');
       }
-      const inbound = await readInbound(req, ctx.proxy.maxBodyBytes);
+      const inbound = await readInbound(req, ctx.proxy);
       const { messages } = inbound;
       // A POST without a session may be a stateless 2026-07-28 request (MCP 2026-07-28, docs/protocol-2026-07-28.md).
       let classified;
@@ -134,7 +134,7 @@ export class FrontSessions {
       }
       if (classified.kind === 'modern') {
         if (this.options.stateless) {
-          const admission = await this.deps.pipeline.admit(this.exchangeBase(ctx, undefined, 'stateless', classified.version), inbound);
+          const admission = await this.deps.pipeline.admit(this.exchangeBase(ctx, undefined, 'stateless', classified.version), inbound, this.requestFlight(ctx));
           if (answeredWhole(res, admission) || answeredLocally(res, admission)) return;
           return this.options.stateless.handle(res, ctx, classified, admission.exchanges[0]);
         }
@@ -153,9 +153,10 @@ export class FrontSessions {
         throw new HttpError(400, JsonRpcCode.InvalidRequest, 'Bad Request: initialize must be sent alone');
       }
       // Decided before a server side is started for it: a refused initialize starts nothing.
-      const admission = await this.deps.pipeline.admit(this.exchangeBase(ctx, undefined, 'streamable', protocolVersionHeader(req.headers)), inbound);
+      const flight = this.requestFlight(ctx);
+      const admission = await this.deps.pipeline.admit(this.exchangeBase(ctx, undefined, 'streamable', protocolVersionHeader(req.headers)), inbound, flight);
       if (answeredWhole(res, admission) || answeredLocally(res, admission)) return;
-      const session = new StreamableFrontSession(this, ctx);
+      const session = new StreamableFrontSession(this, ctx, flight);
       await this.start(session, res, messages[0].id, () => {
         res.setHeader('Mcp-Session-Id', session.id);
         session.post(req, res, ctx, inbound, admission, true);
@@ -178,13 +179,18 @@ export class FrontSessions {
       throw new HttpError(405, JsonRpcCode.ServerError, 'Method Not Allowed');
     }
     found.touch(res);
-    const inbound = await readInbound(req, ctx.proxy.maxBodyBytes);
+    const inbound = await readInbound(req, ctx.proxy);
     // The server side may have ended while the body was arriving.
     if (found.ending) throw sessionNotFound(req);
-    const admission = await this.deps.pipeline.admit(this.exchangeBase(ctx, found.id, 'streamable', protocolVersionHeader(req.headers)), inbound);
+    const admission = await this.deps.pipeline.admit(this.exchangeBase(ctx, found.id, 'streamable', protocolVersionHeader(req.headers)), inbound, found.inFlight);
     if (answeredWhole(res, admission)) return;
     if (found.ending) throw sessionNotFound(req);
     found.post(req, res, ctx, inbound, admission, false);
+  }
+
+  /** The requests of one HTTP request without a session: where its ids are reserved. */
+  private requestFlight(ctx: RequestContext): InFlight {
+    return new InFlight(this.deps.pipeline, { server: this.options.server, token: ctx.token });
   }
 
   private exchangeBase(ctx: RequestContext, sessionId: string | undefined, route: ExchangeBase['route'], protocolVersion: string | undefined): ExchangeBase {

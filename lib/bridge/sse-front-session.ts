@@ -48,7 +48,6 @@ export class SseFrontSession extends FrontSession {
       this.pending.add(ex.id);
       if (ex.method === 'initialize') initialize = ex.id;
     }
-    this.inFlight.add(admission.exchanges);
     try {
       await this.channel.send(forward.body, forward.messages);
     } catch (err) {

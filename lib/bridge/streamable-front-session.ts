@@ -75,11 +75,11 @@ export class StreamableFrontSession extends FrontSession {
     this.markUsed();
     if (initialize) this.touch(res);
     this.keepAliveMs = ctx.proxy.keepAliveMs;
-    const ids: JsonRpcId[] = [];
-    for (const m of inbound.messages) if (isRequest(m)) ids.push(m.id as JsonRpcId);
+    // The forwarded requests: their ids are unique in this session, the pipeline reserved them.
+    const ids: JsonRpcId[] = admission.exchanges.map((e) => e.id);
     const forward = admission.forward;
 
-    if (ids.length === 0 && forward !== undefined) {
+    if (ids.length === 0 && admission.refusals.length === 0 && forward !== undefined) {
       // Only notifications and responses (e.g. a sampling answer): accepted, nothing to wait for.
       this.sendToChannel(forward.body, forward.messages).then(
         () => {
@@ -89,17 +89,10 @@ export class StreamableFrontSession extends FrontSession {
       );
       return;
     }
-    for (const id of ids) {
-      if (this.byRequestId.has(id)) {
-        sendJsonRpcError(res, 409, JsonRpcCode.InvalidRequest, `Conflict: request id ${JSON.stringify(id)} is already in flight in this session`, { id });
-        return;
-      }
-    }
 
     const ex = new PostExchange(res, acceptsEventStream(req), inbound.isBatch, initialize, ids);
     this.exchanges.add(ex);
     for (const id of ids) this.byRequestId.set(id, ex);
-    this.inFlight.add(admission.exchanges);
     for (const m of forward?.messages ?? []) {
       const token = m.params?._meta?.progressToken;
       if (isRequest(m) && (typeof token === 'string' || typeof token === 'number')) {
@@ -115,15 +108,26 @@ export class StreamableFrontSession extends FrontSession {
     });
     ex.timer = setTimeout(() => this.guard('timeout', () => this.timeOut(ex)), this.owner.options.timeoutMs);
     ex.timer.unref();
-    for (const refusal of admission.refusals) this.inject(ex, refusal);
+    this.inject(ex, admission.refusals);
     if (forward === undefined) return;
     this.sendToChannel(forward.body, forward.messages).catch((err: unknown) => this.guard('send', () => this.refused(ex, err)));
   }
 
-  /** A request the pipeline refused: answered in its POST's response, the server never sees it. */
-  private inject(ex: PostExchange, refusal: Refusal): void {
-    if (ex.done) return;
-    this.respond(ex, refusal.id, refusal.line, true);
+  /**
+   * Requests the pipeline refused: answered in their POST's response, the server never sees them.
+   * They hold no place among the POST's pending ids (a refused id may equal a forwarded one).
+   */
+  private inject(ex: PostExchange, refusals: readonly Refusal[]): void {
+    if (refusals.length === 0 || ex.done) return;
+    if (ex.pending.size === 0) {
+      // Nothing else to wait for: the whole answer at once.
+      this.forgetExchange(ex);
+      if (ex.sse && refusals.length === 1) return sendSseBody(ex.res, 'event: message\ndata: ' + refusals[0].line + '\n\n');
+      for (const refusal of refusals) this.send(ex, refusal.line, true);
+      this.complete(ex);
+      return;
+    }
+    for (const refusal of refusals) this.send(ex, refusal.line, true);
   }
 
   /** `channel.send`, with a synchronous throw turned into the rejection its callers handle. */
@@ -161,7 +165,7 @@ export class StreamableFrontSession extends FrontSession {
         log('%s: dropping a response nobody waits for (id %j)', this.server, id);
         return;
       }
-      this.respond(ex, id!, line, false);
+      this.respond(ex, id!, line);
       return;
     }
     if (message.method === 'notifications/progress') {
@@ -175,8 +179,8 @@ export class StreamableFrontSession extends FrontSession {
     this.sendServerInitiated(line);
   }
 
-  /** The answer to request `id` of `ex`; `local` answers (the pipeline's) leave the server's timer running. */
-  private respond(ex: PostExchange, id: JsonRpcId, line: string, local: boolean): void {
+  /** The server's answer to request `id` of `ex`. */
+  private respond(ex: PostExchange, id: JsonRpcId, line: string): void {
     this.byRequestId.delete(id);
     ex.pending.delete(id);
     if (ex.pending.size === 0 && ex.sse && !ex.stream) {
@@ -186,7 +190,7 @@ export class StreamableFrontSession extends FrontSession {
       sendSseBody(ex.res, 'event: message\ndata: ' + line + '\n\n');
       return;
     }
-    this.send(ex, line, local);
+    this.send(ex, line);
     if (ex.pending.size === 0) this.finish(ex);
   }
 

@@ -59,6 +59,7 @@ export interface ResolvedProxy {
   literalTokens: Set<string>;
   maxBodyBytes: number;
   maxEventBytes: number;
+  maxBatch: number;
   keepAliveMs: number;
   allowedOrigins: '*' | Set<string> | undefined;
   authThrottle?: { maxFailures: number; windowMs: number };
@@ -80,6 +81,7 @@ function resolveProxy(proxy: unknown, r: Resolver): ResolvedProxy {
     literalTokens: new Set(),
     maxBodyBytes: DEFAULTS.maxBodyBytes,
     maxEventBytes: DEFAULTS.maxEventBytes,
+    maxBatch: DEFAULTS.maxBatch,
     keepAliveMs: DEFAULTS.keepAliveMs,
     allowedOrigins: undefined,
     trustProxy: false,
@@ -158,6 +160,7 @@ function resolveProxy(proxy: unknown, r: Resolver): ResolvedProxy {
 
   if (typeof p.maxBodyBytes === 'number') out.maxBodyBytes = p.maxBodyBytes;
   if (typeof p.maxEventBytes === 'number') out.maxEventBytes = p.maxEventBytes;
+  if (typeof p.maxBatch === 'number') out.maxBatch = p.maxBatch;
   out.keepAliveMs = r.duration(p.keepAlive, [...at, 'keepAlive'], DEFAULTS.keepAliveMs);
 
   if (isObject(p.cors) && Array.isArray(p.cors.allowedOrigins)) {
@@ -470,6 +473,7 @@ export function resolveConfig(
     literalTokens: proxy.literalTokens,
     maxBodyBytes: proxy.maxBodyBytes,
     maxEventBytes: proxy.maxEventBytes,
+    maxBatch: proxy.maxBatch,
     keepAliveMs: proxy.keepAliveMs,
     allowedOrigins: proxy.allowedOrigins,
     ...(proxy.authThrottle === undefined ? {} : { authThrottle: proxy.authThrottle }),

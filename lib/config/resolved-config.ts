@@ -54,6 +54,8 @@ export interface ResolvedConfig {
   literalTokens: ReadonlySet<string>;
   maxBodyBytes: number;
   maxEventBytes: number;
+  /** Most messages in one JSON-RPC batch. */
+  maxBatch: number;
   keepAliveMs: number;
   /** `'*'`, a set of origins, or `undefined` (same-origin only). */
   allowedOrigins: '*' | ReadonlySet<string> | undefined;
@@ -80,6 +82,7 @@ export const DEFAULTS = {
   addr: ':8080',
   maxBodyBytes: 10 * 1024 * 1024,
   maxEventBytes: 64 * 1024 * 1024,
+  maxBatch: 1000,
   keepAliveMs: 15_000,
   timeoutMs: 60_000,
   idleTimeoutMs: 30 * 60_000,

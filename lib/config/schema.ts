@@ -46,6 +46,7 @@ const proxyProperties = {
   },
   maxBodyBytes: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
   maxEventBytes: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+  maxBatch: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
   keepAlive: DURATION,
   cors: {
     type: 'object',

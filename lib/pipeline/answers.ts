@@ -7,16 +7,52 @@ import type { JsonRpcMessage } from '../wire/body';
 import { SseParser } from '../wire/sse';
 import type { Admission, Refusal } from './pipeline';
 
-/** The text to send for one server message (`line` unless a hook replaced it). */
-export type AnswerPoint = (message: JsonRpcMessage, line: string) => string;
+/**
+ * The text to send for one server message: `line` unless a hook replaced it, or `undefined` for a
+ * response to no request waiting for it, which is dropped (`InFlight.answer`).
+ */
+export type AnswerPoint = (message: JsonRpcMessage, line: string) => string | undefined;
 
 function isMessage(value: unknown): value is JsonRpcMessage {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**
+ * Every message of one server text through `answer`: a message, or a batch of them (JSON-RPC 2.0
+ * §6), whose responses each pass on their own, so that no answer rides past the answer point
+ * inside an array. `out` holds what is left, each message's text; `changed` says whether that
+ * differs from the server's text. `undefined` for text that holds no JSON-RPC message at all.
+ */
+export function answerEach(answer: AnswerPoint, parsed: unknown, text: string): { out: string[]; changed: boolean } | undefined {
+  if (Array.isArray(parsed)) {
+    const out: string[] = [];
+    let changed = false;
+    for (const m of parsed) {
+      const line = JSON.stringify(m);
+      const kept = isMessage(m) ? answer(m, line) : line;
+      if (kept !== line) changed = true;
+      if (kept !== undefined) out.push(kept);
+    }
+    return { out, changed };
+  }
+  if (!isMessage(parsed)) return undefined;
+  const kept = answer(parsed, text);
+  return { out: kept === undefined ? [] : [kept], changed: kept !== text };
+}
+
+/** `answerEach`, as the text to relay: the server's own when nothing changed, `undefined` when nothing is left. */
+export function answerText(answer: AnswerPoint, parsed: unknown, text: string): string | undefined {
+  const each = answerEach(answer, parsed, text);
+  if (each === undefined || !each.changed) return text;
+  if (each.out.length === 0) return undefined;
+  return Array.isArray(parsed) ? `[${each.out.join(',')}]` : each.out[0];
+}
+
+/**
  * A JSON answer: read whole (at most `limit` bytes, else `onTooLarge`), each message passed
  * through `answer`, written with its own `Content-Length`. Text that is not JSON passes unchanged.
+ * An answer of which nothing is left (every response in it answered no request of this POST) is
+ * `onNoAnswer`'s to answer.
  */
 export function relayJsonAnswer(
   proxyRes: IncomingMessage,
@@ -28,6 +64,7 @@ export function relayJsonAnswer(
   refusals: readonly Refusal[],
   limit: number,
   onTooLarge: () => void,
+  onNoAnswer: () => void,
 ): void {
   const chunks: Buffer[] = [];
   let size = 0;
@@ -46,6 +83,7 @@ export function relayJsonAnswer(
     if (size > limit || res.writableEnded || res.destroyed) return;
     const original = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
     const body = answerBody(original, answer, refusals);
+    if (body === undefined) return onNoAnswer();
     delete headers['content-length'];
     delete headers['transfer-encoding'];
     // A batch whose requests were all refused has only notifications left: the upstream's
@@ -57,7 +95,7 @@ export function relayJsonAnswer(
   });
 }
 
-function answerBody(original: Buffer, answer: AnswerPoint, refusals: readonly Refusal[]): Buffer {
+function answerBody(original: Buffer, answer: AnswerPoint, refusals: readonly Refusal[]): Buffer | undefined {
   let parsed: unknown;
   if (original.length > 0) {
     try {
@@ -66,27 +104,17 @@ function answerBody(original: Buffer, answer: AnswerPoint, refusals: readonly Re
       parsed = undefined;
     }
   }
-  if (parsed === undefined) {
+  const each = parsed === undefined ? undefined : answerEach(answer, parsed, original.toString('utf8'));
+  if (each === undefined) {
     if (refusals.length === 0) return original;
     return Buffer.from(`[${refusals.map((r) => r.line).join(',')}]`);
   }
-  if (!Array.isArray(parsed)) {
-    if (!isMessage(parsed)) return original;
-    const text = original.toString('utf8');
-    const out = answer(parsed, text);
-    if (refusals.length > 0) return Buffer.from(`[${[...refusals.map((r) => r.line), out].join(',')}]`);
-    return out === text ? original : Buffer.from(out);
+  if (refusals.length === 0) {
+    if (!each.changed) return original;
+    if (each.out.length === 0) return undefined;
+    return Buffer.from(Array.isArray(parsed) ? `[${each.out.join(',')}]` : each.out[0]);
   }
-  let changed = refusals.length > 0;
-  const texts: string[] = [];
-  for (const m of parsed) {
-    const text = JSON.stringify(m);
-    const out = isMessage(m) ? answer(m, text) : text;
-    if (out !== text) changed = true;
-    texts.push(out);
-  }
-  if (!changed) return original;
-  return Buffer.from(`[${[...refusals.map((r) => r.line), ...texts].join(',')}]`);
+  return Buffer.from(`[${[...refusals.map((r) => r.line), ...each.out].join(',')}]`);
 }
 
 /**
@@ -142,8 +170,15 @@ export function relaySseAnswer(
         } catch {
           parsed = undefined;
         }
-        if (isMessage(parsed)) data = answer(parsed, data);
-        if (data !== event.data) changed = true;
+        const kept = parsed === undefined ? data : answerText(answer, parsed, data);
+        if (kept !== event.data) changed = true;
+        if (kept === undefined) {
+          // Dropped; its id still moves the client's resumption point past it (WHATWG HTML
+          // §9.2.6: the last event ID is set even when no event is dispatched).
+          if (event.id !== undefined) write(`id: ${event.id}\n\n`);
+          return;
+        }
+        data = kept;
       }
       let head = event.event === 'message' ? '' : `event: ${event.event}\n`;
       if (event.id !== undefined) head += `id: ${event.id}\n`;

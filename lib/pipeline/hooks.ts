@@ -23,8 +23,12 @@ export interface Exchange {
   readonly route: ClientRoute;
   readonly upstream: UpstreamKind;
   readonly method: string;
-  /** The client's own id. */
-  readonly id: JsonRpcId;
+  /**
+   * The client's own id. `null` only on a request the pipeline itself refuses as invalid (MCP base
+   * protocol: a request id MUST NOT be null), which a hook sees in `refused` and, with
+   * `countsInvalid`, in `request`.
+   */
+  readonly id: JsonRpcId | null;
   /** The client's params, as sent: hooks read them, never change them. */
   readonly params: Readonly<Record<string, unknown>> | undefined;
   /** `MCP-Protocol-Version` of the HTTP request, or the 2026-07-28 `_meta` version. */
@@ -32,6 +36,9 @@ export interface Exchange {
   /** `performance.now()` when the proxy took the request. */
   readonly startedAt: number;
 }
+
+/** A request that went on to the server: its id is one the client can be answered for. */
+export type Forwarded = Exchange & { readonly id: JsonRpcId };
 
 /** Everything of an exchange that the HTTP request decides, before its messages are read. */
 export type ExchangeBase = Pick<Exchange, 'server' | 'token' | 'sessionId' | 'route' | 'upstream' | 'protocolVersion'>;
@@ -47,6 +54,12 @@ export interface Verdict {
   data?: unknown;
   status?: number;
   headers?: Record<string, string>;
+  /**
+   * The `WARN` line this refusal deserves. The pipeline writes it: one line for a request, and one
+   * line with `count=` and `batch=` for every refusal of a batch with the same message, so that a
+   * batch of a thousand refused calls is one line, not a thousand.
+   */
+  warn?: { message: string; fields: LogFields };
 }
 
 /** Why a request ended without an answer from the server. */
@@ -73,6 +86,12 @@ export interface PipelineHook {
   appliesTo?(base: ExchangeBase): boolean;
   /** Decides one request; `undefined` lets it through. A batch's requests are decided one by one. */
   request?(ex: Exchange): Verdict | undefined | Promise<Verdict | undefined>;
+  /**
+   * `request` also sees the requests the pipeline refuses as invalid (a null id, an id already in
+   * flight in the session), and only a verdict with a `status` counts for them: a rate limit
+   * counts them like any request (README: Limits per token).
+   */
+  countsInvalid?: boolean;
   /**
    * Sees the response to `ex` on its way back; a returned message replaces it (that one message is
    * serialized again), `undefined` keeps the server's bytes.

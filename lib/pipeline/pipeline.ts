@@ -5,16 +5,18 @@
 import { isUtf8 } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
 import { isRequest, type JsonRpcMessage } from '../wire/body';
-import { jsonRpcErrorBody } from '../wire/errors';
+import { JsonRpcCode, jsonRpcErrorBody } from '../wire/errors';
 import { hasDuplicateKeys } from '../wire/duplicate-keys';
-import { logFault } from '../logger';
+import { debug, logFault } from '../logger';
 import type { LogFields, Logger } from '../types';
 import { inboundOf, type Inbound } from './inbound';
-import type { AuthFailureReason, Exchange, ExchangeBase, FailureOutcome, JsonRpcId, PipelineHook, SessionInfo, UpstreamErrorInfo, Verdict } from './hooks';
+import type { AuthFailureReason, Exchange, ExchangeBase, FailureOutcome, Forwarded, JsonRpcId, PipelineHook, SessionInfo, UpstreamErrorInfo, Verdict } from './hooks';
+
+const log = debug.extend('pipeline');
 
 /** A request the hooks answered: its JSON-RPC error, as a message and as its one-line text. */
 export interface Refusal {
-  readonly id: JsonRpcId;
+  readonly id: JsonRpcId | null;
   readonly message: JsonRpcMessage;
   readonly line: string;
 }
@@ -26,21 +28,31 @@ export interface Admission {
   readonly refusals: Refusal[];
   /** A verdict with a status: the whole HTTP request is answered with it, nothing is forwarded. */
   readonly reject: { status: number; headers: Record<string, string>; body: string } | undefined;
-  /** The forwarded requests, for the answer point. */
-  readonly exchanges: Exchange[];
+  /** The forwarded requests, reserved in the `InFlight` admission was given, for the answer point. */
+  readonly exchanges: Forwarded[];
 }
+
+/** JSON-RPC 2.0 §4 allows a null id; the MCP base protocol does not (a request id MUST NOT be null). */
+const NULL_ID = 'Invalid Request: a request id must be a string or a number, not null';
+/**
+ * How long one turn of the event loop may spend deciding a batch before it lets other requests
+ * in: a large batch must never hold another client's request for long (README: Limits).
+ */
+const SLICE_MS = 10;
 
 export class Pipeline {
   private readonly requestHooks: PipelineHook[];
+  private readonly invalidHooks: PipelineHook[];
   private readonly answerHooks: PipelineHook[];
   private readonly failedHooks: PipelineHook[];
   private readonly refusedHooks: PipelineHook[];
 
   constructor(
     readonly hooks: readonly PipelineHook[],
-    private readonly logger: Logger,
+    readonly logger: Logger,
   ) {
     this.requestHooks = hooks.filter((h) => h.request);
+    this.invalidHooks = this.requestHooks.filter((h) => h.countsInvalid);
     this.answerHooks = hooks.filter((h) => h.answer);
     this.failedHooks = hooks.filter((h) => h.failed);
     this.refusedHooks = hooks.filter((h) => h.refused);
@@ -52,43 +64,74 @@ export class Pipeline {
   }
 
   /**
-   * Decides every request of `inbound` on its own. Notifications and responses of the client go on
-   * as they are. Only when something was refused is the forwarded body rebuilt.
+   * Decides every request of `inbound` on its own, and reserves the id of each in `inFlight` (the
+   * session's requests awaiting answers, or the HTTP request's when there is no session) before
+   * anything else can run: an id already reserved there, or earlier in the same batch, and a null
+   * id, are Invalid Requests (`-32600`), answered by the proxy and never forwarded (MCP base
+   * protocol: an id MUST NOT be null and MUST NOT have been used before in the session). Otherwise
+   * two requests with one id would share one answer slot, and an answer meant for one would
+   * pass the answer point as the other's. Notifications and responses of the client go on as
+   * they are. Only when something was refused is the forwarded body rebuilt.
    */
-  admit(base: ExchangeBase, inbound: Inbound): Admission | Promise<Admission> {
+  admit(base: ExchangeBase, inbound: Inbound, inFlight: InFlight): Admission | Promise<Admission> {
     const startedAt = performance.now();
-    const exchanges: Exchange[] = [];
-    for (const m of inbound.messages) if (isRequest(m)) exchanges.push(exchangeOf(base, m, startedAt));
-    // Without request hooks nothing can be refused: the client's bytes go on, decided in this tick.
-    if (!this.requestHooks.some((h) => applies(h, base))) return { forward: inbound, refusals: [], reject: undefined, exchanges };
-    return this.decideAll(inbound, exchanges);
+    const requests: Exchange[] = [];
+    let invalid: Map<Exchange, string> | undefined;
+    for (const m of inbound.messages) {
+      if (!isRequest(m)) continue;
+      const ex = exchangeOf(base, m, startedAt);
+      requests.push(ex);
+      const why = ex.id === null ? NULL_ID : inFlight.reserve(ex as Forwarded) ? undefined : idInUse(ex.id);
+      if (why !== undefined) (invalid ??= new Map()).set(ex, why);
+    }
+    // Without request hooks and invalid requests nothing can be refused: the client's bytes go on, decided in this tick.
+    if (invalid === undefined && !this.requestHooks.some((h) => applies(h, base))) {
+      return { forward: inbound, refusals: [], reject: undefined, exchanges: requests as Forwarded[] };
+    }
+    return this.decideAll(inbound, requests, invalid, inFlight);
   }
 
-  private async decideAll(inbound: Inbound, requests: Exchange[]): Promise<Admission> {
-    const admitted: Exchange[] = [];
+  private async decideAll(inbound: Inbound, requests: Exchange[], invalid: Map<Exchange, string> | undefined, inFlight: InFlight): Promise<Admission> {
+    const admitted: Forwarded[] = [];
     const refused = new Map<JsonRpcMessage, Refusal>();
+    const decided = new Set<Exchange>();
+    const warnings: NonNullable<Verdict['warn']>[] = [];
+    let sliceStart = performance.now();
     let r = 0;
     for (const m of inbound.messages) {
       if (!isRequest(m)) continue;
       const ex = requests[r++];
-      const verdict = await this.decide(ex);
+      // A large batch is decided in slices, each in a turn of its own (README: Limits).
+      if (performance.now() - sliceStart > SLICE_MS) {
+        await new Promise(setImmediate);
+        sliceStart = performance.now();
+      }
+      const why = invalid?.get(ex);
+      const verdict = why === undefined ? await this.decide(ex) : await this.decideInvalid(ex, why);
       if (verdict === undefined) {
-        admitted.push(ex);
+        admitted.push(ex as Forwarded);
         continue;
       }
       if (verdict.status !== undefined) {
         // The whole HTTP request is answered with the status: every request of it not refused
-        // already was refused now.
-        const before = new Set([...refused.values()].map((f) => f.id));
-        for (const q of requests) if (!before.has(q.id)) this.refused(q, verdict);
+        // already was refused now, and none of its ids stays reserved.
+        for (const q of requests) {
+          if (invalid?.has(q) !== true) inFlight.release(q.id!);
+          if (!decided.has(q)) this.refused(q, verdict);
+        }
+        this.logWarnings(warnings, requests.length);
         const error = (id: unknown) => jsonRpcErrorBody(verdict.code, verdict.message, id, verdict.data);
         const body = inbound.isBatch ? `[${requests.map((q) => error(q.id)).join(',')}]` : error(ex.id);
         return { forward: undefined, refusals: [], reject: { status: verdict.status, headers: verdict.headers ?? {}, body }, exchanges: [] };
       }
+      if (why === undefined) inFlight.release(ex.id!);
+      decided.add(ex);
       this.refused(ex, verdict);
+      if (verdict.warn !== undefined) warnings.push(verdict.warn);
       const line = jsonRpcErrorBody(verdict.code, verdict.message, ex.id, verdict.data);
       refused.set(m, { id: ex.id, line, message: JSON.parse(line) as JsonRpcMessage });
     }
+    this.logWarnings(warnings, requests.length);
     if (refused.size === 0) return { forward: decidedAs(inbound), refusals: [], reject: undefined, exchanges: admitted };
     const kept = inbound.messages.filter((m) => !refused.has(m));
     return { forward: kept.length === 0 ? undefined : inboundOf(kept, inbound.isBatch), refusals: [...refused.values()], reject: undefined, exchanges: admitted };
@@ -101,6 +144,32 @@ export class Pipeline {
       if (verdict !== undefined) return verdict;
     }
     return undefined;
+  }
+
+  /** An invalid request: counted by the hooks that count every request; `-32600` unless one answers the whole HTTP request. */
+  private async decideInvalid(ex: Exchange, why: string): Promise<Verdict> {
+    for (const hook of this.invalidHooks) {
+      if (!applies(hook, ex)) continue;
+      const verdict = await hook.request!(ex);
+      if (verdict?.status !== undefined) return verdict;
+    }
+    return { code: JsonRpcCode.InvalidRequest, message: why };
+  }
+
+  /** One `WARN` per kind of refusal of an HTTP request: the first one's fields, and how many there were. */
+  private logWarnings(warnings: NonNullable<Verdict['warn']>[], batch: number): void {
+    if (warnings.length === 0) return;
+    if (warnings.length === 1) {
+      this.logger.warn(warnings[0].message, warnings[0].fields);
+      return;
+    }
+    const byMessage = new Map<string, { fields: LogFields; count: number }>();
+    for (const w of warnings) {
+      const seen = byMessage.get(w.message);
+      if (seen === undefined) byMessage.set(w.message, { fields: w.fields, count: 1 });
+      else seen.count++;
+    }
+    for (const [message, { fields, count }] of byMessage) this.logger.warn(message, count === 1 ? fields : { ...fields, count, batch });
   }
 
   /**
@@ -189,56 +258,118 @@ function exchangeOf(base: ExchangeBase, m: JsonRpcMessage, startedAt: number): E
     upstream: base.upstream,
     protocolVersion: base.protocolVersion,
     method: m.method!,
-    id: m.id as JsonRpcId,
+    id: m.id as JsonRpcId | null,
     params: m.params,
     startedAt,
   };
 }
 
+/** Client ids in log lines are the client's text: bounded. */
+const MAX_LOGGED_ID = 64;
 /**
- * The requests of one session (or one HTTP exchange) still waiting for their answers, by the
- * client's id: a response is matched to its request here, and whatever is left when the session
- * or exchange ends is reported as failed.
+ * Requests of a session whose client stream went away before the answer, kept so that a resumed
+ * stream can still bring it (MCP Streamable HTTP §Resumability and Redelivery); beyond this many,
+ * the oldest is given up.
+ */
+const MAX_ABANDONED = 1000;
+
+function idInUse(id: JsonRpcId): string {
+  const shown = JSON.stringify(id);
+  return `Invalid Request: request id ${shown.length > MAX_LOGGED_ID ? `${shown.slice(0, MAX_LOGGED_ID)}…` : shown} is already in use in this session`;
+}
+
+/**
+ * The requests of one session (or of one HTTP exchange without a session) still waiting for
+ * their answers, by the client's id. The pipeline reserves each id here when it admits the
+ * request; the answer point matches each server response to its request here, and a response to
+ * no request waiting here is dropped, never relayed: a response reaches the client only through
+ * the hooks of the request it answers. Whatever is left when the session or exchange ends is
+ * reported as failed.
  */
 export class InFlight {
-  private readonly byId = new Map<JsonRpcId, Exchange>();
+  private readonly byId = new Map<JsonRpcId, Forwarded>();
+  /** Ids whose client stream went away; they fail as `client_gone` unless a resumed stream brings their answer. */
+  private abandoned: Set<JsonRpcId> | undefined;
+  private droppedAnswers = 0;
 
-  constructor(private readonly pipeline: Pipeline) {}
+  constructor(
+    private readonly pipeline: Pipeline,
+    /** Whose requests these are, for the log line of a dropped answer. */
+    private readonly about: { readonly server: string; readonly token: string },
+  ) {}
 
-  add(exchanges: readonly Exchange[]): void {
-    for (const ex of exchanges) this.byId.set(ex.id, ex);
+  has(id: JsonRpcId): boolean {
+    return this.byId.has(id);
   }
 
-  /** The answer point for one server message: returns the text to send on. */
-  answer(message: JsonRpcMessage, line: string): string {
-    if (message.method !== undefined || message.id === undefined || message.id === null) return line;
-    const ex = this.byId.get(message.id);
-    if (ex === undefined) return line;
-    this.byId.delete(message.id);
+  /** Takes `ex.id` for `ex`; false when the id is already waiting for an answer. */
+  reserve(ex: Forwarded): boolean {
+    if (this.byId.has(ex.id)) return false;
+    this.byId.set(ex.id, ex);
+    return true;
+  }
+
+  /** Gives an id back without a report: its request was refused, or its answer passed unread. */
+  release(id: JsonRpcId): void {
+    this.byId.delete(id);
+    this.abandoned?.delete(id);
+  }
+
+  /**
+   * The answer point for one server message: the text to send on, or `undefined` when it is a
+   * response to no request waiting here, which must be dropped.
+   */
+  answer(message: JsonRpcMessage, line: string): string | undefined {
+    if (message.method !== undefined) return line;
+    const id = message.id;
+    const ex = id === undefined || id === null ? undefined : this.byId.get(id);
+    if (ex === undefined) {
+      this.dropped(id);
+      return undefined;
+    }
+    this.release(ex.id);
     return this.pipeline.answer(ex, message, line);
+  }
+
+  /**
+   * The client stream that was to carry these answers went away. They stay reserved, since a
+   * resumed stream may still deliver them; if none does, they fail as `client_gone` with the
+   * session.
+   */
+  abandon(ids: readonly JsonRpcId[]): void {
+    const abandoned = (this.abandoned ??= new Set());
+    for (const id of ids) if (this.byId.has(id)) abandoned.add(id);
+    for (const id of abandoned) {
+      if (abandoned.size <= MAX_ABANDONED) break;
+      this.fail(id, 'client_gone');
+    }
   }
 
   fail(id: JsonRpcId, outcome: FailureOutcome, fields?: LogFields): void {
     const ex = this.byId.get(id);
     if (ex === undefined) return;
-    this.byId.delete(id);
-    this.pipeline.fail(ex, outcome, fields);
+    const gone = this.abandoned?.has(id) === true;
+    this.release(id);
+    this.pipeline.fail(ex, gone ? 'client_gone' : outcome, fields);
   }
 
   failAll(outcome: FailureOutcome, fields?: LogFields): void {
-    const all = [...this.byId.values()];
-    this.byId.clear();
-    for (const ex of all) this.pipeline.fail(ex, outcome, fields);
+    for (const id of [...this.byId.keys()]) this.fail(id, outcome, fields);
   }
 
   get size(): number {
     return this.byId.size;
   }
 
-  /** Some hook looks at the answers still awaited: they must be read, not passed through unread. */
-  get observesAnswers(): boolean {
-    for (const ex of this.byId.values()) if (this.pipeline.observes(ex)) return true;
-    return false;
+  /** A response to nothing waiting: a replay, a late answer to a failed request, or an upstream's mistake. */
+  private dropped(id: unknown): void {
+    this.droppedAnswers++;
+    const shown = String(JSON.stringify(id ?? null)).slice(0, MAX_LOGGED_ID);
+    if (this.droppedAnswers === 1) {
+      this.pipeline.logger.warn('dropped an answer to no pending request', { server: this.about.server, token: this.about.token, id: shown });
+    } else {
+      log('%s: dropped answer %d (id %s)', this.about.server, this.droppedAnswers, shown);
+    }
   }
 }
 

@@ -19,6 +19,8 @@ function limitOf<K extends keyof ResolvedLimits>(config: ResolvedConfig, token: 
 export function requestLimitHook(currentConfig: () => ResolvedConfig, currentStore: () => CounterStore, logger: Logger): PipelineHook {
   return {
     appliesTo: (base) => limitOf(currentConfig(), base.token, 'requests') !== undefined,
+    // A request with a null or reused id is still a request: it counts, though the pipeline refuses it.
+    countsInvalid: true,
 
     async request(ex: Exchange): Promise<Verdict | undefined> {
       const limit = limitOf(currentConfig(), ex.token, 'requests');

@@ -80,13 +80,12 @@ export function permissionsHook(currentConfig: () => ResolvedConfig, logger: Log
       // A name that is not a string is refused outright: a server might read it some other way.
       if (typeof use.name === 'string' && allows(use.name)) return undefined;
       const shown = typeof use.name === 'string' ? use.name : String(JSON.stringify(use.name));
-      logger.warn('permission denied', {
-        token: ex.token,
-        server: ex.server,
-        method: ex.method,
-        name: shown.length > MAX_LOGGED_NAME ? `${shown.slice(0, MAX_LOGGED_NAME)}…` : shown,
-      });
-      return { code: INVALID_PARAMS, message: `Unknown ${NOUN[use.kind]}: ${shown}` };
+      // Logged by the pipeline: one line for a request, one summary line for a refused batch.
+      const warn = {
+        message: 'permission denied',
+        fields: { token: ex.token, server: ex.server, method: ex.method, name: shown.length > MAX_LOGGED_NAME ? `${shown.slice(0, MAX_LOGGED_NAME)}…` : shown },
+      };
+      return { code: INVALID_PARAMS, message: `Unknown ${NOUN[use.kind]}: ${shown}`, warn };
     },
 
     answer(ex: Exchange, response: JsonRpcMessage): JsonRpcMessage | undefined {

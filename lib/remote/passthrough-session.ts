@@ -4,7 +4,8 @@ import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import { DEFAULTS, type RemoteServer } from '../config';
 import type { SessionHandle } from '../sessions/registry';
 import type { TransportDeps } from '../transport';
-import type { InFlight, Refusal } from '../pipeline/pipeline';
+import { InFlight, type Refusal } from '../pipeline/pipeline';
+import type { ExchangeBase, JsonRpcId } from '../pipeline/hooks';
 
 /**
  * MCP SDK clients never send DELETE on close(): a session with no open stream and no
@@ -27,8 +28,18 @@ export interface Exchange {
   readonly body: Buffer;
   /** The id of a single request, for the proxy's own error answers. */
   readonly id: unknown;
-  /** Its requests waiting for the upstream's answer (POST only). */
+  /**
+   * Where its requests wait for their answers: the session's (`PassthroughSession.inFlight`), or
+   * its own for a request without a session. A `GET` stream of a session reads through the
+   * session's, since a resumed stream may bring answers to the session's earlier POSTs.
+   */
   readonly inFlight: InFlight | undefined;
+  /** The ids of the requests this POST forwarded: what it answers for, fails, or gives back. */
+  readonly ids: readonly JsonRpcId[];
+  /** What the hooks know of its requests, to ask whether any of them looks at answers. */
+  readonly base: ExchangeBase;
+  /** Its answer is piped unread (no hook looks at answers): its ids are given back when it ends. */
+  piped?: boolean;
   /** Requests the pipeline refused: answered in the same response as the forwarded ones. */
   readonly refusals: Refusal[];
   readonly maxEventBytes: number;
@@ -63,6 +74,11 @@ export class PassthroughSession {
   /** Ended by the client's DELETE or an upstream `404`: there is nothing to tell the upstream. */
   forgotten = false;
   readonly handle: SessionHandle;
+  /**
+   * The session's requests waiting for their answers, whichever stream brings them: the POST's
+   * own, or a `GET` stream that resumes one (MCP Streamable HTTP §Resumability and Redelivery).
+   */
+  readonly inFlight: InFlight;
 
   constructor(
     /** The upstream's `Mcp-Session-Id`: sent upstream only. */
@@ -81,6 +97,7 @@ export class PassthroughSession {
       idleTimeoutMs: IDLE_SESSION_MS,
       teardown: (reason) => owner.closeSession(this, reason),
     });
+    this.inFlight = new InFlight(deps.pipeline, { server: owner.server.name, token });
   }
 
   /** The id its client uses. */

@@ -7,9 +7,9 @@ import { remoteBridge } from './remote-bridge';
 import type { Request, Response } from 'express';
 import { readInboundOrReply } from '../pipeline/inbound';
 import type { JsonRpcMessage } from '../wire/body';
-import type { UpstreamErrorInfo } from '../pipeline/hooks';
+import type { ExchangeBase, UpstreamErrorInfo } from '../pipeline/hooks';
 import { InFlight } from '../pipeline/pipeline';
-import { answeredWhole } from '../pipeline/answers';
+import { answeredWhole, answerText } from '../pipeline/answers';
 import { resolveUpstreamEndpoint, SseUpstreamChannel } from './sse-channel';
 import type { RemoteServer } from '../config';
 import { HttpError, internalError, JsonRpcCode, sendHttpError, sendHttpErrorDraining, sendJsonRpcError, sessionGone, shuttingDown } from '../wire/errors';
@@ -219,8 +219,8 @@ class SseRelayTransport implements ServerTransport {
     if (relay.ended || !relay.stream) return;
     if (event.event !== 'endpoint') {
       // Re-serialized, never the upstream's bytes: the client must frame exactly the events we read.
-      const inFlight = event.event === 'message' ? relay.session?.inFlight : undefined;
-      relay.stream.send(event.event, inFlight ? answerPoint(inFlight, event.data) : event.data, event.id);
+      const data = event.event === 'message' && relay.session ? this.answerPoint(relay, relay.session, event.data) : event.data;
+      if (data !== undefined) relay.stream.send(event.event, data, event.id);
       return;
     }
     const target = resolveUpstreamEndpoint(event.data, this.server.url);
@@ -250,6 +250,24 @@ class SseRelayTransport implements ServerTransport {
     relay.untrack = undefined;
     relay.handle.start();
     relay.stream.send('endpoint', messageEndpoint(relay.req, this.server.name, relay.handle.id));
+  }
+
+  /**
+   * The answer point of the relay: a `message` event's JSON-RPC text through the session's
+   * requests in flight, each response (a batch's too) matched to its request, or dropped when it
+   * answers none. Read only while a request waits or a hook looks at answers: otherwise nothing
+   * could change a byte.
+   */
+  private answerPoint(relay: Relay, session: SseRelaySession, data: string): string | undefined {
+    if ((session.inFlight === undefined || session.inFlight.size === 0) && !this.deps.pipeline.observes(relayBase(relay, this.server.name))) return data;
+    let message: unknown;
+    try {
+      message = JSON.parse(data);
+    } catch {
+      return data;
+    }
+    const inFlight = (session.inFlight ??= new InFlight(this.deps.pipeline, { server: this.server.name, token: relay.token }));
+    return answerText((m, line) => inFlight.answer(m, line), message, data);
   }
 
   /**
@@ -298,10 +316,11 @@ class SseRelayTransport implements ServerTransport {
     if (!session) return sendHttpErrorDraining(res, sessionGone(), req);
 
     // The bytes go upstream as they are, but only once they are JSON-RPC (see parseJsonRpc).
-    const inbound = await readInboundOrReply(req, res, ctx.proxy.maxBodyBytes);
+    const inbound = await readInboundOrReply(req, res, ctx.proxy);
     if (inbound === undefined) return;
     const base = { server: this.server.name, token: ctx.token, sessionId: id, route: 'sse', upstream: 'sse', protocolVersion: undefined } as const;
-    const admission = await this.deps.pipeline.admit(base, inbound);
+    const inFlight = (session.inFlight ??= new InFlight(this.deps.pipeline, { server: this.server.name, token: ctx.token }));
+    const admission = await this.deps.pipeline.admit(base, inbound, inFlight);
     if (answeredWhole(res, admission)) return;
     session = this.findSession(id, ctx.token);
     if (!session) return sendHttpError(res, sessionGone());
@@ -315,8 +334,6 @@ class SseRelayTransport implements ServerTransport {
     const body = admission.forward.body;
     const only = inbound.isBatch ? undefined : inbound.messages[0].id;
     const requestId = typeof only === 'string' || typeof only === 'number' ? only : undefined;
-    const inFlight = (session.inFlight ??= new InFlight(this.deps.pipeline));
-    inFlight.add(admission.exchanges);
     const failed = (outcome: 'timeout' | 'upstream_error') => {
       for (const ex of admission.exchanges) inFlight.fail(ex.id, outcome);
     };
@@ -423,14 +440,7 @@ function copyForwardedHeaders(from: IncomingHttpHeaders, to: Record<string, stri
   }
 }
 
-/** The answer point of the legacy relay: a `message` event's JSON-RPC text, through the pipeline. */
-function answerPoint(inFlight: InFlight, data: string): string {
-  if (inFlight.size === 0) return data;
-  let message: unknown;
-  try {
-    message = JSON.parse(data);
-  } catch {
-    return data;
-  }
-  return typeof message === 'object' && message !== null && !Array.isArray(message) ? inFlight.answer(message as JsonRpcMessage, data) : data;
+/** What the hooks know of a relay's requests before any is read: the base of its exchanges. */
+function relayBase(relay: Relay, server: string): ExchangeBase {
+  return { server, token: relay.token, sessionId: relay.handle?.id, route: 'sse', upstream: 'sse', protocolVersion: undefined };
 }

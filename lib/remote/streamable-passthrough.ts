@@ -7,7 +7,7 @@ import { remoteBridge } from './remote-bridge';
 import type { Request, Response } from 'express';
 import { readBodyOrReply } from '../wire/body';
 import { readInboundOrReply } from '../pipeline/inbound';
-import type { UpstreamErrorInfo } from '../pipeline/hooks';
+import type { FailureOutcome, JsonRpcId, UpstreamErrorInfo } from '../pipeline/hooks';
 import { InFlight, protocolVersionHeader, type Refusal } from '../pipeline/pipeline';
 import { answeredLocally, answeredWhole, corkPerTurn, flushUnlessData, relayJsonAnswer, relaySseAnswer } from '../pipeline/answers';
 import type { JsonRpcMessage } from '../wire/body';
@@ -95,37 +95,42 @@ class StreamableProxy implements ServerTransport {
     // the buffer is what gets sent, whether or not express.json() consumed the stream.
     let body: Buffer;
     let id: unknown;
-    let inFlight: InFlight | undefined;
+    // A GET stream of a session may resume a POST's: it reads through the session's requests.
+    let inFlight: InFlight | undefined = req.method === 'GET' ? session?.inFlight : undefined;
+    let ids: JsonRpcId[] = [];
     let refusals: Refusal[] = [];
     let opens = false;
+    const base = { server: this.server.name, token: ctx.token, sessionId, route: 'streamable', upstream: 'streamable-http', protocolVersion: protocolVersionHeader(req.headers) } as const;
     if (req.method === 'POST') {
       // The bytes go upstream as they are, but only once they are JSON-RPC (see parseJsonRpc).
-      const inbound = await readInboundOrReply(req, res, ctx.proxy.maxBodyBytes);
+      const inbound = await readInboundOrReply(req, res, ctx.proxy);
       if (inbound === undefined) return;
-      const { pipeline } = this.deps;
-      const base = { server: this.server.name, token: ctx.token, sessionId, route: 'streamable', upstream: 'streamable-http', protocolVersion: protocolVersionHeader(req.headers) } as const;
-      const admission = await pipeline.admit(base, inbound);
+      inFlight = session?.inFlight ?? new InFlight(this.deps.pipeline, { server: this.server.name, token: ctx.token });
+      const admission = await this.deps.pipeline.admit(base, inbound, inFlight);
       if (answeredWhole(res, admission) || answeredLocally(res, admission)) return;
       body = admission.forward!.body;
       const only = inbound.isBatch ? undefined : inbound.messages[0].id;
       id = typeof only === 'string' || typeof only === 'number' ? only : undefined;
+      ids = admission.exchanges.map((e) => e.id);
       refusals = admission.refusals;
       opens = sessionId === undefined && admission.exchanges.some((e) => e.method === 'initialize');
       // An `initialize` opens a session upstream: the token's session limit is checked before it is sent.
       const refused = opens ? this.deps.sessions.refusal(ctx.token, this.server.name) : undefined;
       if (refused) return sendHttpError(res, refused, id);
-      inFlight = new InFlight(pipeline);
-      inFlight.add(admission.exchanges);
     } else {
       const read = await readBodyOrReply(req, res, ctx.proxy.maxBodyBytes);
       if (read === undefined) return;
       body = read;
     }
-    if (this.closed) return this.shuttingDown(res);
-    if (session?.ended) return sendHttpError(res, sessionGone());
-    if (res.destroyed) return;
+    if (this.closed || session?.ended || res.destroyed) {
+      // Not forwarded after all: its ids are free again.
+      for (const forwarded of ids) inFlight?.release(forwarded);
+      if (this.closed) return this.shuttingDown(res);
+      if (session?.ended) return sendHttpError(res, sessionGone());
+      return;
+    }
 
-    const ex: Exchange = { req, res, body, id, inFlight, refusals, maxEventBytes: ctx.proxy.maxEventBytes, token: ctx.token, sessionId, session, done: false };
+    const ex: Exchange = { req, res, body, id, inFlight, ids, base, refusals, maxEventBytes: ctx.proxy.maxEventBytes, token: ctx.token, sessionId, session, done: false };
     if (session) {
       session.exchanges.add(ex);
       session.handle.busy();
@@ -211,10 +216,18 @@ class StreamableProxy implements ServerTransport {
       // An upstream that dies mid-response must not look like a complete answer to the client.
       if (!proxyRes.complete && !ex.done && !res.writableEnded) res.destroy();
     });
-    // The answer point: messages are read only when a hook looks at answers or refusals must be
-    // merged in; otherwise no hook could change a byte, and the answer streams through as it is.
-    if (ex.refusals.length > 0 || (ex.inFlight !== undefined && ex.inFlight.observesAnswers)) {
-      const answer = (message: JsonRpcMessage, line: string) => ex.inFlight?.answer(message, line) ?? line;
+    // The answer point: every message of a POST's answer or a session's GET stream (replays
+    // included) is read when a hook looks at answers or refusals must be merged in: each response
+    // is matched to its request in flight and passes the hooks, or is dropped when it answers
+    // none. Otherwise no hook could change a byte, and the answer streams through as it is.
+    const inFlight = ex.inFlight;
+    if (inFlight !== undefined && (ex.refusals.length > 0 || this.deps.pipeline.observes(ex.base))) {
+      // An error status's own JSON-RPC error (`404` for a forgotten session, with a null id)
+      // answers the HTTP request, not one of its messages: it goes on as it is.
+      const answer =
+        status < 300
+          ? (message: JsonRpcMessage, line: string) => inFlight.answer(message, line)
+          : (message: JsonRpcMessage, line: string) => (isHttpErrorBody(message, inFlight) ? line : inFlight.answer(message, line));
       const tooLarge = () => this.answerTooLarge(ex);
       if (stream) {
         headers['x-accel-buffering'] = 'no';
@@ -223,10 +236,11 @@ class StreamableProxy implements ServerTransport {
         return;
       }
       if (isJson(proxyRes.headers) || ex.refusals.length > 0) {
-        relayJsonAnswer(proxyRes, res, status, proxyRes.statusMessage, headers, answer, ex.refusals, ex.maxEventBytes, tooLarge);
+        relayJsonAnswer(proxyRes, res, status, proxyRes.statusMessage, headers, answer, ex.refusals, ex.maxEventBytes, tooLarge, () => this.noAnswer(ex));
         return;
       }
     }
+    ex.piped = true;
     if (stream) headers['x-accel-buffering'] = 'no';
     res.writeHead(status, proxyRes.statusMessage, headers);
     if (stream) {
@@ -247,6 +261,12 @@ class StreamableProxy implements ServerTransport {
     this.deps.logger.error('upstream event too large', { server: this.server.name, limit: ex.maxEventBytes });
     this.endExchange(ex, new HttpError(502, JsonRpcCode.ServerError, `Bad Gateway: upstream "${this.server.name}" sent an answer over the ${ex.maxEventBytes}-byte limit`));
     ex.proxyRes?.destroy();
+  }
+
+  /** A JSON answer of which nothing was left: every response in it answered no request of this POST. */
+  private noAnswer(ex: Exchange): void {
+    this.report({ server: this.server.name, code: 'NO_ANSWER', status: 502 });
+    this.endExchange(ex, new HttpError(502, JsonRpcCode.ServerError, `Bad Gateway: upstream "${this.server.name}" answered none of the requests it was sent`), 'upstream_error');
   }
 
   /** A fault while relaying an answer ends that one exchange (logged at `error`). */
@@ -297,7 +317,7 @@ class StreamableProxy implements ServerTransport {
   private fail(ex: Exchange, err: unknown): void {
     if (ex.done) return;
     ex.done = true;
-    ex.inFlight?.failAll(err instanceof UpstreamTimeoutError ? 'timeout' : 'upstream_error');
+    failRequests(ex, err instanceof UpstreamTimeoutError ? 'timeout' : 'upstream_error');
     clearTimeout(ex.timer);
     ex.proxyReq?.destroy();
     ex.proxyRes?.unpipe(ex.res);
@@ -313,10 +333,15 @@ class StreamableProxy implements ServerTransport {
       ex.session.exchanges.delete(ex);
       ex.session.handle.idle();
     }
+    // Answers that passed unread: nothing will match them any more.
+    if (ex.piped) for (const id of ex.ids) ex.inFlight?.release(id);
     if (ex.res.writableFinished) return;
     // The client went away mid-request or mid-stream: release the upstream request and socket.
     ex.done = true;
-    ex.inFlight?.failAll('client_gone');
+    // A session's answers may still come on a resumed stream (MCP Streamable HTTP §Resumability
+    // and Redelivery); a request without a session has no stream to resume.
+    if (ex.session !== undefined && ex.inFlight === ex.session.inFlight) ex.inFlight.abandon(ex.ids);
+    else failRequests(ex, 'client_gone');
     ex.proxyReq?.destroy();
     ex.proxyRes?.destroy();
   }
@@ -354,10 +379,10 @@ class StreamableProxy implements ServerTransport {
   }
 
   /** Ends an exchange from the proxy's side: stream ended, or an error if nothing was sent yet. */
-  private endExchange(ex: Exchange, error: HttpError): void {
+  private endExchange(ex: Exchange, error: HttpError, outcome: 'session_closed' | 'upstream_error' = 'session_closed'): void {
     if (ex.done && ex.res.writableEnded) return;
     ex.done = true;
-    ex.inFlight?.failAll('session_closed');
+    failRequests(ex, outcome);
     clearTimeout(ex.timer);
     ex.proxyRes?.unpipe(ex.res);
     ex.proxyReq?.destroy();
@@ -379,6 +404,8 @@ class StreamableProxy implements ServerTransport {
     if (this.byUpstreamId.get(session.upstreamId) === session) this.byUpstreamId.delete(session.upstreamId);
     for (const ex of session.exchanges) this.endExchange(ex, sessionGone());
     session.exchanges.clear();
+    // Answers still awaited on a stream that may never resume.
+    session.inFlight.failAll('session_closed');
     if (session.forgotten) return;
     log('%s: closing session of token %s (%s)', this.server.name, session.token, reason);
     await deleteUpstreamSession(this.server, session.upstreamId, session.protocolVersion);
@@ -395,6 +422,16 @@ class StreamableProxy implements ServerTransport {
     for (const ex of [...this.live]) this.endExchange(ex, shuttingDown(this.server.name));
     await Promise.all([closing, this.bridge.close()]);
   }
+}
+
+/** An error response that answers no request in flight: the body of an upstream's error status. */
+function isHttpErrorBody(message: JsonRpcMessage, inFlight: InFlight): boolean {
+  return message.method === undefined && message.result === undefined && (message.id === undefined || message.id === null || !inFlight.has(message.id));
+}
+
+/** The requests of one POST end without their answers. */
+function failRequests(ex: Exchange, outcome: FailureOutcome): void {
+  for (const id of ex.ids) ex.inFlight?.fail(id, outcome);
 }
 
 function isJson(headers: IncomingMessage['headers']): boolean {

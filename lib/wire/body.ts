@@ -179,8 +179,13 @@ export function serializeMessage(value: unknown): string {
   }
 }
 
-export const isRequest = (m: JsonRpcMessage): boolean => typeof m.method === 'string' && m.id !== undefined && m.id !== null;
-export const isNotification = (m: JsonRpcMessage): boolean => typeof m.method === 'string' && (m.id === undefined || m.id === null);
+/**
+ * A message with a method and an id is a request, whatever the id: a null id does not make it a
+ * notification (JSON-RPC 2.0 §4.1: a notification has no id member). The pipeline refuses a null
+ * id as invalid (MCP base protocol); treating it as a notification would skip every check.
+ */
+export const isRequest = (m: JsonRpcMessage): boolean => typeof m.method === 'string' && m.id !== undefined;
+export const isNotification = (m: JsonRpcMessage): boolean => typeof m.method === 'string' && m.id === undefined;
 export const isResponse = (m: JsonRpcMessage): boolean => m.method === undefined;
 
 /** The first byte of a body that is not JSON whitespace (`{` a message, `[` a batch), or -1. */

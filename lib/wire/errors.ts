@@ -16,6 +16,8 @@ export class HttpError extends Error {
     readonly code: number,
     message: string,
     readonly headers: Record<string, string> = {},
+    /** The id of the request it answers, when the failure is about one request the proxy read. */
+    readonly id?: unknown,
   ) {
     super(message);
     this.name = 'HttpError';
@@ -51,7 +53,7 @@ export function sendJsonRpcError(
 }
 
 export function sendHttpError(res: ServerResponse, err: HttpError, id?: unknown): void {
-  sendJsonRpcError(res, err.status, err.code, err.message, { id, headers: err.headers });
+  sendJsonRpcError(res, err.status, err.code, err.message, { id: id ?? err.id, headers: err.headers });
 }
 
 // --- the answers every transport shares ------------------------------------------------------------

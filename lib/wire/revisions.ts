@@ -24,8 +24,6 @@ export type Classification = { kind: 'legacy' } | { kind: 'modern'; message: Jso
  * `classifyInboundRequest`). Throws `HttpError` for requests that are neither.
  */
 export function classifyPost(req: IncomingMessage, messages: JsonRpcMessage[], isBatch: boolean): Classification {
-  // `_meta` is the client's: anything but an object claims nothing (and `in` would throw on it).
-  const claims = (m: JsonRpcMessage) => typeof m.params?._meta === 'object' && m.params._meta !== null && PROTOCOL_VERSION in m.params._meta;
   if (isBatch) {
     if (messages.some(claims)) throw new HttpError(400, JsonRpcCode.InvalidRequest, 'Invalid Request: 2026-07-28 requests cannot be batched');
     return { kind: 'legacy' };
@@ -46,21 +44,55 @@ export function classifyPost(req: IncomingMessage, messages: JsonRpcMessage[], i
     throw new HttpError(400, INVALID_PARAMS, `Invalid params: _meta needs "${PROTOCOL_VERSION}" (string) and "${CLIENT_CAPABILITIES}" (object)`);
   }
   // The child sees no HTTP headers: checking them against the body is the bridge's job.
-  if (headerVersion !== version) throw mismatch('MCP-Protocol-Version', version);
-  if (header(req, 'mcp-method') !== message.method) throw mismatch('Mcp-Method', message.method);
-  const nameField = NAMED_METHODS[message.method];
-  if (nameField !== undefined && decodeHeaderValue(header(req, 'mcp-name')) !== message.params?.[nameField]) {
-    throw mismatch('Mcp-Name', String(message.params?.[nameField]));
-  }
+  if (headerVersion !== version) throw mismatch('MCP-Protocol-Version', version, message.id);
+  checkMethodAndName(req, message, true);
   return { kind: 'modern', message, version };
+}
+
+/** `_meta` is the client's: anything but an object claims nothing (and `in` would throw on it). */
+const claims = (m: JsonRpcMessage): boolean => typeof m.params?._meta === 'object' && m.params._meta !== null && PROTOCOL_VERSION in m.params._meta;
+
+/**
+ * The body is authoritative, and a header that says otherwise is refused (MCP 2026-07-28,
+ * Streamable HTTP §Request Metadata: `400` with `-32020`) on every route, before any policy reads
+ * the body and before anything is forwarded: an upstream or an intermediary that routes or
+ * decides by `Mcp-Method`/`Mcp-Name` must never see a request whose headers name something else
+ * than what the proxy decided on. A 2026-07-28 request must carry them; any other request that
+ * carries them is held to them too.
+ */
+export function checkMetadataHeaders(req: IncomingMessage, messages: JsonRpcMessage[], isBatch: boolean): void {
+  const present = req.headers['mcp-method'] !== undefined || req.headers['mcp-name'] !== undefined;
+  if (isBatch) {
+    // The headers describe one message; a batch of 2026-07-28 requests is refused by classifyPost.
+    if (present) throw new HttpError(400, HEADER_MISMATCH, 'Header mismatch: Mcp-Method and Mcp-Name describe one message, not a batch');
+    return;
+  }
+  const [message] = messages;
+  const required = claims(message);
+  if (present || required) checkMethodAndName(req, message, required);
+}
+
+/** `Mcp-Method` equals the method; `Mcp-Name` the name of a named method, and is absent on any other. */
+function checkMethodAndName(req: IncomingMessage, message: JsonRpcMessage, required: boolean): void {
+  const method = header(req, 'mcp-method');
+  if ((required || method !== undefined) && method !== message.method) throw mismatch('Mcp-Method', String(message.method), message.id);
+  const name = header(req, 'mcp-name');
+  const nameField = message.method !== undefined && Object.hasOwn(NAMED_METHODS, message.method) ? NAMED_METHODS[message.method] : undefined;
+  if (nameField === undefined) {
+    if (name !== undefined) throw new HttpError(400, HEADER_MISMATCH, `Header mismatch: Mcp-Name must be absent on ${String(message.method)}`, {}, message.id);
+    return;
+  }
+  if ((required || name !== undefined) && decodeHeaderValue(name) !== message.params?.[nameField]) {
+    throw mismatch('Mcp-Name', String(message.params?.[nameField]), message.id);
+  }
 }
 
 const HEADER_MISMATCH = -32020;
 const INVALID_PARAMS = -32602;
 export const UNSUPPORTED_VERSION = -32022;
 
-function mismatch(name: string, expected: string): HttpError {
-  return new HttpError(400, HEADER_MISMATCH, `Header mismatch: ${name} must be present and equal "${expected}"`);
+function mismatch(name: string, expected: string, id?: unknown): HttpError {
+  return new HttpError(400, HEADER_MISMATCH, `Header mismatch: ${name} must be present and equal "${expected}"`, {}, id);
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {
