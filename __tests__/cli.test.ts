@@ -757,6 +757,30 @@ describe('several instances', () => {
     expect(await (await fetch(`${base}/health`, { headers: headers() })).json()).toMatchObject({ instanceId: 'blue-1' });
   });
 
+  test('$HOSTNAME is a default, not an override: a reload that sets proxy.instanceId applies to new sessions, one that removes it goes back', async () => {
+    const file = writeConfig(fixtureConfig());
+    const cli = start(['--config', file], { HOSTNAME: 'host-a' });
+    const base = await cli.base();
+    const first = await openSession(base);
+    expect(first).toMatch(/^host-a\./);
+
+    let mark = cli.mark();
+    replaceFile(file, fixtureConfig({ instanceId: 'inst-b' }));
+    await cli.waitFor(/ INFO config reloaded\b/, 'the reload that sets proxy.instanceId', mark);
+    expect(await openSession(base)).toMatch(/^inst-b\./);
+    await cli.waitFor(/ INFO instance id changed; new sessions get it instance_id=inst-b from=proxy\.instanceId previous=host-a$/, 'the line that says so', mark);
+    // The live session keeps its id and its instance.
+    const echoed = await post(`${base}/fixture/mcp`, call(2, 'echo', { message: 'still here' }), { 'Mcp-Session-Id': first });
+    expect(echoed.status).toBe(200);
+    expect(await echoed.text()).toContain('still here');
+
+    mark = cli.mark();
+    replaceFile(file, fixtureConfig());
+    await cli.waitFor(/ INFO config reloaded\b/, 'the reload that removes proxy.instanceId', mark);
+    expect(await openSession(base)).toMatch(/^host-a\./);
+    await cli.waitFor(/ INFO instance id changed; new sessions get it instance_id=host-a from=HOSTNAME previous=inst-b$/, 'the line that says so', mark);
+  });
+
   test('proxy.trustProxy: client_ip and the auth throttle see the client behind the load balancer', async () => {
     const config = fixtureConfig({ trustProxy: 'loopback', authThrottle: { maxFailures: 1, window: '1m' } });
     const cli = start(['--config', writeConfig(config)]);

@@ -1,5 +1,6 @@
 // The Redis counter store (README: Running several instances) against a real redis-server, and the
 // auth throttle shared through it by two routers. `npm run test:redis` (needs `redis-server`).
+import { once } from 'node:events';
 import Redis from 'ioredis';
 import request from 'supertest';
 import { RedisStore } from '../lib/store';
@@ -121,6 +122,55 @@ describe('RedisStore', () => {
     expect(warns[0]).toMatchObject({ level: 'warn', fields: { store: 'redis', target: `redis://127.0.0.1:${port}` } });
     expect(logger.entries.filter((e) => e.message === 'store recovered')).toHaveLength(1);
     expect(logger.text()).not.toContain(PASSWORD);
+  });
+
+  it('a quick restart, with no connection error at all: still one WARN when a call counts in memory, one INFO when Redis is back', async () => {
+    // A Redis that is back before the client's next reconnection attempt never causes an `error`
+    // event. This client reconnects only when the test says so, after the restart: that case,
+    // whatever the machine's speed.
+    const client = new Redis(redis.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 5_000, retryStrategy: () => null });
+    try {
+      await once(client, 'ready');
+      let connectionErrors = 0;
+      client.on('error', () => connectionErrors++);
+      const logger = captureLogger();
+      const s = new RedisStore({ client, logger });
+      const outageLines = () => logger.entries.filter((e) => e.message.startsWith('store unavailable') || e.message === 'store recovered');
+      expect((await s.increment('quick', 60_000)).count).toBe(1);
+
+      const port = redis.port;
+      const closed = once(client, 'end');
+      admin.disconnect();
+      await redis.stop();
+      await closed;
+      // Counted in memory, from zero: Redis's count of 1 is out of reach.
+      for (let i = 1; i <= 3; i++) expect((await s.increment('quick', 60_000)).count).toBe(i);
+      expect(outageLines()).toMatchObject([{ level: 'warn', fields: { store: 'redis', target: 'client', error: 'not connected (end)' } }]);
+
+      redis = await startRedis({ port, password: PASSWORD });
+      admin = new Redis(redis.url);
+      const ready = once(client, 'ready');
+      await client.connect();
+      await ready;
+      // The restarted Redis has no data (no persistence): its count starts again.
+      expect((await s.increment('quick', 60_000)).count).toBe(1);
+      expect(Number(await admin.get('mcp-front:quick'))).toBe(1);
+      expect(connectionErrors).toBe(0);
+      expect(outageLines().map((e) => [e.level, e.message])).toEqual([
+        ['warn', 'store unavailable; counting in memory until it is back'],
+        ['info', 'store recovered'],
+      ]);
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('once closed (a reload moved to another store), a late call counts in memory and reports no outage', async () => {
+    const logger = captureLogger();
+    const s = await readyStore({ logger });
+    await s.close();
+    expect((await s.increment('late', 60_000)).count).toBe(1);
+    expect(logger.entries.filter((e) => e.message.startsWith('store unavailable'))).toEqual([]);
   });
 
   it('does not stall a request on a hung Redis: the call is bounded and counts in memory', async () => {

@@ -143,9 +143,28 @@ function packageVersion(): string {
   return pkg.version;
 }
 
+/**
+ * The host name is this command's *default* instance id, not an override: it fills in
+ * `proxy.instanceId` only where the file has none, so a reload that sets, changes or removes it
+ * takes effect for new sessions (README: Running several instances).
+ */
+function withDefaultInstanceId(config: McpFrontConfig, instanceId: string | undefined): McpFrontConfig {
+  if (instanceId === undefined || config.proxy.instanceId !== undefined) return config;
+  return { ...config, proxy: { ...config.proxy, instanceId } };
+}
+
+interface ReadConfig {
+  config: McpFrontConfig;
+  resolved: ResolvedConfig;
+  listen: ReturnType<typeof parseAddr>;
+  /** Whether the instance id is the file's own `proxy.instanceId` or the default. */
+  instanceIdFrom: 'proxy.instanceId' | 'HOSTNAME';
+}
+
 /** Loads, validates and resolves; the listen address is part of the config for this command. */
-function readConfig(file: string, env: NodeJS.ProcessEnv): { config: McpFrontConfig; resolved: ResolvedConfig; listen: ReturnType<typeof parseAddr> } {
-  const config = loadConfig(file, env);
+function readConfig(file: string, env: NodeJS.ProcessEnv, defaultInstanceId?: string): ReadConfig {
+  const written = loadConfig(file, env);
+  const config = withDefaultInstanceId(written, defaultInstanceId);
   const resolved = resolveConfig(config, env);
   let listen;
   try {
@@ -153,7 +172,15 @@ function readConfig(file: string, env: NodeJS.ProcessEnv): { config: McpFrontCon
   } catch (err) {
     throw new ConfigError([{ path: 'proxy.addr', message: (err as Error).message }]);
   }
-  return { config, resolved, listen };
+  return { config, resolved, listen, instanceIdFrom: config === written ? 'proxy.instanceId' : 'HOSTNAME' };
+}
+
+/** Says which id the sessions created from now on get, since a load balancer must route on it. */
+function logInstanceIdChange(logger: Logger, previous: string | undefined, next: ReadConfig): void {
+  const id = next.resolved.instanceId;
+  if (id === previous) return;
+  if (id === undefined) logger.info('instance id removed; new session ids carry none', { previous });
+  else logger.info('instance id changed; new sessions get it', { instance_id: id, from: next.instanceIdFrom, previous });
 }
 
 function problemsOf(err: unknown): ConfigProblem[] | undefined {
@@ -208,15 +235,17 @@ async function run(file: string): Promise<void> {
   let app: express.Express | undefined;
   let drainTimeoutMs = 0;
   let metricsOn = false;
+  let instanceId: string | undefined;
+  const hostnameInstanceId = instanceIdFromHostname(env.HOSTNAME);
 
   async function reloadOnce(proxy: McpFrontRouter, trigger: string): Promise<void> {
     const content = readQuietly(configPath);
     // An unchanged file is no reason to reload (editors touch, rename and chmod); SIGHUP always is.
     if (trigger === 'file' && content !== undefined && content === lastContent) return;
     lastContent = content;
-    let next: ReturnType<typeof readConfig>;
+    let next: ReadConfig;
     try {
-      next = readConfig(configPath, env);
+      next = readConfig(configPath, env, hostnameInstanceId);
     } catch (err) {
       reloadRefused(proxy);
       logRefusal(logger, 'reload refused', configPath, err, { trigger });
@@ -227,6 +256,8 @@ async function run(file: string): Promise<void> {
       await proxy.reload(next.config);
       app?.set('trust proxy', next.resolved.trustProxy);
       drainTimeoutMs = next.resolved.drainTimeoutMs;
+      logInstanceIdChange(logger, instanceId, next);
+      instanceId = next.resolved.instanceId;
       if (next.resolved.metrics !== undefined && !metricsOn) {
         logger.warn('proxy.metrics added; restart to serve /metrics');
       }
@@ -279,14 +310,13 @@ async function run(file: string): Promise<void> {
   process.on('SIGHUP', () => requestReload('SIGHUP'));
 
   lastContent = readQuietly(configPath);
-  let started: { initial: ReturnType<typeof readConfig>; router: McpFrontRouter } | undefined;
+  let started: { initial: ReadConfig; router: McpFrontRouter } | undefined;
   try {
-    const initial = readConfig(configPath, env);
     // An id written in the config wins; else the host name, which differs between replicas.
-    const instanceId = initial.config.proxy?.instanceId === undefined ? instanceIdFromHostname(env.HOSTNAME) : undefined;
+    const initial = readConfig(configPath, env, hostnameInstanceId);
     // The internal `serveMetrics` option: only the standalone command answers GET /metrics itself.
     const metrics = initial.resolved.metrics === undefined ? {} : { metrics: metricsRegistry(), serveMetrics: true };
-    started = { initial, router: mcpFront(initial.config, { env, logger, ...(instanceId === undefined ? {} : { instanceId }), ...metrics } as McpFrontOptions) };
+    started = { initial, router: mcpFront(initial.config, { env, logger, ...metrics } as McpFrontOptions) };
   } catch (err) {
     logRefusal(logger, 'config invalid', configPath, err);
     watcher?.close();
@@ -298,6 +328,7 @@ async function run(file: string): Promise<void> {
   listenAddr = initial.resolved.addr;
   metricsOn = initial.resolved.metrics !== undefined;
   drainTimeoutMs = initial.resolved.drainTimeoutMs;
+  instanceId = initial.resolved.instanceId;
 
   app = express();
   app.disable('x-powered-by');

@@ -260,7 +260,8 @@ export interface RedisClient {
   eval(script: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
   on(event: 'ready', listener: () => void): unknown;
   on(event: 'error', listener: (err: Error) => void): unknown;
-  removeListener(event: 'ready' | 'error', listener: (...args: never[]) => void): unknown;
+  removeListener(event: 'ready', listener: () => void): unknown;
+  removeListener(event: 'error', listener: (err: Error) => void): unknown;
   quit(): Promise<unknown>;
   disconnect(): void;
 }

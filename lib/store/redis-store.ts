@@ -6,6 +6,9 @@
 // short timeout, and while Redis is unreachable (or hung) the store counts in this process's
 // memory and serves on, logging one WARN per outage and one INFO when Redis is back. A call that
 // timed out on a hung server may still be counted there when it wakes: counts err on the strict side.
+// An outage is noticed by the first call it affects, not only by the client's `error` event: a
+// Redis that restarts quickly is reconnected to without any error, and the calls in between count
+// in memory all the same (README: Running several instances, on what that does to budgets).
 import type { CounterStore, CounterWindow, RedisClient, RedisStoreOptions } from '../types';
 import { debug } from '../logger';
 import { MemoryStore } from './memory-store';
@@ -49,6 +52,8 @@ export class RedisStore implements CounterStore {
   private health: Health = 'starting';
   private nextProbe = 0;
   private startup: Promise<void> | undefined;
+  /** Once closed (its router reloaded onto another store, or closed), a late call is no outage. */
+  private closed = false;
 
   constructor(options: RedisStoreOptions) {
     this.keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
@@ -71,7 +76,7 @@ export class RedisStore implements CounterStore {
     if (this.client.status === 'ready') this.health = 'up';
     this.client.on('ready', () => this.markUp());
     // ioredis reports connection failures as 'error' events (and prints them when nobody listens).
-    this.client.on('error', (err) => this.markDown(err));
+    this.client.on('error', (err) => this.markDown(err.message));
   }
 
   async increment(key: string, windowMs: number): Promise<CounterWindow> {
@@ -81,7 +86,7 @@ export class RedisStore implements CounterStore {
       this.markUp();
       return toWindow(reply) ?? { count: 1, resetInMs: windowMs };
     } catch (err) {
-      this.markDown(err as Error);
+      this.markDown((err as Error).message);
       return this.fallback.incrementNow(key, windowMs);
     }
   }
@@ -93,13 +98,14 @@ export class RedisStore implements CounterStore {
       this.markUp();
       return toWindow(reply);
     } catch (err) {
-      this.markDown(err as Error);
+      this.markDown((err as Error).message);
       return this.fallback.getNow(key);
     }
   }
 
   async close(): Promise<void> {
     if (!this.ownsClient) return;
+    this.closed = true;
     if (this.client.status === 'ready') {
       try {
         await this.client.quit();
@@ -114,15 +120,18 @@ export class RedisStore implements CounterStore {
   /**
    * Calls go to Redis only on a ready connection (the client queues nothing offline, so a call
    * on a broken one fails at once). The first calls wait for the first connection, within the
-   * timeout, so that a fresh instance counts where the others do. While Redis is down on a
-   * connection that still looks ready (a hung server), one call per interval probes it and the
-   * others count in memory.
+   * timeout, so that a fresh instance counts where the others do. A call that cannot be sent
+   * marks the outage as a failed one does. While Redis is down on a connection that still looks
+   * ready (a hung server), one call per interval probes it and the others count in memory.
    */
   private async useRedis(): Promise<boolean> {
+    if (this.closed) return false;
     if (this.client.status !== 'ready') {
-      if (this.health !== 'starting') return false;
-      await (this.startup ??= this.firstConnection());
-      if (this.client.status !== 'ready') return false;
+      if (this.health === 'starting') await (this.startup ??= this.firstConnection());
+      if (this.client.status !== 'ready') {
+        this.markDown(`not connected (${this.client.status})`);
+        return false;
+      }
     }
     if (this.health !== 'down') return true;
     const now = Date.now();
@@ -150,15 +159,15 @@ export class RedisStore implements CounterStore {
     this.health = 'up';
   }
 
-  private markDown(err: Error): void {
+  private markDown(reason: string): void {
     this.nextProbe = Date.now() + PROBE_INTERVAL_MS;
-    log('redis call failed: %s', err.message);
+    log('redis unavailable: %s', reason);
     if (this.health === 'down') return;
     this.health = 'down';
     this.logger.warn('store unavailable; counting in memory until it is back', {
       store: 'redis',
       target: this.target,
-      error: this.redact(err.message),
+      error: this.redact(reason),
     });
   }
 
