@@ -1,6 +1,7 @@
 // Resource permissions beyond a single URI (README: Permissions per token): the 2026-07-28
 // `subscriptions/listen` subscribes to a list of URIs, checked like `resources/subscribe`, on the
-// stateless route and inside sessions.
+// stateless route and inside sessions; and a `*` in a resource pattern never matches a URI that
+// a server would resolve out of it (dot segments, encoded separators, backslashes).
 import path from 'node:path';
 import { INITIALIZE, postModern } from './helpers/clients';
 import { captureLogger, DEV_TOKEN, PROD_TOKEN, startFront, type Front } from './helpers/servers';
@@ -71,6 +72,12 @@ describe('subscriptions/listen (2026-07-28) is checked like resources/subscribe'
     expect(logger.text()).not.toContain(DEV_TOKEN);
   });
 
+  it('a traversal out of an allowed prefix is refused in a listen too', async () => {
+    const { answer } = await modern('files', 3, 'subscriptions/listen', listen(['file:///data/public/%2e%2e/listen-3']));
+    expect(answer).toEqual(unknownResource(3, 'file:///data/public/%2e%2e/listen-3'));
+    expect(arrived('listen-3')).toBe(false);
+  });
+
   it('no resource named (list_changed only, or an empty list): forwarded', async () => {
     const none = await modern('files', 4, 'subscriptions/listen', { notifications: { toolsListChanged: true }, marker: 'listen-4' });
     expect(none.answer).toEqual({ jsonrpc: '2.0', id: 4, result: {} });
@@ -110,7 +117,7 @@ describe('subscriptions/listen (2026-07-28) is checked like resources/subscribe'
     const stream: EventStream = await openEventStream(`${front.url}/files-sse/sse`, { headers: { Authorization: `Bearer ${DEV_TOKEN}` } });
     try {
       const endpoint = await stream.next();
-      const res = await fetch(front.origin + endpoint.data, { method: 'POST', headers: headers(), body: JSON.stringify(request(9, 'subscriptions/listen', listen(['file:///etc/listen-9']))) });
+      const res = await fetch(front.origin + endpoint.data, { method: 'POST', headers: headers(), body: JSON.stringify(request(9, 'subscriptions/listen', listen(['file:///data/public/../listen-9']))) });
       expect(res.status).toBe(202);
       await res.text();
       // Whichever comes first: the proxy's answer on the stream, or the request at the upstream.
@@ -118,7 +125,7 @@ describe('subscriptions/listen (2026-07-28) is checked like resources/subscribe'
         stream.nextMatching((e) => e.event === 'message').then((e) => JSON.parse(e.data) as unknown),
         capture.waitFor((e) => e.body.includes('listen-9')).then(() => 'forwarded'),
       ]);
-      expect(first).toEqual(unknownResource(9, 'file:///etc/listen-9'));
+      expect(first).toEqual(unknownResource(9, 'file:///data/public/../listen-9'));
       expect(arrived('listen-9')).toBe(false);
     } finally {
       stream.close();
@@ -149,3 +156,76 @@ const headers = (sessionId?: string) => ({
   ...(sessionId ? { 'Mcp-Session-Id': sessionId } : {}),
 });
 const request = (id: number, method: string, params: Record<string, unknown>) => ({ jsonrpc: '2.0', id, method, params });
+
+describe('a * in a resource pattern does not reach out of its prefix', () => {
+  /** One 2025-06-18 batch, so each entry is decided on its own and answered in one exchange. */
+  async function decide(method: string, uris: string[]): Promise<Map<string, Answer>> {
+    const res = await fetch(`${front.url}/files/mcp`, { method: 'POST', headers: headers(), body: JSON.stringify(uris.map((uri, i) => request(i + 1, method, { uri }))) });
+    const answers = (await res.json()) as Answer[];
+    return new Map(uris.map((uri, i) => [uri, answers.find((a) => a.id === i + 1)!]));
+  }
+
+  const TRAVERSALS = [
+    'file:///data/public/../secret',
+    'file:///data/public/x/../../secret',
+    'file:///data/public/./secret',
+    'file:///data/public/..',
+    'file:///data/public/%2e%2e/secret',
+    'file:///data/public/%2E%2e/secret',
+    'file:///data/public/.%2E/secret',
+    'file:///data/public/%2e/secret',
+    'file:///data/public/%252e%252e/secret',
+    'file:///data/public/..%2fsecret',
+    'file:///data/public/..%2Fsecret',
+    'file:///data/public/..%5csecret',
+    'file:///data/public/..%5Csecret',
+    'file:///data/public/%252fsecret',
+    'file:///data/public/..\\secret',
+    'file:///data/public/a\\b',
+    'file:///data/public/..?secret',
+    'file:///data/public/..#secret',
+    'file:///data/public/..;/secret',
+  ];
+  const PLAIN = ['file:///data/public/a%20b', 'file:///data/public/a..b', 'file:///data/public/.hidden', 'file:///data/public/...', 'file:///data/public/x/y.txt', 'file:///data/public/%2520'];
+
+  it.each(['resources/read', 'resources/subscribe'])('%s: traversal variants refused, unusual but plain URIs allowed', async (method) => {
+    const before = capture.requests().length;
+    const uris = [...TRAVERSALS, ...PLAIN];
+    const answers = await decide(method, uris);
+    TRAVERSALS.forEach((uri, i) => expect(answers.get(uri)).toEqual(unknownResource(i + 1, uri)));
+    // (The recording upstream answers a batch with one message: only the proxy's own answers are read.)
+    for (const uri of PLAIN) expect(answers.get(uri)?.error).toBeUndefined();
+    const forwarded = capture.requests().slice(before).map((e) => e.body);
+    expect(forwarded).toHaveLength(1);
+    expect((JSON.parse(forwarded[0]) as { params: { uri: string } }[]).map((m) => m.params.uri)).toEqual(PLAIN);
+  });
+
+  it('on the stateless 2026-07-28 route too', async () => {
+    const { answer } = await modern('files', 20, 'resources/read', { uri: 'file:///data/public/%2e%2e/stateless-20' });
+    expect(answer).toEqual(unknownResource(20, 'file:///data/public/%2e%2e/stateless-20'));
+    expect(arrived('stateless-20')).toBe(false);
+  });
+
+  it('an exact pattern still matches exactly, dot segments and all; templates are literal text', async () => {
+    const answers = await decide('resources/read', ['file:///data/exact/../kept', 'file:///data/exact/../kept2', 'db://t/{id}']);
+    expect(answers.get('file:///data/exact/../kept')?.error).toBeUndefined();
+    expect(answers.get('db://t/{id}')?.error).toBeUndefined();
+    expect(answers.get('file:///data/exact/../kept2')?.error?.code).toBe(-32602);
+  });
+
+  it('tool names are unaffected', async () => {
+    const res = await fetch(`${front.url}/files/mcp`, { method: 'POST', headers: headers(), body: JSON.stringify(request(21, 'tools/call', { name: 'files/../tool-21', arguments: {} })) });
+    expect(await res.json()).toEqual({ jsonrpc: '2.0', id: 21, result: {} });
+    expect(arrived('tool-21')).toBe(true);
+  });
+
+  it('the lone * still allows everything', async () => {
+    await front.router.reload({
+      proxy: { auth: { kind: 'bearer_token', tokens: { dev: DEV_TOKEN, prod: PROD_TOKEN } } },
+      mcpServers: { files: { url: `${capture.origin}/mcp`, permissions: { dev: { resources: ['*'] } } } },
+    });
+    const res = await fetch(`${front.url}/files/mcp`, { method: 'POST', headers: headers(), body: JSON.stringify(request(22, 'resources/read', { uri: 'file:///data/public/../star-22' })) });
+    expect(await res.json()).toEqual({ jsonrpc: '2.0', id: 22, result: {} });
+    expect(arrived('star-22')).toBe(true);
+  });
+});

@@ -10,7 +10,7 @@ import type { ResolvedConfig, ResolvedPermissions } from '../config';
 import type { JsonRpcMessage } from '../wire/body';
 import type { Logger } from '../types';
 import type { Exchange, PipelineHook, Verdict } from '../pipeline/hooks';
-import { compilePatterns, type Matcher } from './patterns';
+import { compilePatterns, type Matcher, type PatternOptions } from './patterns';
 
 /** JSON-RPC 2.0 §5.1 "Invalid params": what MCP servers answer for an unknown tool, prompt or resource. */
 const INVALID_PARAMS = -32602;
@@ -75,6 +75,26 @@ function listenedTo(params: Readonly<Record<string, unknown>> | undefined): read
 
 /** Never a string, so never allowed; named in the refusal as the client sent it. */
 const malformed = (value: unknown) => ({ toJSON: () => value });
+
+/**
+ * What a `*` in a resource pattern may match (README: Permissions per token). The proxy matches
+ * text, but a server resolves dot segments (RFC 3986 §5.2.4) and decodes escapes (RFC 3986 §2.1)
+ * before it opens anything, so `file:///data/public/*` must not admit
+ * `file:///data/public/../secret`, `…/%2e%2e/secret` or `…/..%2fsecret`. A URI with a dot segment,
+ * an encoded `/` or `\`, or a raw `\` (a separator to Windows and to the URL Standard's `file:`
+ * parser) is therefore matched by exact patterns only. Escapes count through any number of `%25`
+ * (`%252e`), for servers that decode twice.
+ */
+const RESOURCE_PATTERNS: PatternOptions = {
+  globsAdmit: (uri) => !uri.includes('\\') && !ENCODED_SEPARATOR.test(uri) && !DOT_SEGMENT.test(uri),
+};
+const ENCODED_SEPARATOR = /%(?:25)*(?:2f|5c)/i;
+/**
+ * `.` or `..`, plain or escaped, between segment delimiters: `/`, the query's `?` and the
+ * fragment's `#` (RFC 3986 §3.3), and `;`, where servers that take path parameters end a segment
+ * (`..;/`).
+ */
+const DOT_SEGMENT = /(?:^|[/?#;])(?:\.|%(?:25)*2e){1,2}(?:[/?#;]|$)/i;
 
 export function permissionsHook(currentConfig: () => ResolvedConfig, logger: Logger): PipelineHook {
   // Compiled once per config object (a reload makes a new one) and server.
@@ -142,7 +162,7 @@ function compile(permissions: ReadonlyMap<string, ResolvedPermissions>): Map<str
     const rules: Rules = {};
     for (const kind of ['tools', 'prompts', 'resources'] as const) {
       const list = p[kind];
-      if (list !== undefined) rules[kind] = compilePatterns(list);
+      if (list !== undefined) rules[kind] = compilePatterns(list, kind === 'resources' ? RESOURCE_PATTERNS : undefined);
     }
     out.set(token, rules);
   }
