@@ -1,13 +1,17 @@
 // No encoding of a tool name gets a refused tool through (README: Permissions per token): case
 // variants, JSON escapes, Unicode look-alikes, batches and duplicate names in the JSON. Whatever
 // the proxy forwards must name only the allowed tool under every reading a server may make of it:
-// JSON.parse's (the last duplicate wins) and a parser where the first one wins.
+// JSON.parse's (the last duplicate wins) and a parser where the first one wins. And no spelling of
+// a path gets a resource URI out of the prefix a `*` pattern allows: whatever is forwarded stays
+// inside it however a server resolves it.
+import path from 'node:path';
 import fc from 'fast-check';
 import { captureLogger, DEV_TOKEN, startFront, type Front } from './helpers/servers';
 import { startCapture, type CaptureServer } from './fixtures/remote-capture';
 import { hasDuplicateKeys } from '../lib/wire/duplicate-keys';
 
 const ALLOWED = 'get-sum';
+const PREFIX = 'file:///data/public/';
 let front: Front;
 let capture: CaptureServer;
 
@@ -16,7 +20,7 @@ beforeAll(async () => {
   front = await startFront(
     {
       proxy: { auth: { kind: 'bearer_token', tokens: { dev: DEV_TOKEN } } },
-      mcpServers: { capture: { url: `${capture.origin}/mcp`, permissions: { dev: { tools: [ALLOWED] } } } },
+      mcpServers: { capture: { url: `${capture.origin}/mcp`, permissions: { dev: { tools: [ALLOWED], resources: [`${PREFIX}*`] } } } },
     },
     { logger: captureLogger() },
   );
@@ -138,4 +142,71 @@ it('the reader of the test is right about duplicates (so the property above can 
   expect(hasDuplicateKeys('{"a":{"n\\u0061me":1,"name":2}}')).toBe(true);
   expect(hasDuplicateKeys('[{"name":1},{"name":2}]')).toBe(false);
   expect(hasDuplicateKeys('{"a":"\\"name\\":","name":1,"b":{"name":2}}')).toBe(false);
+});
+
+/** Spellings of a path segment: plain ones (some of them odd), and dot segments, escaped or not. */
+const PLAIN_SEGMENTS = ['a', 'b.txt', '...', 'a..b', '.hidden', '%20', '%2520', ''];
+const DOT_SEGMENTS = ['.', '..', '%2e', '%2E', '%2e%2e', '%2E%2e', '.%2e', '%2e.', '%252e%252e', '%252E.'];
+const SEPARATORS = ['/', '%2f', '%2F', '%5c', '%5C', '\\', '%252f', ';/'];
+const ENDINGS = ['', '?q', '#f', ';p'];
+const uriArbitrary = fc
+  .tuple(
+    fc.array(fc.tuple(fc.constantFrom(...PLAIN_SEGMENTS, ...DOT_SEGMENTS), fc.constantFrom('/', '/', ...SEPARATORS)), { minLength: 1, maxLength: 5 }),
+    fc.constantFrom(...PLAIN_SEGMENTS),
+    fc.constantFrom(...ENDINGS),
+  )
+  .map(([parts, last, ending]) => ({
+    uri: PREFIX + parts.map(([seg, sep]) => seg + sep).join('') + last + ending,
+    plain: parts.every(([seg, sep]) => PLAIN_SEGMENTS.includes(seg) && sep === '/') && ending === '',
+  }));
+
+const decode = (s: string) => s.replace(/%[0-9a-f]{2}/gi, (e) => String.fromCharCode(parseInt(e.slice(1), 16)));
+const resolve = (p: string) => path.posix.normalize(p.replace(/\\/g, '/'));
+/** The path a server opens for `uri`, in several ways servers read URIs. */
+function readings(uri: string): string[] {
+  const text = uri.slice('file://'.length);
+  const beforeQuery = text.split(/[?#]/)[0];
+  return [
+    // The URL Standard (Node's URL: `%2e` segments and `\` resolved), then the path decoded.
+    resolve(decode(new URL(uri).pathname)),
+    // Decoded once, then resolved (RFC 3986 §2.1, §5.2.4).
+    resolve(decode(beforeQuery)),
+    // Path parameters dropped first (`..;p` is `..`), as servlet containers do.
+    resolve(decode(beforeQuery.split('/').map((seg) => seg.split(';')[0]).join('/'))),
+    // Decoded twice.
+    resolve(decode(decode(beforeQuery))),
+  ];
+}
+const inside = (p: string) => p === '/data/public' || p.startsWith('/data/public/');
+
+it('no spelling of a path takes a resource out of the prefix its pattern allows', async () => {
+  await fc.assert(
+    fc.asyncProperty(uriArbitrary, async ({ uri, plain }) => {
+      const before = capture.requests().length;
+      const res = await fetch(`${front.url}/capture/mcp`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${DEV_TOKEN}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', 'MCP-Protocol-Version': '2025-06-18' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'resources/read', params: { uri } }),
+      });
+      const answer = (await res.json()) as { error?: unknown };
+      const forwarded = capture.requests().slice(before);
+      if (answer.error !== undefined) {
+        expect(answer).toEqual({ jsonrpc: '2.0', id: 1, error: { code: -32602, message: `Unknown resource: ${uri}` } });
+        expect(forwarded).toEqual([]);
+      } else {
+        expect(forwarded).toHaveLength(1);
+        for (const p of readings(uri)) expect(inside(p)).toBe(true);
+      }
+      // And the rule is no blanket refusal: plain paths still pass.
+      if (plain) expect(answer.error).toBeUndefined();
+    }),
+    { numRuns: 300 },
+  );
+});
+
+it('the readings of the test see the traversals (so the property above can fail)', () => {
+  for (const uri of [`${PREFIX}../x`, `${PREFIX}%2e%2e/x`, `${PREFIX}..%2fx`, `${PREFIX}..\\x`, `${PREFIX}..;p/x`, `${PREFIX}%252e%252e/x`, `${PREFIX}..?q`]) {
+    expect(readings(uri).some((p) => !inside(p))).toBe(true);
+  }
+  expect(readings(`${PREFIX}a..b/.hidden/%20`).every(inside)).toBe(true);
 });

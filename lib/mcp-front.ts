@@ -83,7 +83,7 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
     [
       loggingHook(logger),
       requestLimitHook(currentConfig, () => state.store, logger),
-      permissionsHook(currentConfig, logger),
+      permissionsHook(currentConfig),
       auditHook(logger, () => state.config.audit),
       serverStates,
       ...(options.metrics === undefined ? [] : [metricsHook(options.metrics as unknown as Parameters<typeof metricsHook>[0], [...initial.servers.keys()])]),

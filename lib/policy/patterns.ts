@@ -9,8 +9,16 @@ export type Matcher = (name: string) => boolean;
 const NOTHING: Matcher = () => false;
 const EVERYTHING: Matcher = () => true;
 
+export interface PatternOptions {
+  /**
+   * The names a pattern with a `*` may match at all: a name it refuses is matched only by an
+   * exact pattern (or by the lone `*`). Default: every name.
+   */
+  globsAdmit?: Matcher;
+}
+
 /** Compiles a list once per config, not per message. */
-export function compilePatterns(patterns: readonly string[]): Matcher {
+export function compilePatterns(patterns: readonly string[], options: PatternOptions = {}): Matcher {
   if (patterns.length === 0) return NOTHING;
   if (patterns.includes('*')) return EVERYTHING;
   const exact = new Set<string>();
@@ -20,7 +28,8 @@ export function compilePatterns(patterns: readonly string[]): Matcher {
     else exact.add(p);
   }
   if (globs.length === 0) return (name) => exact.has(name);
-  return (name) => exact.has(name) || globs.some((parts) => globMatch(parts, name));
+  const admit = options.globsAdmit ?? EVERYTHING;
+  return (name) => exact.has(name) || (admit(name) && globs.some((parts) => globMatch(parts, name)));
 }
 
 /**
