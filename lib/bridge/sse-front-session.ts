@@ -37,7 +37,9 @@ export class SseFrontSession extends FrontSession {
   /** Refused requests are answered on the stream, as if the server had answered them. */
   async post(admission: Admission): Promise<void> {
     this.markUsed();
-    for (const refusal of admission.refusals) this.deliver(refusal.line, refusal.message);
+    // Written as they are: a refusal's id may equal a forwarded request's (a reused id), whose
+    // own answer is still pending.
+    for (const refusal of admission.refusals) if (this.stream) this.sendEvent(this.stream, this.res!, refusal.line);
     const forward = admission.forward;
     if (forward === undefined) return;
     const ids: JsonRpcId[] = [];

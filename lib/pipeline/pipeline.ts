@@ -14,10 +14,9 @@ import type { AuthFailureReason, Exchange, ExchangeBase, FailureOutcome, Forward
 
 const log = debug.extend('pipeline');
 
-/** A request the hooks answered: its JSON-RPC error, as a message and as its one-line text. */
+/** A request the hooks answered: its JSON-RPC error, as its one-line text. */
 export interface Refusal {
   readonly id: JsonRpcId | null;
-  readonly message: JsonRpcMessage;
   readonly line: string;
 }
 
@@ -103,7 +102,7 @@ export class Pipeline {
       const ex = requests[r++];
       // A large batch is decided in slices, each in a turn of its own (README: Limits).
       if (performance.now() - sliceStart > SLICE_MS) {
-        await new Promise(setImmediate);
+        await new Promise<void>((resolve) => setImmediate(resolve));
         sliceStart = performance.now();
       }
       const why = invalid?.get(ex);
@@ -129,7 +128,7 @@ export class Pipeline {
       this.refused(ex, verdict);
       if (verdict.warn !== undefined) warnings.push(verdict.warn);
       const line = jsonRpcErrorBody(verdict.code, verdict.message, ex.id, verdict.data);
-      refused.set(m, { id: ex.id, line, message: JSON.parse(line) as JsonRpcMessage });
+      refused.set(m, { id: ex.id, line });
     }
     this.logWarnings(warnings, requests.length);
     if (refused.size === 0) return { forward: decidedAs(inbound), refusals: [], reject: undefined, exchanges: admitted };
