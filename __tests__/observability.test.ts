@@ -21,10 +21,11 @@ const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProces
 trace.setGlobalTracerProvider(provider);
 propagation.setGlobalPropagator(new W3CTraceContextPropagator());
 
-/** Refuses `tools/call` of `refused-tool`; answers `test/limited` with a `429`. */
+/** Refuses `tools/call` of `refused-tool` and any call with `refuse: true`; answers `test/limited` with a `429`. */
 const refusing: PipelineHook = {
   request(ex) {
-    if (ex.method === 'tools/call' && ex.params?.name === 'refused-tool') return { code: -32602, message: 'Unknown tool: refused-tool' };
+    const refuse = ex.params?.name === 'refused-tool' || (ex.params?.arguments as { refuse?: unknown } | undefined)?.refuse === true;
+    if (ex.method === 'tools/call' && refuse) return { code: -32602, message: `Unknown tool: ${String(ex.params?.name)}` };
     if (ex.method === 'test/limited') return { code: -32000, message: 'Too Many Requests', status: 429, headers: { 'Retry-After': '3' } };
     return undefined;
   },
@@ -156,19 +157,29 @@ describe.each(ROUTES)('%s over %s', (server, kind) => {
     expect(span!.attributes['error.type']).toBeUndefined();
   });
 
-  it('a refused call counts as denied in both counters, with its audit line and span', async () => {
+  it('a refused call counts as denied in both counters, its unknown name as tool="other", with its audit line and span', async () => {
     const before = {
       requests: await value('mcp_front_requests_total', { server, token: 'dev', method: 'tools/call', outcome: 'denied' }),
-      tools: await value('mcp_front_tool_calls_total', { server, token: 'dev', tool: 'refused-tool', outcome: 'denied' }),
+      tools: await value('mcp_front_tool_calls_total', { server, token: 'dev', tool: 'other', outcome: 'denied' }),
       lines: mcpLines().length,
     };
     exporter.reset();
     await expect(client.callTool({ name: 'refused-tool', arguments: {} })).rejects.toMatchObject({ code: -32602 });
     expect(await value('mcp_front_requests_total', { server, token: 'dev', method: 'tools/call', outcome: 'denied' })).toBe(before.requests + 1);
-    expect(await value('mcp_front_tool_calls_total', { server, token: 'dev', tool: 'refused-tool', outcome: 'denied' })).toBe(before.tools + 1);
+    // A name the server was never seen to have is the client's text, not a label.
+    expect(await value('mcp_front_tool_calls_total', { server, token: 'dev', tool: 'other', outcome: 'denied' })).toBe(before.tools + 1);
+    expect(await value('mcp_front_tool_calls_total', { server, tool: 'refused-tool' })).toBe(0);
     expect(mcpLines().slice(before.lines)).toEqual([expect.objectContaining({ fields: expect.objectContaining({ server, name: 'refused-tool', outcome: 'denied' }) })]);
     const span = exporter.getFinishedSpans().find((s) => s.name === 'tools/call refused-tool');
     expect(span?.attributes['error.type']).toBe('-32602');
+  });
+
+  it('a refused call of a tool the server listed keeps the tool’s label', async () => {
+    const tool = 'get-sum';
+    const before = await value('mcp_front_tool_calls_total', { server, token: 'dev', tool, outcome: 'denied' });
+    expect((await client.listTools()).tools.map((t) => t.name)).toContain(tool);
+    await expect(client.callTool({ name: tool, arguments: { refuse: true } })).rejects.toMatchObject({ code: -32602 });
+    expect(await value('mcp_front_tool_calls_total', { server, token: 'dev', tool, outcome: 'denied' })).toBe(before + 1);
   });
 
   it('every other request gets its audit line too (tools/list, no name)', async () => {

@@ -28,13 +28,30 @@ let exitHookInstalled = false;
 
 const BARE = /^[A-Za-z0-9_.:/@\-+,[\]]+$/;
 
+/**
+ * What would end a line or change how it reads in a terminal or a log viewer, and that
+ * `JSON.stringify` leaves as it is (of the controls it escapes only U+0000–U+001F): DEL and the C1 controls
+ * (U+0080–U+009F: NEL ends a line for some readers, CSI starts an escape sequence for others),
+ * the line and paragraph separators U+2028 and U+2029, and the bidirectional embeddings,
+ * overrides and isolates (U+202A–U+202E, U+2066–U+2069) that reorder what a line shows. Other
+ * text, "é" or "日本" included, stays as it is.
+ */
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/** Every `UNSAFE` character as a JSON `\uXXXX` escape, so that a quoted value still reads back with `JSON.parse`. */
+function escapeUnsafe(text: string): string {
+  return text.replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** Values hold client text (tool names, URIs, path segments, forwarded addresses): one line, whatever they are. */
 function formatValue(value: string | number | boolean): string {
   const text = String(value);
-  return BARE.test(text) ? text : JSON.stringify(text);
+  return BARE.test(text) ? text : escapeUnsafe(JSON.stringify(text));
 }
 
 export function formatLine(level: string, message: string, fields?: LogFields, now = new Date()): string {
-  let line = `${now.toISOString()} ${level} ${message}`;
+  // Messages are the code's own words, some quoting a configured name: one line too, whatever it is.
+  let line = `${now.toISOString()} ${level} ${escapeUnsafe(message)}`;
   if (fields) {
     for (const [key, value] of Object.entries(fields)) {
       if (value === undefined || value === null) continue;

@@ -3,10 +3,7 @@
 // it took. Never the arguments or the result: they may hold anything the user typed.
 import type { Logger } from '../types';
 import type { Exchange, PipelineHook } from '../pipeline/hooks';
-import { answeredOutcome, failedOutcome, refusedOutcome, subjectOf, type Outcome } from './outcome';
-
-/** The `name` field is the client's text: bounded like server names in other lines. */
-const MAX_NAME = 128;
+import { answeredOutcome, clip, failedOutcome, refusedOutcome, subjectOf, type Outcome } from './outcome';
 
 /** `enabled` is read per request, so that `proxy.audit` follows a reload. */
 export function auditHook(logger: Logger, enabled: () => boolean): PipelineHook {
@@ -16,8 +13,9 @@ export function auditHook(logger: Logger, enabled: () => boolean): PipelineHook 
     logger.info('mcp request', {
       token: ex.token,
       server: ex.server,
-      method: ex.method,
-      name: name !== undefined && name.length > MAX_NAME ? `${name.slice(0, MAX_NAME)}…` : name,
+      // Both the client's text: an unknown method is whatever it sent.
+      method: clip(ex.method),
+      name: name === undefined ? undefined : clip(name),
       outcome,
       duration_ms: Math.round(durationMs),
     });

@@ -2,13 +2,20 @@
 // dependency: it is required only when the caller passes a registry, and its metric classes are
 // the ones that registry belongs to. Labels carry token names, never token values.
 import type { Registry } from 'prom-client';
-import type { PipelineHook } from '../pipeline/hooks';
-import { answeredOutcome, failedOutcome, methodLabel, refusedOutcome, subjectOf, type Outcome } from './outcome';
+import type { Exchange, PipelineHook } from '../pipeline/hooks';
+import type { JsonRpcMessage } from '../wire/body';
+import { answeredOutcome, clip, failedOutcome, methodLabel, refusedOutcome, subjectOf, type Outcome } from './outcome';
 
 /** From milliseconds (a cached `ping`) to minutes (a long tool call), in seconds. */
 export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
-/** Distinct tool names per server before further names count as `other`: tool names come from clients. */
-const MAX_TOOLS_PER_SERVER = 200;
+/** Distinct names per server taken from its `tools/list` answers: the server's own word. */
+const MAX_LISTED_TOOLS = 1000;
+/**
+ * Distinct names per server learned only from a `tools/call` result. Fewer: a server may answer a
+ * name it does not have with a result (`isError: true`, as the MCP TypeScript SDK's `McpServer`
+ * does), so these names may still be the client's choice.
+ */
+export const MAX_CALLED_TOOLS = 100;
 
 export const METRIC_NAMES = [
   'mcp_front_requests_total',
@@ -75,18 +82,14 @@ export function metricsHook(registry: Registry, servers: readonly string[]): Pip
     processes.inc({ server }, 0);
   }
 
-  const tools = new Map<string, Set<string>>();
-  const toolLabel = (server: string, name: string | undefined): string => {
-    if (name === undefined) return 'other';
-    let seen = tools.get(server);
-    if (seen === undefined) tools.set(server, (seen = new Set()));
-    if (seen.has(name)) return name;
-    if (seen.size >= MAX_TOOLS_PER_SERVER) return 'other';
-    seen.add(name);
-    return name;
+  const tools = new Map<string, KnownTools>();
+  const toolsOf = (server: string): KnownTools => {
+    let known = tools.get(server);
+    if (known === undefined) tools.set(server, (known = new KnownTools()));
+    return known;
   };
 
-  const count = (ex: Parameters<NonNullable<PipelineHook['answer']>>[0], outcome: Outcome, durationMs: number) => {
+  const count = (ex: Exchange, outcome: Outcome, durationMs: number) => {
     const method = methodLabel(ex.method);
     // The request counter keeps the JSON-RPC view: a tool's own error is a result.
     const requestOutcome = outcome === 'tool_error' ? 'ok' : outcome === 'rate_limited' ? 'denied' : outcome;
@@ -94,7 +97,12 @@ export function metricsHook(registry: Registry, servers: readonly string[]): Pip
     duration.observe({ server: ex.server, method }, durationMs / 1000);
     if (ex.method === 'tools/call') {
       const toolOutcome = outcome === 'rate_limited' ? 'denied' : outcome;
-      const tool = toolLabel(ex.server, subjectOf(ex));
+      const name = subjectOf(ex);
+      const known = toolsOf(ex.server);
+      // A result (even `isError: true`, MCP specification §Tools: Error Handling) means the
+      // server ran the call; a refusal, a JSON-RPC error or no answer says nothing of the name.
+      if (name !== undefined && (outcome === 'ok' || outcome === 'tool_error')) known.called(name);
+      const tool = known.label(name);
       toolCalls.inc({ server: ex.server, token: ex.token, tool, outcome: toolOutcome });
       toolDuration.observe({ server: ex.server, tool }, durationMs / 1000);
     }
@@ -102,6 +110,7 @@ export function metricsHook(registry: Registry, servers: readonly string[]): Pip
 
   return {
     answer(ex, response, durationMs) {
+      if (ex.method === 'tools/list') toolsOf(ex.server).listed(response);
       count(ex, answeredOutcome(response), durationMs);
       return undefined;
     },
@@ -131,4 +140,39 @@ export function metricsHook(registry: Registry, servers: readonly string[]): Pip
       reloads.inc({ result });
     },
   };
+}
+
+/**
+ * The tool names one server is known to have, which alone may become `tool` label values: a
+ * name a client merely sends would otherwise make a series (and a line of every scrape) per
+ * name, and fill the label set so that the real tools count as `other`. Names are kept clipped,
+ * as labels are, so that neither their number nor their length follows the client.
+ */
+class KnownTools {
+  private readonly fromLists = new Set<string>();
+  private readonly fromCalls = new Set<string>();
+
+  /** The names of a `tools/list` result (MCP specification §Tools: Listing Tools). */
+  listed(response: JsonRpcMessage): void {
+    const list = (response.result as { tools?: unknown } | undefined)?.tools;
+    if (!Array.isArray(list)) return;
+    for (const tool of list as unknown[]) {
+      if (this.fromLists.size >= MAX_LISTED_TOOLS) return;
+      const name = (tool as { name?: unknown } | null)?.name;
+      if (typeof name === 'string') this.fromLists.add(clip(name));
+    }
+  }
+
+  /** A name the server answered a `tools/call` of with a result. */
+  called(name: string): void {
+    const label = clip(name);
+    if (this.fromLists.has(label) || this.fromCalls.size >= MAX_CALLED_TOOLS) return;
+    this.fromCalls.add(label);
+  }
+
+  label(name: string | undefined): string {
+    if (name === undefined) return 'other';
+    const label = clip(name);
+    return this.fromLists.has(label) || this.fromCalls.has(label) ? label : 'other';
+  }
 }

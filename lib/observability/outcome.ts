@@ -1,6 +1,6 @@
 // How a JSON-RPC request ended, in the words of the audit line and the metrics (README:
-// Monitoring), and the name it was about: shared by every observability module so that a
-// request counts the same in each.
+// Monitoring), the name it was about, and how much of the client's text may be repeated: shared
+// by every observability module so that a request counts the same in each.
 import type { JsonRpcMessage } from '../wire/body';
 import type { Exchange, FailureOutcome, Verdict } from '../pipeline/hooks';
 
@@ -53,6 +53,27 @@ export function subjectOf(ex: Exchange): string | undefined {
     default:
       return undefined;
   }
+}
+
+/**
+ * The longest client text a metric label, a span or an audit line carries, in UTF-16 code units
+ * (MCP specification 2025-11-25, Tools: a tool name SHOULD be 1 to 128 characters). A longer name
+ * or URI is the client's choice, not the server's, and must not cost a line, a series or a span
+ * its size.
+ */
+export const MAX_CLIENT_TEXT = 128;
+
+/**
+ * `text` cut to `MAX_CLIENT_TEXT` with a trailing `…` when it was longer, never in the middle of
+ * a surrogate pair (a lone surrogate is not valid UTF-8 in an exposition, an exporter or a log).
+ * The cut is a copy: V8 makes a slice of a long string point into it, so a 128-character label or
+ * span attribute would keep the client's whole megabyte alive for as long as it is held.
+ */
+export function clip(text: string): string {
+  if (text.length <= MAX_CLIENT_TEXT) return text;
+  const last = text.charCodeAt(MAX_CLIENT_TEXT - 1);
+  const end = last >= 0xd800 && last <= 0xdbff ? MAX_CLIENT_TEXT - 1 : MAX_CLIENT_TEXT;
+  return Buffer.from(`${text.slice(0, end)}…`, 'utf16le').toString('utf16le');
 }
 
 /**

@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import type * as OtelApi from '@opentelemetry/api';
 import type { JsonRpcMessage } from '../wire/body';
 import type { Exchange, PipelineHook } from '../pipeline/hooks';
-import { answeredOutcome, failedOutcome, refusedOutcome, subjectOf, type Outcome } from './outcome';
+import { answeredOutcome, clip, failedOutcome, refusedOutcome, subjectOf, type Outcome } from './outcome';
 
 type Api = typeof OtelApi;
 
@@ -42,17 +42,21 @@ export function tracingHook(load: () => Api | undefined = loadApi): PipelineHook
   const record = (ex: Exchange, outcome: Outcome, errorType: string | undefined, durationMs: number) => {
     const t = active();
     if (t === undefined) return;
-    const subject = subjectOf(ex);
+    // Everything but the server and the token is the client's text: a span repeats at most
+    // `MAX_CLIENT_TEXT` of each, as the audit line does, whatever the client sent.
+    const named = subjectOf(ex);
+    const subject = named === undefined ? undefined : clip(named);
+    const method = clip(ex.method);
     const meta = ex.params?._meta;
     const parent = typeof meta === 'object' && meta !== null ? api.propagation.extract(api.ROOT_CONTEXT, meta as Record<string, unknown>) : api.ROOT_CONTEXT;
     const attributes: OtelApi.Attributes = {
-      'mcp.method.name': ex.method,
-      'jsonrpc.request.id': String(ex.id),
+      'mcp.method.name': method,
+      'jsonrpc.request.id': clip(String(ex.id)),
       'mcp_front.server': ex.server,
       'mcp_front.token': ex.token,
     };
-    if (ex.sessionId !== undefined) attributes['mcp.session.id'] = ex.sessionId;
-    if (ex.protocolVersion !== undefined) attributes['mcp.protocol.version'] = ex.protocolVersion;
+    if (ex.sessionId !== undefined) attributes['mcp.session.id'] = clip(ex.sessionId);
+    if (ex.protocolVersion !== undefined) attributes['mcp.protocol.version'] = clip(ex.protocolVersion);
     if (subject !== undefined) {
       if (ex.method === 'tools/call') attributes['gen_ai.tool.name'] = subject;
       else if (ex.method === 'prompts/get') attributes['gen_ai.prompt.name'] = subject;
@@ -60,7 +64,7 @@ export function tracingHook(load: () => Api | undefined = loadApi): PipelineHook
     }
     if (errorType !== undefined) attributes['error.type'] = errorType;
     const end = performance.timeOrigin + performance.now();
-    const name = subject !== undefined && !ex.method.startsWith('resources/') ? `${ex.method} ${subject}` : ex.method;
+    const name = subject !== undefined && !ex.method.startsWith('resources/') ? `${method} ${subject}` : method;
     const span = t.startSpan(name, { kind: api.SpanKind.SERVER, attributes, startTime: end - durationMs }, parent);
     if (errorType !== undefined) span.setStatus({ code: api.SpanStatusCode.ERROR, message: outcome });
     span.end(end);
