@@ -8,7 +8,7 @@ import { trace } from '@opentelemetry/api';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { Registry } from 'prom-client';
 import { MAX_CALLED_TOOLS, metricsHook } from '../lib/observability/metrics';
-import { clip, MAX_CLIENT_TEXT } from '../lib/observability/outcome';
+import { clip, MAX_CLIENT_TEXT } from '../lib/logger';
 import { tracingHook } from '../lib/observability/tracing';
 import type { Exchange, PipelineHook } from '../lib/pipeline/hooks';
 import type { JsonRpcMessage } from '../lib/wire/body';

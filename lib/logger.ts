@@ -21,6 +21,27 @@ export function logFault(logger: Logger, message: string, fields: LogFields, err
   faults('%s (%s)\n%s', message, name, frames.join('\n'));
 }
 
+/**
+ * The longest client text a metric label, a span or an audit line carries, in UTF-16 code units
+ * (MCP specification 2025-11-25, Tools: a tool name SHOULD be 1 to 128 characters). A longer name
+ * or URI is the client's choice, not the server's, and must not cost a line, a series or a span
+ * its size.
+ */
+export const MAX_CLIENT_TEXT = 128;
+
+/**
+ * `text` cut to `MAX_CLIENT_TEXT` with a trailing `…` when it was longer, never in the middle of
+ * a surrogate pair (a lone surrogate is not valid UTF-8 in an exposition, an exporter or a log).
+ * The cut is a copy: V8 makes a slice of a long string point into it, so a 128-character label or
+ * span attribute would keep the client's whole megabyte alive for as long as it is held.
+ */
+export function clip(text: string): string {
+  if (text.length <= MAX_CLIENT_TEXT) return text;
+  const last = text.charCodeAt(MAX_CLIENT_TEXT - 1);
+  const end = last >= 0xd800 && last <= 0xdbff ? MAX_CLIENT_TEXT - 1 : MAX_CLIENT_TEXT;
+  return Buffer.from(`${text.slice(0, end)}…`, 'utf16le').toString('utf16le');
+}
+
 // One exit hook for every default logger (a listener each would trip MaxListeners). Loggers are
 // few and live as long as their router, so the set is not pruned.
 const flushers = new Set<() => void>();

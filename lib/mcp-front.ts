@@ -9,7 +9,7 @@ import { configFingerprint, resolveConfig, type ResolvedConfig, type ResolvedSer
 import { MemoryStore } from './store/memory-store';
 import { RedisStore } from './store/redis-store';
 import { draining, HttpError, JsonRpcCode, sendHttpError, sendJsonRpcError, shuttingDown } from './wire/errors';
-import { createDefaultLogger, debug, logFault } from './logger';
+import { clip, createDefaultLogger, debug, logFault } from './logger';
 import { answerPreflight, originAllowed, setCorsHeaders } from './auth/origin';
 import { createRemoteTransport } from './remote/streamable-passthrough';
 import { Pipeline } from './pipeline/pipeline';
@@ -31,7 +31,6 @@ const log = debug.extend('router');
 /** `/:server/sse`, `/:server/message`, `/:server/mcp` — the only paths the router answers. */
 const ROUTE = /^\/([^/]+)\/(sse|message|mcp)\/?$/;
 const METHODS: Record<string, readonly string[]> = { sse: ['GET'], message: ['POST'], mcp: ['POST', 'GET', 'DELETE'] };
-const MAX_LOGGED_NAME = 64;
 /**
  * The answer to a request or stream whose token was revoked before it was answered. `403`, not
  * `401`: an MCP client answers a `401` by starting its authorization flow (MCP specification,
@@ -456,8 +455,7 @@ function safeDecode(segment: string): string | undefined {
   }
 }
 
-/** Server names in logs come from the URL: bound their length (the logger quotes odd bytes). */
+/** Server names in logs come from the URL: bounded like all client text (the logger escapes odd characters). */
 function logSafe(name: string | undefined): string {
-  if (name === undefined) return '(undecodable)';
-  return name.length > MAX_LOGGED_NAME ? `${name.slice(0, MAX_LOGGED_NAME)}…` : name;
+  return name === undefined ? '(undecodable)' : clip(name);
 }

@@ -3,7 +3,8 @@
 // it took. Never the arguments or the result: they may hold anything the user typed.
 import type { Logger } from '../types';
 import type { Exchange, PipelineHook } from '../pipeline/hooks';
-import { answeredOutcome, clip, failedOutcome, refusedOutcome, subjectOf, type Outcome } from './outcome';
+import { clip } from '../logger';
+import { answeredOutcome, failedOutcome, refusedOutcome, subjectOf, type Outcome } from './outcome';
 
 /** `enabled` is read per request, so that `proxy.audit` follows a reload. */
 export function auditHook(logger: Logger, enabled: () => boolean): PipelineHook {

@@ -4,7 +4,8 @@
 import type { Registry } from 'prom-client';
 import type { Exchange, PipelineHook } from '../pipeline/hooks';
 import type { JsonRpcMessage } from '../wire/body';
-import { answeredOutcome, clip, failedOutcome, methodLabel, refusedOutcome, subjectOf, type Outcome } from './outcome';
+import { clip } from '../logger';
+import { answeredOutcome, failedOutcome, methodLabel, refusedOutcome, subjectOf, type Outcome } from './outcome';
 
 /** From milliseconds (a cached `ping`) to minutes (a long tool call), in seconds. */
 export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];

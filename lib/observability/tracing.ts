@@ -8,7 +8,8 @@ import { performance } from 'node:perf_hooks';
 import type * as OtelApi from '@opentelemetry/api';
 import type { JsonRpcMessage } from '../wire/body';
 import type { Exchange, PipelineHook } from '../pipeline/hooks';
-import { answeredOutcome, clip, failedOutcome, refusedOutcome, subjectOf, type Outcome } from './outcome';
+import { clip } from '../logger';
+import { answeredOutcome, failedOutcome, refusedOutcome, subjectOf, type Outcome } from './outcome';
 
 type Api = typeof OtelApi;
 

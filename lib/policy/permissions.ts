@@ -8,13 +8,12 @@
 // the token may not use, and nothing else changes in them.
 import type { ResolvedConfig, ResolvedPermissions } from '../config';
 import type { JsonRpcMessage } from '../wire/body';
+import { clip } from '../logger';
 import type { Exchange, PipelineHook, Verdict } from '../pipeline/hooks';
 import { compilePatterns, type Matcher, type PatternOptions } from './patterns';
 
 /** JSON-RPC 2.0 §5.1 "Invalid params": what MCP servers answer for an unknown tool, prompt or resource. */
 const INVALID_PARAMS = -32602;
-/** Names in log lines come from clients: bounded (the logger quotes odd bytes). */
-const MAX_LOGGED_NAME = 200;
 
 type Kind = 'tools' | 'prompts' | 'resources';
 type Rules = Partial<Record<Kind, Matcher>>;
@@ -129,7 +128,7 @@ export function permissionsHook(currentConfig: () => ResolvedConfig): PipelineHo
       // Logged by the pipeline: one line for a request, one summary line for a refused batch.
       const warn = {
         message: 'permission denied',
-        fields: { token: ex.token, server: ex.server, method: ex.method, name: shown.length > MAX_LOGGED_NAME ? `${shown.slice(0, MAX_LOGGED_NAME)}…` : shown },
+        fields: { token: ex.token, server: ex.server, method: ex.method, name: clip(shown) },
       };
       return { code: INVALID_PARAMS, message: `Unknown ${NOUN[use.kind]}: ${shown}`, warn };
     },
