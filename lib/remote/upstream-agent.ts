@@ -8,8 +8,7 @@ import { urlToHttpOptions } from 'node:url';
 
 // Without keep-alive every proxied request opens a new upstream connection (measured: about
 // 40 % of throughput lost). No maxSockets cap: every open SSE stream holds a socket for its whole
-// life, so a cap would queue new requests behind idle streams. Idle sockets are dropped before the
-// upstream's own keep-alive timeout thanks to Node's `Keep-Alive: timeout=` hint handling.
+// life, so a cap would queue new requests behind idle streams.
 //
 // A connection that is not established within CONNECT_TIMEOUT_MS fails with ETIMEDOUT (→ 504),
 // so a black-holed upstream answers long before the server's `timeout` (default 60 s), which
@@ -28,23 +27,46 @@ export function withConnectTimeout<T extends net.Socket>(socket: T, timeoutMs = 
   return socket;
 }
 
-// The agents' own connection code (TLS session reuse included) stays; only the timer is added.
+// A server closes a keep-alive connection left idle for its own timeout (Node's http server and
+// uvicorn: 5 s), and a request sent on it at that moment is lost with it (RFC 9112 §9.5): a 502
+// "closed the connection" for a client that did nothing wrong. Node's agent drops an idle socket
+// only when the agent has a `timeout` (a server's `Keep-Alive: timeout=` hint can only shorten
+// it), and a server that writes `Connection` itself sends no hint at all (the MCP SDK's Streamable
+// HTTP server, on every event stream it answers with). So an idle socket waits IDLE_SOCKET_MS at
+// most, 1 s less than the server announced when that is shorter; a socket carrying a request has
+// no timeout (an event stream may be silent for minutes).
+export const IDLE_SOCKET_MS = 4_000;
+
+// The agents' own connection code (TLS session reuse included) stays; only the timers are added.
 type CreateConnection = (this: http.Agent, ...args: unknown[]) => net.Socket;
 
 class UpstreamHttpAgent extends http.Agent {
   createConnection(...args: unknown[]): net.Socket {
-    return withConnectTimeout((http.Agent.prototype as unknown as { createConnection: CreateConnection }).createConnection.apply(this, args));
+    return inUse(withConnectTimeout((http.Agent.prototype as unknown as { createConnection: CreateConnection }).createConnection.apply(this, args)));
+  }
+
+  reuseSocket(socket: net.Socket, request: http.ClientRequest): void {
+    super.reuseSocket(inUse(socket), request);
   }
 }
 
 class UpstreamHttpsAgent extends https.Agent {
   createConnection(...args: unknown[]): net.Socket {
-    return withConnectTimeout((https.Agent.prototype as unknown as { createConnection: CreateConnection }).createConnection.apply(this, args));
+    return inUse(withConnectTimeout((https.Agent.prototype as unknown as { createConnection: CreateConnection }).createConnection.apply(this, args)));
+  }
+
+  reuseSocket(socket: net.Socket, request: http.ClientRequest): void {
+    super.reuseSocket(inUse(socket), request);
   }
 }
 
-const httpAgent = new UpstreamHttpAgent({ keepAlive: true });
-const httpsAgent = new UpstreamHttpsAgent({ keepAlive: true });
+/** The agent's `timeout` is its idle limit only: a socket that carries a request has none. */
+function inUse<T extends net.Socket>(socket: T): T {
+  return socket.setTimeout(0);
+}
+
+const httpAgent = new UpstreamHttpAgent({ keepAlive: true, timeout: IDLE_SOCKET_MS });
+const httpsAgent = new UpstreamHttpsAgent({ keepAlive: true, timeout: IDLE_SOCKET_MS });
 
 export function agentFor(url: URL): http.Agent {
   return url.protocol === 'https:' ? httpsAgent : httpAgent;
