@@ -334,6 +334,8 @@ async function run(file: string): Promise<void> {
   app.disable('x-powered-by');
   // So that req.ip (client_ip in logs, the auth throttle) is the client behind a load balancer.
   app.set('trust proxy', initial.resolved.trustProxy);
+  // The OAuth metadata at the host's root, where RFC 9728 §3.1 puts it (nothing without `oauth`).
+  app.use(front.wellKnown);
   app.use(front);
   // Express's default handler prints stack traces: keep the one-line-per-event log format.
   app.use(function jsonError(err: Error, req: Request, res: Response, next: NextFunction) {

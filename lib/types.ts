@@ -360,4 +360,11 @@ export interface McpFrontRouter extends Router {
    * Default `timeoutMs`: `proxy.drainTimeout`.
    */
   drain(timeoutMs?: number): Promise<void>;
+  /**
+   * The OAuth Protected Resource Metadata of every server at the location RFC 9728 §3.1 derives
+   * from its resource URL, which is at the host's root (outside any mount path): mount it there,
+   * `app.use(router.wellKnown)`. It answers nothing without `proxy.auth.oauth`. The router also
+   * serves the same documents under its own mount path, which its `401` challenges point to.
+   */
+  wellKnown: Router;
 }

@@ -23,6 +23,8 @@ export abstract class FrontSession {
   abstract readonly kind: 'sse' | 'streamable';
   readonly server: string;
   readonly token: string;
+  /** Whose session it is (`RequestContext.identity`): only requests of the same identity find it. */
+  readonly identity: string;
   readonly channel: Channel;
   /** Its entry in the session registry, from the moment it counts towards `maxSessions`. */
   handle: SessionHandle | undefined;
@@ -62,6 +64,7 @@ export abstract class FrontSession {
   ) {
     this.server = owner.options.server;
     this.token = ctx.token;
+    this.identity = ctx.identity;
     this.keepAliveMs = ctx.proxy.keepAliveMs;
     this.channel = owner.options.newChannel(ctx.token, ctx.proxy);
     this.inFlight = inFlight ?? new InFlight(owner.deps.pipeline, { server: this.server, token: this.token });

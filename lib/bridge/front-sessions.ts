@@ -82,8 +82,8 @@ export class FrontSessions {
   }
 
   /** This token's started session `id` of this transport, or `undefined` (a `404`). */
-  private find(kind: SessionKind, id: string, token: string): FrontSession | undefined {
-    const handle = this.deps.sessions.find(this.options.server, kind, id, token);
+  private find(kind: SessionKind, id: string, identity: string): FrontSession | undefined {
+    const handle = this.deps.sessions.find(this.options.server, kind, id, identity);
     return handle?.owner === this ? (handle.subject as FrontSession) : undefined;
   }
 
@@ -97,7 +97,7 @@ export class FrontSessions {
   private async postMessage(req: Request, res: Response, ctx: RequestContext): Promise<void> {
     const id = querySessionId(req);
     if (id === undefined) throw new HttpError(400, JsonRpcCode.InvalidRequest, 'Bad Request: sessionId query parameter is required');
-    const found = this.find('sse', id, ctx.token);
+    const found = this.find('sse', id, ctx.identity);
     if (!(found instanceof SseFrontSession) || found.ending) throw sessionNotFound(req);
     const inbound = await readInbound(req, ctx.proxy);
     const { messages } = inbound;
@@ -164,7 +164,7 @@ export class FrontSessions {
       return;
     }
 
-    const found = this.find('streamable', id, ctx.token);
+    const found = this.find('streamable', id, ctx.identity);
     if (!(found instanceof StreamableFrontSession) || found.ending) throw sessionNotFound(req);
     if (req.method === 'GET') return found.openGetStream(req, res, ctx);
     if (req.method === 'DELETE') {
@@ -194,7 +194,7 @@ export class FrontSessions {
   }
 
   private exchangeBase(ctx: RequestContext, sessionId: string | undefined, route: ExchangeBase['route'], protocolVersion: string | undefined): ExchangeBase {
-    return { server: this.options.server, token: ctx.token, sessionId, route, upstream: this.options.upstream, protocolVersion };
+    return { server: this.options.server, token: ctx.token, subject: ctx.subject, sessionId, route, upstream: this.options.upstream, protocolVersion };
   }
 
   // --- common -----------------------------------------------------------------------------------
@@ -239,6 +239,7 @@ export class FrontSessions {
       kind: session.kind,
       upstream: options.upstream,
       token: session.token,
+      identity: session.identity,
       owner: this,
       subject: session,
       idleTimeoutMs: options.idleTimeoutMs,
