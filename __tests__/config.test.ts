@@ -479,12 +479,12 @@ describe('version', () => {
 });
 
 describe('proxy', () => {
-  test('is required, and so are auth, kind and tokens', () => {
+  test('is required, and so are auth, kind and tokens (or oauth: config-oauth.test.ts)', () => {
     expect(problems({ mcpServers: {} })).toEqual([{ path: 'proxy', message: 'is required' }]);
     expect(problems({ proxy: {}, mcpServers: {} })).toEqual([{ path: 'proxy.auth', message: 'is required' }]);
     expect(problems({ proxy: { auth: {} }, mcpServers: {} })).toEqual([
       { path: 'proxy.auth.kind', message: 'is required (use "bearer_token")' },
-      { path: 'proxy.auth.tokens', message: 'is required' },
+      { path: 'proxy.auth', message: 'needs "tokens" (static bearer tokens), "oauth" (OAuth 2.1 access tokens), or both' },
     ]);
   });
 
