@@ -213,10 +213,14 @@ function check(file: string): number {
   const { resolved } = result;
   // Warnings do not fail the check: a weak development token is a choice, not an error.
   for (const warning of tokenWarnings(resolved, process.env)) process.stderr.write(`warning: ${warning.message}\n`);
-  const servers = resolved.servers.size;
-  const tokens = resolved.tokens.size;
-  process.stdout.write(`config OK: ${servers} server${servers === 1 ? '' : 's'}, ${tokens} token${tokens === 1 ? '' : 's'}\n`);
+  const counts = [count(resolved.servers.size, 'server'), count(resolved.tokens.size, 'token')];
+  if (resolved.oauth !== undefined) counts.push(count(resolved.oauth.principals.length, 'principal'));
+  process.stdout.write(`config OK: ${counts.join(', ')}\n`);
   return 0;
+}
+
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 async function run(file: string): Promise<void> {

@@ -458,12 +458,13 @@ function createTransport(server: ResolvedServer, deps: TransportDeps): ServerTra
 }
 
 /**
- * Two server settings that reach the same upstream the same way. `authTokens` and `permissions`
- * are left out: they are enforced per request (and by revoking sessions), not by a new transport.
+ * Two server settings that reach the same upstream the same way. `authTokens`, `permissions` and
+ * `scopes` are left out: they are enforced per request (and by revoking sessions), not by a new
+ * transport.
  */
 function sameUpstream(a: ResolvedServer, b: ResolvedServer): boolean {
   // Resolved configs are built in a fixed key order, and a URL serializes as its href.
-  const comparable = (s: ResolvedServer) => JSON.stringify({ ...s, authTokens: undefined, permissions: undefined });
+  const comparable = (s: ResolvedServer) => JSON.stringify({ ...s, authTokens: undefined, permissions: undefined, scopes: undefined });
   return comparable(a) === comparable(b);
 }
 

@@ -15,7 +15,8 @@ import { ConfigError } from './config-error';
 import { didYouMean, fromAjv, isObject, type Obj, type Problem, type Segment, toConfigProblems } from './problems';
 import { fromEnv, NAME, quotableName, Resolver } from './resolver';
 import { validateShape } from './schema';
-import { hideSecretKeys, resolveLimits, resolvePermissions } from './resolve-policy';
+import { hideSecretKeys, nameKind, nameWords, resolveLimits, resolvePermissions } from './resolve-policy';
+import { type OAuthNames, resolveOAuth, resolvePublicUrl, resolveServerScopes } from './resolve-oauth';
 import { DEFAULTS, type ResolvedConfig, type ResolvedLimits, type ResolvedServer } from './resolved-config';
 
 // RFC 9110 §5.1 field-name token.
@@ -56,6 +57,11 @@ export interface ResolvedProxy {
   tokens: Map<string, string>;
   /** Every token name the config defines, even those whose value failed to resolve. */
   tokenNames: string[];
+  /** `proxy.auth.oauth` and its principal names (the same namespace as `tokenNames`). */
+  oauth: OAuthNames;
+  /** Token and principal names: what `authTokens`, `permissions`, `limits` and `metrics` may name. */
+  names: string[];
+  publicUrl?: string;
   literalTokens: Set<string>;
   maxBodyBytes: number;
   maxEventBytes: number;
@@ -78,6 +84,8 @@ function resolveProxy(proxy: unknown, r: Resolver): ResolvedProxy {
     addr: DEFAULTS.addr,
     tokens: new Map(),
     tokenNames: [],
+    oauth: { configured: false, principalNames: [] },
+    names: [],
     literalTokens: new Set(),
     maxBodyBytes: DEFAULTS.maxBodyBytes,
     maxEventBytes: DEFAULTS.maxEventBytes,
@@ -157,6 +165,14 @@ function resolveProxy(proxy: unknown, r: Resolver): ResolvedProxy {
       if (v.envName === undefined) out.literalTokens.add(name);
     }
   }
+  // Static tokens and OAuth access tokens are both RFC 6750 bearer tokens; either may be the only kind.
+  if (auth.tokens === undefined && auth.oauth === undefined && isObject(p.auth)) {
+    r.add([...at, 'auth'], 'needs "tokens" (static bearer tokens), "oauth" (OAuth 2.1 access tokens), or both');
+  }
+  out.oauth = resolveOAuth(auth.oauth, out.tokenNames, r);
+  out.names = [...out.tokenNames, ...out.oauth.principalNames];
+  const publicUrl = resolvePublicUrl(p.publicUrl, out.oauth.configured, r);
+  if (publicUrl !== undefined) out.publicUrl = publicUrl;
 
   if (typeof p.maxBodyBytes === 'number') out.maxBodyBytes = p.maxBodyBytes;
   if (typeof p.maxEventBytes === 'number') out.maxEventBytes = p.maxEventBytes;
@@ -288,6 +304,7 @@ function resolveServer(name: string, raw: Obj, proxy: ResolvedProxy, r: Resolver
   const timeoutMs = r.duration(raw.timeout, sub('timeout'), DEFAULTS.timeoutMs);
   const resolvedPermissions = resolvePermissions(raw.permissions, sub('permissions'), authTokens, proxy, r);
   const permissions = resolvedPermissions === undefined || resolvedPermissions.size === 0 ? {} : { permissions: resolvedPermissions };
+  const scopes = resolveServerScopes(raw.requiredScopes, sub('requiredScopes'), proxy.oauth, r);
 
   if (hasUrl && !hasCommand) {
     const u = r.string(raw.url, sub('url'));
@@ -300,7 +317,7 @@ function resolveServer(name: string, raw: Obj, proxy: ResolvedProxy, r: Resolver
     if (url === undefined) return undefined;
     const inferred = url.pathname.endsWith('/sse') ? 'sse' : 'streamable-http';
     const transport = transportType === 'sse' || transportType === 'streamable-http' ? transportType : inferred;
-    return { kind: 'remote', name, transport, url, headers, authTokens, timeoutMs, ...permissions };
+    return { kind: 'remote', name, transport, url, headers, authTokens, timeoutMs, ...permissions, scopes };
   }
 
   if (hasCommand && !hasUrl) {
@@ -338,6 +355,7 @@ function resolveServer(name: string, raw: Obj, proxy: ResolvedProxy, r: Resolver
       authTokens,
       timeoutMs,
       ...permissions,
+      scopes,
     };
   }
   return undefined;
@@ -360,25 +378,27 @@ function parseHttpUrl(s: string): URL | undefined {
   }
 }
 
+/** `authTokens` (of a server or of `proxy.metrics`): token and principal names; omitted = all of them. */
 function resolveAuthTokens(raw: unknown, at: Segment[], proxy: ResolvedProxy, r: Resolver): Set<string> {
-  if (!Array.isArray(raw)) return new Set(proxy.tokenNames);
+  if (!Array.isArray(raw)) return new Set(proxy.names);
+  const words = nameWords(proxy);
   if (raw.length === 0) {
-    r.add(at, 'must list at least one token name (omit "authTokens" to allow every token)');
+    r.add(at, `must list at least one ${words.name} (omit "authTokens" to allow every ${words.every})`);
     return new Set();
   }
-  const known = new Set(proxy.tokenNames);
+  const known = new Set(proxy.names);
   const values = new Set(proxy.tokens.values());
   const out = new Set<string>();
   raw.forEach((name, i) => {
     if (typeof name !== 'string') return;
     if (out.has(name)) {
-      r.add([...at, i], known.has(name) ? `duplicate token name "${name}"` : 'duplicate entry');
+      r.add([...at, i], known.has(name) ? `duplicate ${nameKind(name, proxy)} name "${name}"` : 'duplicate entry');
     } else if (!known.has(name) && values.has(name)) {
       // Someone pasted a token value where its name belongs; quoting it would leak it.
       r.add([...at, i], 'is a token value, not a token name; use its name from proxy.auth.tokens');
     } else if (known.size > 0 && !known.has(name)) {
-      const hint = didYouMean(name, known) || `; defined tokens: ${[...known].map((k) => `"${k}"`).join(', ')}`;
-      r.add([...at, i], `unknown token name ${quotableName(name, r) ? JSON.stringify(name) : '(not shown: it may be a secret)'}${hint}`);
+      const hint = didYouMean(name, known) || `; defined ${words.plural}: ${[...known].map((k) => `"${k}"`).join(', ')}`;
+      r.add([...at, i], `unknown ${words.name} ${quotableName(name, r) ? JSON.stringify(name) : '(not shown: it may be a secret)'}${hint}`);
     }
     out.add(name);
   });
@@ -470,6 +490,8 @@ export function resolveConfig(
     name: proxy.name,
     addr: proxy.addr,
     tokens: proxy.tokens,
+    ...(proxy.oauth.oauth === undefined ? {} : { oauth: proxy.oauth.oauth }),
+    ...(proxy.publicUrl === undefined ? {} : { publicUrl: proxy.publicUrl }),
     literalTokens: proxy.literalTokens,
     maxBodyBytes: proxy.maxBodyBytes,
     maxEventBytes: proxy.maxEventBytes,
