@@ -1,7 +1,7 @@
 // Which principal an access token is (README: OAuth 2.1): the first principal, in the order
 // configured, whose every claim matches.
 import type { ResolvedClaimMatch, ResolvedPrincipal } from '../../config/resolved-config';
-import { compilePatterns, type Matcher } from '../../policy/patterns';
+import { compilePatterns, type Matcher } from '../../patterns';
 import { claimAt } from './claims';
 
 type Scalar = string | number | boolean;
