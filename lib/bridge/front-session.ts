@@ -9,10 +9,17 @@ import { debug, logFault } from '../logger';
 import type { SessionHandle } from '../sessions/registry';
 import type { SseStream } from '../wire/sse';
 import type { RequestContext } from '../transport';
-import type { FrontSessions } from './front-sessions';
+import type { FrontOptions } from './front-options';
+import type { TransportDeps } from '../transport';
 import { InFlight } from '../pipeline/pipeline';
 
 const log = debug.extend('front');
+
+/** What a session needs of the sessions of its server (front-sessions.ts): their options and dependencies. */
+export interface SessionOwner {
+  readonly options: FrontOptions;
+  readonly deps: TransportDeps;
+}
 
 /**
  * One MCP session over one channel. Hands each server message to the transport-specific
@@ -58,7 +65,7 @@ export abstract class FrontSession {
 
   /** `inFlight`: where the request that opens the session was admitted, if one did. */
   constructor(
-    protected readonly owner: FrontSessions,
+    protected readonly owner: SessionOwner,
     ctx: RequestContext,
     inFlight?: InFlight,
   ) {

@@ -4,7 +4,7 @@
 import { didYouMean, isObject, type Obj, type Problem, type Segment } from './problems';
 import { quotableName, type Resolver } from './resolver';
 import type { ResolvedLimits, ResolvedPermissions } from './resolved-config';
-import type { ResolvedProxy } from './resolve';
+import type { ResolvedProxy } from './resolved-proxy';
 
 /** How messages call the names a reference may use: principals are mentioned once OAuth is on. */
 export function nameWords(proxy: ResolvedProxy): { name: string; plural: string; every: string } {
