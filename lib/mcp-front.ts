@@ -2,14 +2,14 @@
 // authorize → that server's transport (README: Security model). Everything derivable from the config is
 // computed here or in reload(), never per request.
 import { Router, type NextFunction, type Request, type Response } from 'express';
-import { authThrottleFor, sendThrottled, type AuthThrottle } from './auth/throttle';
+import { authThrottleFor, checkThrottle, countFailure, sendThrottled, type AuthThrottle } from './auth/throttle';
 import { authenticatorFor, credentialOf, endStreamAt, type Authenticator, type Proof } from './auth/authenticate';
 import { challengeFor, sendAuthFailure } from './auth/challenges';
 import { metadataRouter } from './auth/resource-metadata';
 import { tokenWarnings } from './config/token-warnings';
 import { configFingerprint, resolveConfig, type ResolvedConfig, type ResolvedServer } from './config';
-import { MemoryStore } from './store/memory-store';
-import { RedisStore } from './store/redis-store';
+import { Stores } from './store/stores';
+import { healthRoute, metricsRoute, type OperatorRoutes } from './operator-routes';
 import { draining, HttpError, JsonRpcCode, sendHttpError, sendJsonRpcError, shuttingDown } from './wire/errors';
 import { clip, createDefaultLogger, debug, logFault } from './logger';
 import { answerPreflight, originAllowed, setCorsHeaders } from './auth/origin';
@@ -125,71 +125,10 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
   router.use(metadataRouter(() => state.config, false));
   router.wellKnown = metadataRouter(() => state.config, true);
 
-  // Open to all (load balancers probe it without credentials). A valid token adds what only an
-  // operator needs; a missing or wrong one gets the open answer, not a 401, so that a probe
-  // configured with an old token keeps working. A wrong token still counts as a failed
-  // authentication for the throttle: the difference between the two answers tells whether a
-  // token is valid.
-  router.get('/health', function health(req: Request, res: Response) {
-    const current = state;
-    const status = draining || closed ? 'draining' : 'ok';
-    const open = { status, service: 'mcp-front', name: current.config.name, servers: current.config.servers.size };
-    const answer = (body: object) => {
-      res.status(status === 'ok' ? 200 : 503).json(body);
-    };
-    if (req.headers.authorization === undefined) return answer(open);
-    void (async () => {
-      const throttled = await checkThrottle(current.throttle, req.ip, logger);
-      if (throttled !== undefined) return answer(open);
-      const proof = await current.auth.prove(req.headers.authorization);
-      const name = proof.ok ? current.auth.principalOf(proof.credential) : undefined;
-      if (name === undefined) {
-        if (!proof.ok && proof.reason !== 'issuer_unavailable') countFailure(current.throttle, req.ip, logger);
-        return answer(open);
-      }
-      const fingerprint = await current.fingerprint;
-      const instance = current.config.instanceId === undefined ? {} : { instanceId: current.config.instanceId };
-      // Only the servers this token may use: the others' names are not its business.
-      const usable = [...current.config.servers.values()].filter((s) => s.authTokens.has(name)).map((s) => s.name);
-      answer({ ...open, ...instance, configFingerprint: fingerprint, servers: serverStates.report(usable) });
-    })().catch(() => answer(open));
-  });
-
-  if (internal.serveMetrics && options.metrics !== undefined) {
-    const registry = options.metrics;
-    router.get('/metrics', function metrics(req: Request, res: Response, next: NextFunction) {
-      const current = state;
-      const allowed = current.config.metrics;
-      if (allowed === undefined) return next();
-      const serve = () => {
-        registry.metrics().then(
-          (text) => res.setHeader('Content-Type', registry.contentType).end(text),
-          next,
-        );
-      };
-      if (allowed.authTokens === undefined) return serve();
-      void (async () => {
-        const throttled = await checkThrottle(current.throttle, req.ip, logger);
-        if (throttled !== undefined) return sendThrottled(res, throttled);
-        const proof = await current.auth.prove(req.headers.authorization);
-        if (!proof.ok) {
-          logger.warn('auth failed', { reason: proof.reason, client_ip: req.ip, path: '/metrics' });
-          if (proof.reason !== 'issuer_unavailable') countFailure(current.throttle, req.ip, logger);
-          pipeline.authFailed(proof.reason);
-          return sendAuthFailure(res, proof.reason, { realm: current.config.name });
-        }
-        const name = current.auth.principalOf(proof.credential);
-        if (name === undefined || !allowed.authTokens!.has(name)) {
-          const reason = name === undefined ? 'no_principal' : 'forbidden';
-          logger.warn('auth failed', { reason, token: name, client_ip: req.ip, path: '/metrics' });
-          pipeline.authFailed(reason);
-          if (name === undefined) return sendAuthFailure(res, reason, { realm: current.config.name });
-          return sendJsonRpcError(res, 403, JsonRpcCode.ServerError, `Forbidden: token "${name}" may not read /metrics`);
-        }
-        serve();
-      })().catch(next);
-    });
-  }
+  // The operator's routes: open health (more with a valid token) and, for the standalone command, metrics.
+  const operator: OperatorRoutes = { current: () => state, draining: () => draining || closed, serverStates, logger, pipeline };
+  router.get('/health', healthRoute(operator));
+  if (internal.serveMetrics && options.metrics !== undefined) router.get('/metrics', metricsRoute(operator, options.metrics));
 
   router.use(function mcpFrontRequest(req: Request, res: Response, next: NextFunction) {
     const match = ROUTE.exec(req.path);
@@ -379,56 +318,6 @@ export function liveSessionCount(router: McpFrontRouter): number {
 /** Requests and streams of a router still tracked as in flight: for leak tests, not exported from the package. */
 export function inFlightCount(router: McpFrontRouter): number {
   return registries.get(router)?.inFlightCount ?? 0;
-}
-
-/**
- * Is `ip` throttled? Its `Retry-After` in seconds, else `undefined`. Logs the first refusal of
- * each window.
- */
-async function checkThrottle(throttle: AuthThrottle | undefined, ip: string | undefined, logger: Logger): Promise<number | undefined> {
-  if (throttle === undefined) return undefined;
-  const throttled = await throttle.check(ip);
-  if (!throttled.throttled) return undefined;
-  if (throttled.firstRefusal) logger.warn('auth throttled', { client_ip: ip, retry_after: throttled.retryAfterSeconds });
-  return throttled.retryAfterSeconds;
-}
-
-/** Counts a failed authentication; a failing custom store is logged, never fatal. */
-function countFailure(throttle: AuthThrottle | undefined, ip: string | undefined, logger: Logger): void {
-  throttle?.recordFailure(ip).catch((err: unknown) => logFault(logger, 'counter store failed', {}, err));
-}
-
-/**
- * The counter store of each config: the caller's (`options.store`), a Redis store for
- * `proxy.store.redis` (kept while its settings do not change), or one memory store for the
- * router's life, so that counts survive reloads.
- */
-class Stores {
-  private memory: MemoryStore | undefined;
-  private redis: { key: string; store: RedisStore } | undefined;
-
-  constructor(
-    private readonly given: CounterStore | undefined,
-    private readonly logger: Logger,
-  ) {}
-
-  for(config: ResolvedConfig): CounterStore {
-    if (this.given) return this.given;
-    const redis = config.store?.redis;
-    if (redis === undefined) return (this.memory ??= new MemoryStore());
-    const key = JSON.stringify([redis.url, redis.keyPrefix]);
-    if (this.redis?.key !== key) {
-      this.redis = { key, store: new RedisStore({ url: redis.url, keyPrefix: redis.keyPrefix, logger: this.logger }) };
-    }
-    return this.redis.store;
-  }
-
-  /** Closes a store this router made and no longer uses (never the caller's). */
-  async retire(store: CounterStore): Promise<void> {
-    if (store === this.given || store === this.memory) return;
-    if (this.redis?.store === store) this.redis = undefined;
-    await store.close?.();
-  }
 }
 
 /** Reuses the transport of every server whose settings did not change, so its sessions live on. */
