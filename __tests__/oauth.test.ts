@@ -4,6 +4,7 @@
 // value in a log line or an upstream request. Against a real authorization server
 // (fixtures/oidc-provider.mjs).
 import { Registry } from 'prom-client';
+import type { McpFrontOptions } from '../lib/types';
 import { openEventStream } from './fixtures/remote-streams';
 import { startCapture, type CaptureServer } from './fixtures/remote-capture';
 import { INITIALIZE } from './helpers/clients';
@@ -39,10 +40,11 @@ describe('OAuth 2.1 at the router', () => {
           {
             tokens: { dev: DEV_TOKEN },
             oauth: { introspection: { ...INTROSPECTION_CLIENT }, audiences: [SHARED_AUDIENCE] },
-            proxy: { cors: { allowedOrigins: [APP_ORIGIN] } },
+            proxy: { cors: { allowedOrigins: [APP_ORIGIN] }, metrics: { authTokens: ['machines'] } },
           },
         ),
-      { logger, metrics: registry },
+      // `serveMetrics`: GET /metrics as the standalone command serves it.
+      { logger, metrics: registry, serveMetrics: true } as McpFrontOptions,
     );
   });
   afterAll(async () => {
@@ -224,6 +226,32 @@ describe('OAuth 2.1 at the router', () => {
       const machine = await as.clientCredentialsToken(resource('m'), 'mcp:tools');
       const asMachine = (await (await fetch(`${front.url}/health`, { headers: bearer(machine) })).json()) as { servers: Record<string, unknown> };
       expect(Object.keys(asMachine.servers).sort()).toEqual(['a', 'b', 'm']);
+    });
+
+    test('/health and /metrics take only tokens meant for this proxy: one for another resource is no credential here (RFC 8707)', async () => {
+      const elsewhere = 'https://other-api.example.com';
+      const staffElsewhere = await staffToken({ aud: elsewhere });
+      const health = (await (await fetch(`${front.url}/health`, { headers: bearer(staffElsewhere) })).json()) as Record<string, unknown>;
+      expect(health).toEqual({ status: 'ok', service: 'mcp-front', name: PROXY_NAME, servers: 3 });
+
+      const metricsOf = async (token: string | undefined) => {
+        const res = await fetch(`${front.url}/metrics`, { headers: bearer(token) });
+        return { status: res.status, challenge: res.headers.get('www-authenticate'), text: await res.text() };
+      };
+      // Meant for server m, principal machines (listed in proxy.metrics): served.
+      const served = await metricsOf(await as.clientCredentialsToken(resource('m'), 'mcp:tools'));
+      expect(served.status).toBe(200);
+      expect(served.text).toContain('mcp_front_auth_failures_total');
+      // The same client's token for another resource: refused as for a server.
+      const refused = await metricsOf(await as.clientCredentialsToken(elsewhere, 'mcp:tools'));
+      expect(refused.status).toBe(401);
+      expect(challengeParams(refused.challenge)).toEqual({ realm: PROXY_NAME, error: 'invalid_token', error_description: 'the token is not meant for this server' });
+      // A principal not listed, no token, an expired one.
+      expect((await metricsOf(await staffToken())).status).toBe(403);
+      const anonymous = await metricsOf(undefined);
+      expect(anonymous.status).toBe(401);
+      expect(anonymous.challenge).toBe(`Bearer realm="${PROXY_NAME}"`);
+      expect((await metricsOf(await staffToken({ exp: nowSeconds() - 3600 }))).status).toBe(401);
     });
 
     test('a browser can read the challenge: WWW-Authenticate is exposed on CORS answers; preflights allow Authorization', async () => {

@@ -203,7 +203,8 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
     // reload that only changed authTokens.
     const transport = server && current.transports.get(server.name);
     if (!server || !transport) {
-      logger.warn('unknown server', { token: current.auth.principalOf(proof.credential), client_ip: req.ip, server: logSafe(serverName) });
+      const held = current.auth.principalOf(proof.credential);
+      logger.warn('unknown server', { token: held.ok ? held.name : undefined, client_ip: req.ip, server: logSafe(serverName) });
       return sendJsonRpcError(res, 404, JsonRpcCode.ServerError, `Not Found: no server named "${logSafe(serverName)}"`);
     }
     const held = current.auth.hold(proof.credential, server);

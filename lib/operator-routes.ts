@@ -41,11 +41,14 @@ export function healthRoute({ current: state, draining, serverStates, logger }: 
       const throttled = await checkThrottle(current.throttle, req.ip, logger);
       if (throttled !== undefined) return answer(open);
       const proof = await current.auth.prove(req.headers.authorization);
-      const name = proof.ok ? current.auth.principalOf(proof.credential) : undefined;
-      if (name === undefined) {
-        if (!proof.ok && proof.reason !== 'issuer_unavailable') countFailure(current.throttle, req.ip, logger);
+      const held = proof.ok ? current.auth.principalOf(proof.credential) : undefined;
+      if (held === undefined || !held.ok) {
+        // A token meant for another resource is a wrong token here, as at a server (401).
+        const failed = held === undefined ? !proof.ok && proof.reason !== 'issuer_unavailable' : held.reason === 'wrong_audience';
+        if (failed) countFailure(current.throttle, req.ip, logger);
         return answer(open);
       }
+      const { name } = held;
       const fingerprint = await current.fingerprint;
       const instance = current.config.instanceId === undefined ? {} : { instanceId: current.config.instanceId };
       // Only the servers this token may use: the others' names are not its business.
@@ -78,12 +81,14 @@ export function metricsRoute({ current: state, logger, pipeline }: OperatorRoute
         pipeline.authFailed(proof.reason);
         return sendAuthFailure(res, proof.reason, { realm: current.config.name });
       }
-      const name = current.auth.principalOf(proof.credential);
-      if (name === undefined || !allowed.authTokens!.has(name)) {
-        const reason = name === undefined ? 'no_principal' : 'forbidden';
+      const held = current.auth.principalOf(proof.credential);
+      if (!held.ok || !allowed.authTokens!.has(held.name)) {
+        const reason = held.ok ? 'forbidden' : held.reason;
+        const name = held.ok ? held.name : undefined;
         logger.warn('auth failed', { reason, token: name, client_ip: req.ip, path: '/metrics' });
+        if (reason === 'wrong_audience') countFailure(current.throttle, req.ip, logger);
         pipeline.authFailed(reason);
-        if (name === undefined) return sendAuthFailure(res, reason, { realm: current.config.name });
+        if (reason !== 'forbidden') return sendAuthFailure(res, reason, { realm: current.config.name });
         return sendJsonRpcError(res, 403, JsonRpcCode.ServerError, `Forbidden: token "${name}" may not read /metrics`);
       }
       serve();

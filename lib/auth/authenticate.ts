@@ -49,6 +49,8 @@ export interface ResourceOf {
 export class Authenticator {
   readonly tokens: TokenIndex;
   private readonly resources = new Map<string, ResourceOf>();
+  /** Every server's resource URLs and `oauth.audiences`: an access token naming none of them is not meant for this proxy. */
+  private readonly proxyAudiences = new Set<string>();
 
   constructor(
     config: ResolvedConfig,
@@ -58,7 +60,9 @@ export class Authenticator {
     if (oauth === undefined || config.publicUrl === undefined) return;
     for (const server of config.servers.values()) {
       const base = `${config.publicUrl}/${encodeURIComponent(server.name)}`;
-      this.resources.set(server.name, { audiences: [`${base}/mcp`, `${base}/sse`, ...oauth.config.audiences], scopes: server.scopes });
+      const resource: ResourceOf = { audiences: [`${base}/mcp`, `${base}/sse`, ...oauth.config.audiences], scopes: server.scopes };
+      this.resources.set(server.name, resource);
+      for (const audience of resource.audiences) this.proxyAudiences.add(audience);
     }
   }
 
@@ -109,9 +113,16 @@ export class Authenticator {
     };
   }
 
-  /** The principal of a credential for routes that name no server (`/health`, `/metrics`). */
-  principalOf(credential: Credential): string | undefined {
-    return credential.kind === 'static' ? credential.name : credential.principal;
+  /**
+   * The principal of a credential for routes that name no server (`/health`, `/metrics`). An
+   * access token must still be meant for this proxy, for one of its servers or an
+   * `oauth.audiences` entry (RFC 8707 §2; MCP Authorization, Token Audience Binding): a token the
+   * same authorization server issued for another API proves nothing here.
+   */
+  principalOf(credential: Credential): { ok: true; name: string } | { ok: false; reason: 'wrong_audience' | 'no_principal' } {
+    if (credential.kind === 'static') return { ok: true, name: credential.name };
+    if (!credential.token.aud.some((a) => this.proxyAudiences.has(a))) return { ok: false, reason: 'wrong_audience' };
+    return credential.principal === undefined ? { ok: false, reason: 'no_principal' } : { ok: true, name: credential.principal };
   }
 
   close(): void {
