@@ -109,36 +109,52 @@ describe('OAuth sessions and streams', () => {
     });
   });
 
-  test('a stream ends when the token it was opened with expires: GET streams (stdio, remote Streamable HTTP) and legacy SSE streams (stdio, remote SSE); a stream of a longer-lived token stays; the sessions answer fresh tokens', async () => {
+  test('a stream ends when the token it was opened with expires: GET streams (stdio, remote Streamable HTTP), legacy SSE streams (stdio, remote SSE), a POST answered as a stream; a stream of a longer-lived token stays; the sessions answer fresh tokens', async () => {
+    // Sessions first (children start meanwhile), with tokens that last; then the streams, with
+    // tokens that expire in a few seconds.
+    const sessions = await Promise.all(['s', 'h'].map(async (server) => ({ server, url: resource(server, 'mcp'), sessionId: await openSession(resource(server, 'mcp'), await userToken('carol', server)) })));
+    const lasting = await userToken('carol', 's');
+    const control = await openLegacy(resource('s', 'sse'), lasting);
     const exp = nowSeconds() + 4;
     const expiring = (server: string) => userToken('carol', server, { exp });
     const gets = await Promise.all(
-      ['s', 'h'].map(async (server) => {
-        const url = resource(server, 'mcp');
-        const sessionId = await openSession(url, await userToken('carol', server));
-        const stream = await openEventStream(url, { headers: { ...bearer(await expiring(server)), Accept: 'text/event-stream', 'Mcp-Session-Id': sessionId } });
-        return { server, url, sessionId, stream };
-      }),
+      sessions.map(async ({ server, url, sessionId }) => ({
+        server,
+        stream: await openEventStream(url, { headers: { ...bearer(await expiring(server)), Accept: 'text/event-stream', 'Mcp-Session-Id': sessionId } }),
+      })),
     );
     const legacy = await Promise.all(['s', 'l'].map(async (server) => ({ server, stream: await openEventStream(resource(server, 'sse'), { headers: bearer(await expiring(server)) }) })));
-    const lasting = await userToken('carol', 's');
-    const control = await openLegacy(resource('s', 'sse'), lasting);
+    // A POST answered as a stream: a tool that reports progress for 30 s.
+    const longCall = {
+      server: 'h (POST)',
+      stream: await openEventStream(resource('h', 'mcp'), {
+        method: 'POST',
+        headers: { ...bearer(await expiring('h')), 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', 'Mcp-Session-Id': sessions[1].sessionId },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'trigger-long-running-operation', arguments: { duration: 30, steps: 30 }, _meta: { progressToken: 'p' } } }),
+      }),
+    };
+    const longCallEvents: string[] = [];
+    void (async () => {
+      for (;;) longCallEvents.push((await longCall.stream.next()).data);
+    })().catch(() => undefined);
     try {
-      for (const { stream } of [...gets, ...legacy]) {
+      for (const { stream } of [...gets, ...legacy, longCall]) {
         expect(stream.status).toBe(200);
         expect(stream.headers.get('content-type')).toMatch(/^text\/event-stream/);
       }
-      const ends = await Promise.all([...gets, ...legacy].map(({ server, stream }) => endOf(stream, `a stream on ${server}`)));
+      const ends = await Promise.all([...gets, ...legacy, longCall].map(({ server, stream }) => endOf(stream, `a stream on ${server}`)));
       // Not before the token expired (a stream that ended for another reason could).
       for (const endedAt of ends) expect(endedAt).toBeGreaterThanOrEqual(exp * 1000 - 50);
+      // The tool's stream was cut, not finished: its result never came.
+      expect(longCallEvents.filter((data) => data.includes('"id":5'))).toEqual([]);
       // The stream of a token that has not expired is still there: it carries an answer.
       expect(await postMessage(control.endpoint, lasting, INITIALIZE)).toBe(202);
       await control.stream.nextMatching(hasId(1));
       // A Streamable HTTP session outlives the token: a fresh one of the same user goes on with it.
-      for (const { server, url, sessionId } of gets) expect((await listTools(url, await userToken('carol', server), sessionId, 9)).status).toBe(200);
+      for (const { server, url, sessionId } of sessions) expect((await listTools(url, await userToken('carol', server), sessionId, 9)).status).toBe(200);
     } finally {
       control.stream.close();
-      for (const { stream } of [...gets, ...legacy]) stream.close();
+      for (const { stream } of [...gets, ...legacy, longCall]) stream.close();
     }
   });
 
