@@ -158,6 +158,14 @@ describe('OAuth sessions and streams', () => {
     }
   });
 
+  test('a stream opened with a token past its exp, still accepted within the clock skew, ends too (also when the upstream answers after the token expired)', async () => {
+    const url = resource('h', 'mcp');
+    const sessionId = await openSession(url, await userToken('carol', 'h'));
+    const stream = await openEventStream(url, { headers: { ...bearer(await userToken('carol', 'h', { exp: nowSeconds() - 30 })), Accept: 'text/event-stream', 'Mcp-Session-Id': sessionId } });
+    expect(stream.status).toBe(200);
+    await endOf(stream, 'the GET stream');
+  });
+
   describe('reload()', () => {
     /** Live sessions of a user on `r`: a Streamable HTTP session with its GET stream, and a legacy SSE session. */
     async function liveSessions(token: () => Promise<string>) {

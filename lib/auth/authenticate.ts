@@ -146,20 +146,29 @@ export function credentialOf(config: ResolvedConfig, name: string): string | und
   return `principal\n${JSON.stringify([index, oauth.issuer, oauth.audiences, claims, config.publicUrl])}`;
 }
 
+/** How often an answer still pending when its token expired is looked at again. */
+const EXPIRED_PENDING_CHECK_MS = 1_000;
+
 /**
  * Ends `res` when an access token expires, if it is an event stream by then (a legacy SSE
  * stream, a Streamable HTTP GET stream, a POST answered as a stream): the client opens it again
- * with a fresh token (README: OAuth 2.1). A plain answer still pending is left to finish.
+ * with a fresh token (README: OAuth 2.1). A plain answer still pending is left to finish; one
+ * that becomes a stream only later (a remote upstream answering after the token expired) is
+ * ended then.
  */
 export function endStreamAt(res: ServerResponse, expiresAtMs: number): void {
-  const timer = setTimeout(
-    () => {
-      if (res.writableEnded || res.destroyed) return;
-      if (res.headersSent && String(res.getHeader('content-type') ?? '').startsWith('text/event-stream')) res.destroy();
-    },
-    // Node timers hold at most 2^31 - 1 ms; a token valid longer is not a stream's concern.
-    Math.min(Math.max(0, expiresAtMs - Date.now()), 2 ** 31 - 1),
-  );
+  let timer: NodeJS.Timeout;
+  const end = () => {
+    if (res.writableEnded || res.destroyed) return;
+    if (res.headersSent) {
+      if (String(res.getHeader('content-type') ?? '').startsWith('text/event-stream')) res.destroy();
+      return;
+    }
+    timer = setTimeout(end, EXPIRED_PENDING_CHECK_MS);
+    timer.unref();
+  };
+  // Node timers hold at most 2^31 - 1 ms; a token valid longer is not a stream's concern.
+  timer = setTimeout(end, Math.min(Math.max(0, expiresAtMs - Date.now()), 2 ** 31 - 1));
   timer.unref();
   res.once('close', () => clearTimeout(timer));
 }
