@@ -3,13 +3,17 @@
 // costs nothing that the cached keys can verify, and never a 401; reload() revokes a removed or
 // narrowed principal's sessions at once. Against a real authorization server
 // (fixtures/oidc-provider.mjs) and real upstreams (the stdio fixture, server-everything).
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
+import { CLOCK_TOLERANCE_S } from '../lib/auth/oauth/verifier';
 import type { McpFrontConfig } from '../lib/types';
 import { openEventStream, type EventStream } from './fixtures/remote-streams';
 import { INITIALIZE } from './helpers/clients';
 import { INTROSPECTION_CLIENT, startAuthorizationServer, type AuthorizationServer } from './helpers/oauth';
-import { bearer, listTools, nowSeconds, oauthConfig, openSession, postMcp, PRINCIPALS, stdioServer } from './helpers/oauth-front';
-import { captureLogger, PATIENCE_MS, startEverything, startFront, type Front, type Upstream } from './helpers/servers';
+import { bearer, challengeParams, listTools, nowSeconds, oauthConfig, openSession, postMcp, PRINCIPALS, stdioServer } from './helpers/oauth-front';
+import { captureLogger, PATIENCE_MS, startEverything, startFront, waitFor, type Front, type Upstream } from './helpers/servers';
 
 /** A legacy SSE session opened by hand: its stream and the message URL its `endpoint` event gave. */
 async function openLegacy(url: string, token: string): Promise<{ stream: EventStream; endpoint: string }> {
@@ -37,10 +41,49 @@ function endOf(stream: EventStream, what: string): Promise<number> {
 
 const hasId = (id: number) => (e: { data: string }) => e.data.includes(`"id":${id}`);
 
+/**
+ * A Streamable HTTP upstream that answers POSTs at once (`initialize` with a session id) and holds
+ * each GET stream, headers unsent, until `release()`: a stream that starts when the test says.
+ */
+async function startLateStreams(): Promise<{ url: string; arrived: Promise<void>; release(): void; close(): Promise<void> }> {
+  const held: http.ServerResponse[] = [];
+  let arrive = () => {};
+  const arrived = new Promise<void>((resolve) => (arrive = resolve));
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    req.on('end', () => {
+      if (req.method === 'GET') {
+        held.push(res);
+        return arrive();
+      }
+      if (req.method !== 'POST' || !body.includes('"id"')) return void res.writeHead(req.method === 'POST' ? 202 : 200).end();
+      const { id, method } = JSON.parse(body) as { id: number; method: string };
+      const result = method === 'initialize' ? { protocolVersion: '2025-06-18', capabilities: {}, serverInfo: { name: 'late', version: '1' } } : {};
+      res.writeHead(200, { 'Content-Type': 'application/json', ...(method === 'initialize' ? { 'Mcp-Session-Id': 'late-1' } : {}) });
+      res.end(JSON.stringify({ jsonrpc: '2.0', id, result }));
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`,
+    arrived,
+    release: () => {
+      for (const res of held.splice(0)) res.writeHead(200, { 'Content-Type': 'text/event-stream' }).write(': open\n\n');
+    },
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
 describe('OAuth sessions and streams', () => {
   let as: AuthorizationServer;
   let everythingHttp: Upstream;
   let everythingSse: Upstream;
+  let late: Awaited<ReturnType<typeof startLateStreams>>;
   let front: Front;
   let publicUrl: string;
   const logger = captureLogger();
@@ -50,11 +93,12 @@ describe('OAuth sessions and streams', () => {
     r: stdioServer(),
     h: { url: `${everythingHttp.origin}/mcp` },
     l: { url: `${everythingSse.origin}/sse` },
+    late: { url: late.url },
   });
   const config = (principals = PRINCIPALS) => oauthConfig(as, publicUrl, servers(), { oauth: { principals } });
 
   beforeAll(async () => {
-    [as, everythingHttp, everythingSse] = await Promise.all([startAuthorizationServer(), startEverything('streamableHttp'), startEverything('sse')]);
+    [as, everythingHttp, everythingSse, late] = await Promise.all([startAuthorizationServer(), startEverything('streamableHttp'), startEverything('sse'), startLateStreams()]);
     front = await startFront(
       (url) => {
         publicUrl = url;
@@ -65,7 +109,7 @@ describe('OAuth sessions and streams', () => {
   });
   afterAll(async () => {
     await front?.close();
-    await Promise.all([as?.stop(), everythingHttp?.close(), everythingSse?.close()]);
+    await Promise.all([as?.stop(), everythingHttp?.close(), everythingSse?.close(), late?.close()]);
   });
 
   const resource = (server: string, route: 'mcp' | 'sse') => `${publicUrl}/${server}/${route}`;
@@ -111,11 +155,11 @@ describe('OAuth sessions and streams', () => {
 
   test('a stream ends when the token it was opened with expires: GET streams (stdio, remote Streamable HTTP), legacy SSE streams (stdio, remote SSE), a POST answered as a stream; a stream of a longer-lived token stays; the sessions answer fresh tokens', async () => {
     // Sessions first (children start meanwhile), with tokens that last; then the streams, with
-    // tokens that expire in a few seconds.
+    // tokens that expired 54 s ago: accepted for the 60 s of clock skew allowed, so for 6 s more.
     const sessions = await Promise.all(['s', 'h'].map(async (server) => ({ server, url: resource(server, 'mcp'), sessionId: await openSession(resource(server, 'mcp'), await userToken('carol', server)) })));
     const lasting = await userToken('carol', 's');
     const control = await openLegacy(resource('s', 'sse'), lasting);
-    const exp = nowSeconds() + 4;
+    const exp = nowSeconds() - (CLOCK_TOLERANCE_S - 6);
     const expiring = (server: string) => userToken('carol', server, { exp });
     const gets = await Promise.all(
       sessions.map(async ({ server, url, sessionId }) => ({
@@ -143,8 +187,12 @@ describe('OAuth sessions and streams', () => {
         expect(stream.headers.get('content-type')).toMatch(/^text\/event-stream/);
       }
       const ends = await Promise.all([...gets, ...legacy, longCall].map(({ server, stream }) => endOf(stream, `a stream on ${server}`)));
-      // Not before the token expired (a stream that ended for another reason could).
-      for (const endedAt of ends) expect(endedAt).toBeGreaterThanOrEqual(exp * 1000 - 50);
+      // Not before the token stopped being accepted (a stream that ended for another reason, or
+      // at once, could): a stream lives as long as requests with its token would be answered.
+      for (const endedAt of ends) expect(endedAt).toBeGreaterThanOrEqual((exp + CLOCK_TOLERANCE_S) * 1000 - 50);
+      const late = await postMcp(resource('h', 'mcp'), await expiring('h'));
+      expect(late.status).toBe(401);
+      expect(challengeParams(late.headers.get('www-authenticate')).error_description).toBe('the token has expired');
       // The tool's stream was cut, not finished: its result never came.
       expect(longCallEvents.filter((data) => data.includes('"id":5'))).toEqual([]);
       // The stream of a token that has not expired is still there: it carries an answer.
@@ -158,10 +206,16 @@ describe('OAuth sessions and streams', () => {
     }
   });
 
-  test('a stream opened with a token past its exp, still accepted within the clock skew, ends too (also when the upstream answers after the token expired)', async () => {
-    const url = resource('h', 'mcp');
-    const sessionId = await openSession(url, await userToken('carol', 'h'));
-    const stream = await openEventStream(url, { headers: { ...bearer(await userToken('carol', 'h', { exp: nowSeconds() - 30 })), Accept: 'text/event-stream', 'Mcp-Session-Id': sessionId } });
+  test('a stream whose upstream starts answering only after the token expired ends then', async () => {
+    const url = resource('late', 'mcp');
+    const sessionId = await openSession(url, await userToken('carol', 'late'));
+    const exp = nowSeconds() - (CLOCK_TOLERANCE_S - 2);
+    const opening = openEventStream(url, { headers: { ...bearer(await userToken('carol', 'late', { exp })), Accept: 'text/event-stream', 'Mcp-Session-Id': sessionId } });
+    await late.arrived;
+    // No event says that a token stopped being accepted: the clock does.
+    await waitFor(() => Date.now() > (exp + CLOCK_TOLERANCE_S) * 1000, 'the token to expire');
+    late.release();
+    const stream = await opening;
     expect(stream.status).toBe(200);
     await endOf(stream, 'the GET stream');
   });

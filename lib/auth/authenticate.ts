@@ -4,7 +4,7 @@
 // a principal *name* in one namespace, which is all that the rest of the path, the sessions, the
 // policies and the log lines use; nothing after this file knows how it was proven.
 import { parseAuthorization, TokenIndex } from './bearer';
-import { audienceAccepted, createOAuthVerifier, matchPrincipal, type OAuthVerifier, type VerifiedToken } from './oauth';
+import { audienceAccepted, CLOCK_TOLERANCE_S, createOAuthVerifier, matchPrincipal, type OAuthVerifier, type VerifiedToken } from './oauth';
 import type { ResolvedConfig, ResolvedOAuth, ResolvedServer } from '../config';
 import type { ServerResponse } from 'node:http';
 import type { Logger } from '../types';
@@ -28,7 +28,11 @@ export interface Principal {
   readonly identity: string;
   /** The OAuth user (`sub`), for log lines. */
   readonly subject?: string;
-  /** When an access token expires (ms since the epoch): streams opened with it end then. */
+  /**
+   * When an access token stops being accepted (ms since the epoch): its `exp` and the clock skew
+   * allowed on it. Streams opened with it end then, not sooner: a stream opened with a token
+   * still accepted must not end at once, or its client reopens it in a loop.
+   */
   readonly expiresAt?: number;
 }
 
@@ -108,7 +112,7 @@ export class Authenticator {
         // The user, not the token: a refreshed token of the same user keeps its sessions.
         identity: `${principal}\n${token.iss}\n${token.sub ?? ''}`,
         ...(token.sub === undefined ? {} : { subject: token.sub }),
-        expiresAt: token.exp * 1000,
+        expiresAt: (token.exp + CLOCK_TOLERANCE_S) * 1000,
       },
     };
   }
