@@ -178,7 +178,8 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
     const serverName = safeDecode(encodedName);
     const server = serverName === undefined ? undefined : current.config.servers.get(serverName);
     const proof = current.auth.prove(req.headers.authorization);
-    // A static token (or a refusal) is decided in this tick; only an OAuth access token waits.
+    // A static token, an access token verified before, or a refusal is decided in this tick; only
+    // a token the authorization server must be asked about waits.
     if (!(proof instanceof Promise)) return dispatch(req, res, current, serverName, server, route, proof);
     proof.then(
       (p) => dispatch(req, res, current, serverName, server, route, p),

@@ -4,7 +4,7 @@
 // a principal *name* in one namespace, which is all that the rest of the path, the sessions, the
 // policies and the log lines use; nothing after this file knows how it was proven.
 import { parseAuthorization, TokenIndex } from './bearer';
-import { audienceAccepted, CLOCK_TOLERANCE_S, createOAuthVerifier, matchPrincipal, type OAuthVerifier, type VerifiedToken } from './oauth';
+import { audienceAccepted, CLOCK_TOLERANCE_S, createOAuthVerifier, matchPrincipal, type OAuthVerifier, type VerifiedToken, type VerifyResult } from './oauth';
 import type { ResolvedConfig, ResolvedOAuth, ResolvedServer } from '../config';
 import type { ServerResponse } from 'node:http';
 import type { Logger } from '../types';
@@ -55,6 +55,7 @@ export class Authenticator {
   private readonly resources = new Map<string, ResourceOf>();
   /** Every server's resource URLs and `oauth.audiences`: an access token naming none of them is not meant for this proxy. */
   private readonly proxyAudiences = new Set<string>();
+  private readonly proofs = new WeakMap<VerifiedToken, Proof>();
 
   constructor(
     config: ResolvedConfig,
@@ -71,21 +72,34 @@ export class Authenticator {
   }
 
   /**
-   * Proves the `Authorization` header: synchronous for a static token and for every failure that
-   * needs no authorization server; a promise only for an OAuth access token (a cached one
-   * resolves at once).
+   * Proves the `Authorization` header: synchronous for a static token, for an OAuth access token
+   * verified before (the verifier's cache) and for every failure that needs no authorization
+   * server; a promise only while the authorization server is asked.
    */
   prove(header: string | undefined): Proof | Promise<Proof> {
     const parsed = parseAuthorization(header);
     if ('reason' in parsed) return { ok: false, reason: parsed.reason };
     const name = this.tokens.match(parsed.token);
     if (name !== undefined) return { ok: true, credential: { kind: 'static', name } };
-    const oauth = this.oauth;
-    if (oauth === undefined) return { ok: false, reason: 'invalid_token' };
-    return oauth.verifier.verify(parsed.token).then((verified): Proof => {
-      if (!verified.ok) return verified;
-      return { ok: true, credential: { kind: 'oauth', token: verified.token, principal: matchPrincipal(oauth.config.principals, verified.token.claims) } };
-    });
+    if (this.oauth === undefined) return { ok: false, reason: 'invalid_token' };
+    const verified = this.oauth.verifier.verify(parsed.token);
+    return verified instanceof Promise ? verified.then((v) => this.proofOf(v)) : this.proofOf(verified);
+  }
+
+  /**
+   * A verified token's proof, its principal matched once per token and config: the verifier's
+   * cache hands out the very same result object for each request with that token, and the
+   * principals of this config do not change (a reload builds a new authenticator).
+   */
+  private proofOf(verified: VerifyResult): Proof {
+    if (!verified.ok) return verified;
+    let proof = this.proofs.get(verified.token);
+    if (proof === undefined) {
+      const principal = matchPrincipal(this.oauth!.config.principals, verified.token.claims);
+      proof = { ok: true, credential: { kind: 'oauth', token: verified.token, principal } };
+      this.proofs.set(verified.token, proof);
+    }
+    return proof;
   }
 
   /**

@@ -29,7 +29,12 @@ export interface VerifiedToken {
 export type VerifyResult = { ok: true; token: VerifiedToken } | { ok: false; reason: OAuthFailure };
 
 export interface OAuthVerifier {
-  verify(token: string): Promise<VerifyResult>;
+  /**
+   * Synchronous when no authorization server needs asking: a token verified before (from the
+   * cache), or one refused on sight. The router then dispatches a cached token's request in the
+   * same tick, as it does a static token's.
+   */
+  verify(token: string): VerifyResult | Promise<VerifyResult>;
   /**
    * Starts discovery (RFC 8414 `/.well-known/oauth-authorization-server`, then OpenID Connect
    * `/.well-known/openid-configuration`, path-inserted per RFC 8414 §3.1 for issuers with a path)
@@ -174,7 +179,7 @@ export function createOAuthVerifier(config: ResolvedOAuth, options: OAuthVerifie
   }
 
   return {
-    async verify(token) {
+    verify(token) {
       if (closed) return UNAVAILABLE;
       if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) return INVALID;
       const key = tokenDigest(token);
