@@ -78,3 +78,23 @@ test('a token proven before is proven in the same tick, its principal matched on
     auth.close();
   }
 });
+
+test('an introspected token is held to its aud only when the answer has one (RFC 7662 §2.2: aud is optional); a JWT always is', () => {
+  const auth = authenticatorFor(resolveConfig(config({ staff: { claims: { email: '*@acme.com' } } }), {}), undefined, captureLogger());
+  try {
+    const server = resolveConfig(config({ staff: { claims: { email: '*@acme.com' } } }), {}).servers.get('db')!;
+    const token = (audienceBound: boolean, aud: string[]) => ({
+      kind: 'oauth' as const,
+      principal: 'staff',
+      token: { iss: as.issuer, sub: 'alice', aud, audienceBound, exp: Math.floor(Date.now() / 1000) + 600, scopes: new Set<string>(), claims: { email: 'alice@acme.com' } },
+    });
+    expect(auth.hold(token(false, []), server)).toMatchObject({ ok: true, principal: { name: 'staff' } });
+    expect(auth.principalOf(token(false, []))).toEqual({ ok: true, name: 'staff' });
+    // An answer that names another resource is refused, as a JWT without this server's aud is.
+    expect(auth.hold(token(true, ['https://other.example/mcp']), server)).toEqual({ ok: false, reason: 'wrong_audience' });
+    expect(auth.hold(token(true, []), server)).toEqual({ ok: false, reason: 'wrong_audience' });
+    expect(auth.principalOf(token(true, []))).toEqual({ ok: false, reason: 'wrong_audience' });
+  } finally {
+    auth.close();
+  }
+});

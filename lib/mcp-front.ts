@@ -2,7 +2,7 @@
 // authorize → that server's transport (README: Security model). Everything derivable from the config is
 // computed here or in reload(), never per request.
 import { Router, type NextFunction, type Request, type Response } from 'express';
-import { authThrottleFor, checkThrottle, countFailure, sendThrottled, type AuthThrottle } from './auth/throttle';
+import { authThrottleFor, checkThrottle, countFailure, countsAsGuess, sendThrottled, type AuthThrottle } from './auth/throttle';
 import { authenticatorFor, credentialOf, endStreamAt, type Authenticator, type Proof } from './auth/authenticate';
 import { challengeFor, sendAuthFailure } from './auth/challenges';
 import { metadataRouter } from './auth/resource-metadata';
@@ -196,7 +196,7 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
     if (!proof.ok) {
       logger.warn('auth failed', { reason: proof.reason, client_ip: req.ip, server: logSafe(serverName) });
       // An unreachable authorization server is not the client's failure.
-      if (proof.reason !== 'issuer_unavailable') countFailure(current.throttle, req.ip, logger);
+      if (countsAsGuess(proof.reason)) countFailure(current.throttle, req.ip, logger);
       pipeline.authFailed(proof.reason);
       return sendAuthFailure(res, proof.reason, challenge);
     }

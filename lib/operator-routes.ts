@@ -4,7 +4,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Authenticator } from './auth/authenticate';
 import { sendAuthFailure } from './auth/challenges';
-import { checkThrottle, countFailure, sendThrottled, type AuthThrottle } from './auth/throttle';
+import { checkThrottle, countFailure, countsAsGuess, sendThrottled, type AuthThrottle } from './auth/throttle';
 import type { ResolvedConfig } from './config';
 import type { HealthHook } from './observability/health';
 import type { Pipeline } from './pipeline/pipeline';
@@ -44,7 +44,7 @@ export function healthRoute({ current: state, draining, serverStates, logger }: 
       const held = proof.ok ? current.auth.principalOf(proof.credential) : undefined;
       if (held === undefined || !held.ok) {
         // A token meant for another resource is a wrong token here, as at a server (401).
-        const failed = held === undefined ? !proof.ok && proof.reason !== 'issuer_unavailable' : held.reason === 'wrong_audience';
+        const failed = held === undefined ? !proof.ok && countsAsGuess(proof.reason) : held.reason === 'wrong_audience';
         if (failed) countFailure(current.throttle, req.ip, logger);
         return answer(open);
       }
@@ -77,7 +77,7 @@ export function metricsRoute({ current: state, logger, pipeline }: OperatorRoute
       const proof = await current.auth.prove(req.headers.authorization);
       if (!proof.ok) {
         logger.warn('auth failed', { reason: proof.reason, client_ip: req.ip, path: '/metrics' });
-        if (proof.reason !== 'issuer_unavailable') countFailure(current.throttle, req.ip, logger);
+        if (countsAsGuess(proof.reason)) countFailure(current.throttle, req.ip, logger);
         pipeline.authFailed(proof.reason);
         return sendAuthFailure(res, proof.reason, { realm: current.config.name });
       }

@@ -115,7 +115,7 @@ export class Authenticator {
     const { token, principal } = credential;
     const resource = this.resources.get(server.name);
     // A token meant for another resource is not valid here (RFC 8707 §2; MCP Authorization, Token Audience Binding).
-    if (resource === undefined || !audienceAccepted(token.aud, resource.audiences)) return { ok: false, reason: 'wrong_audience' };
+    if (resource === undefined || (token.audienceBound && !audienceAccepted(token.aud, resource.audiences))) return { ok: false, reason: 'wrong_audience' };
     if (principal === undefined) return { ok: false, reason: 'no_principal' };
     if (!server.authTokens.has(principal)) return { ok: false, reason: 'forbidden', name: principal };
     for (const scope of resource.scopes) if (!token.scopes.has(scope)) return { ok: false, reason: 'insufficient_scope', name: principal };
@@ -139,7 +139,7 @@ export class Authenticator {
    */
   principalOf(credential: Credential): { ok: true; name: string } | { ok: false; reason: 'wrong_audience' | 'no_principal' } {
     if (credential.kind === 'static') return { ok: true, name: credential.name };
-    if (!credential.token.aud.some((a) => this.proxyAudiences.has(a))) return { ok: false, reason: 'wrong_audience' };
+    if (credential.token.audienceBound && !credential.token.aud.some((a) => this.proxyAudiences.has(a))) return { ok: false, reason: 'wrong_audience' };
     return credential.principal === undefined ? { ok: false, reason: 'no_principal' } : { ok: true, name: credential.principal };
   }
 

@@ -145,6 +145,17 @@ export async function checkThrottle(throttle: AuthThrottle | undefined, ip: stri
   return throttled.retryAfterSeconds;
 }
 
+/**
+ * Whether a refusal counts toward the throttle: a guess does (a token that is invalid, expired,
+ * malformed or meant for another resource); a request that presents no token does not — it guesses
+ * nothing, and it is the first step of every OAuth client's authorization (MCP Authorization), so
+ * users behind one address must not lock each other out by connecting — and neither does an
+ * authorization server that could not be asked.
+ */
+export function countsAsGuess(reason: string): boolean {
+  return reason !== 'missing_token' && reason !== 'issuer_unavailable';
+}
+
 /** Counts a failed authentication; a failing custom store is logged, never fatal. */
 export function countFailure(throttle: AuthThrottle | undefined, ip: string | undefined, logger: Logger): void {
   throttle?.recordFailure(ip).catch((err: unknown) => logFault(logger, 'counter store failed', {}, err));

@@ -18,6 +18,12 @@ export interface VerifiedToken {
   sub: string | undefined;
   /** `aud` as a list (a string aud becomes a one-element list). */
   aud: readonly string[];
+  /**
+   * Whether `aud` binds it to resources: always for a JWT (RFC 9068 §2.2 requires `aud`); for an
+   * introspection answer only when it has an `aud` (RFC 7662 §2.2 makes it optional, and the
+   * proxy checks it when present).
+   */
+  audienceBound: boolean;
   /** Seconds since the epoch; always present (exp is required). */
   exp: number;
   /** The `scope` claim split on spaces (or `scp` as an array, as Entra and Okta send). */
@@ -94,11 +100,12 @@ function isSenderConstrained(claims: Readonly<Record<string, unknown>>): boolean
   return claims.cnf !== undefined;
 }
 
-function verifiedToken(iss: string, exp: number, claims: Readonly<Record<string, unknown>>): VerifiedToken {
+function verifiedToken(iss: string, exp: number, claims: Readonly<Record<string, unknown>>, audienceBound = true): VerifiedToken {
   return {
     iss,
     sub: typeof claims.sub === 'string' ? claims.sub : undefined,
     aud: audienceList(claims.aud),
+    audienceBound,
     exp,
     scopes: scopeSet(claims),
     claims,
@@ -148,7 +155,7 @@ export function createOAuthVerifier(config: ResolvedOAuth, options: OAuthVerifie
     if (nbf !== undefined && (typeof nbf !== 'number' || nbf * 1000 > at + CLOCK_TOLERANCE_S * 1000)) return refused(INVALID);
     if (exp !== undefined && exp * 1000 <= at - CLOCK_TOLERANCE_S * 1000) return refused(EXPIRED);
     const until = Math.min(at + INTROSPECTION_CACHE_MS, exp === undefined ? Infinity : exp * 1000);
-    const verified = verifiedToken(config.issuer, exp ?? Math.floor(until / 1000), answer);
+    const verified = verifiedToken(config.issuer, exp ?? Math.floor(until / 1000), answer, answer.aud !== undefined);
     return { result: { ok: true, token: verified }, until };
   }
 
