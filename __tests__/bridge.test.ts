@@ -361,7 +361,7 @@ describe('bridges, seen from a recording upstream', () => {
       const upstreamStream = up.log.slice(before).find((e) => e.type === 'request' && e.path === '/legacy/sse')!;
       const upstreamGet = up.log.slice(before).find((e) => e.type === 'request' && e.method === 'GET' && e.path === '/modern/mcp')!;
 
-      const { dev: _removed, ...rest } = config.proxy.auth.tokens;
+      const { dev: _removed, ...rest } = config.proxy.auth.tokens!;
       await own.router.reload({ ...config, proxy: { ...config.proxy, auth: { kind: 'bearer_token', tokens: rest } } });
       expect(liveSessionCount(own.router)).toBe(0);
       await Promise.all([get.ended, legacy.ended]);

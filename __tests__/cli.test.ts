@@ -315,6 +315,74 @@ describe('--check', () => {
     expect(stderr).not.toContain('weak-Qz7');
   });
 
+  /** A valid config of OAuth beside one static token: the README's OAuth example. */
+  function oauthConfig(): any {
+    return {
+      proxy: {
+        publicUrl: 'https://mcp.example.com/gw',
+        auth: {
+          kind: 'bearer_token',
+          tokens: { ci: { $env: 'CLI_DEV_TOKEN' } },
+          oauth: {
+            issuer: 'https://idp.example.com/realms/acme',
+            introspection: { clientId: 'mcp-front', clientSecret: { $env: 'CLI_PROD_TOKEN' } },
+            principals: { 'db-admins': { claims: { groups: 'db-admins' } }, staff: { claims: { email: '*@acme.com' } } },
+          },
+        },
+      },
+      mcpServers: {
+        database: { url: 'http://127.0.0.1:1/mcp', authTokens: ['ci', 'db-admins'], requiredScopes: ['mcp:db'] },
+        files: { command: 'node' },
+      },
+    };
+  }
+
+  test('an OAuth config: the summary counts principals too', async () => {
+    const env = { CLI_DEV_TOKEN: TOKEN_A, CLI_PROD_TOKEN: TOKEN_B };
+    const ok = await runToEnd(['--check', '--config', writeConfig(oauthConfig())], env);
+    expect({ code: ok.code, stdout: ok.stdout, stderr: ok.stderr }).toEqual({ code: 0, stdout: 'config OK: 2 servers, 1 token, 2 principals\n', stderr: '' });
+    const config = oauthConfig();
+    delete config.proxy.auth.tokens;
+    config.mcpServers.database.authTokens = ['staff'];
+    config.proxy.auth.oauth.principals = { staff: { claims: { email: '*@acme.com' } } };
+    expect((await runToEnd(['--check', '--config', writeConfig(config)], env)).stdout).toBe('config OK: 2 servers, 0 tokens, 1 principal\n');
+  });
+
+  test('an OAuth config with four mistakes: exit 1 listing each with its path, no secret', async () => {
+    const config = oauthConfig();
+    delete config.proxy.publicUrl;
+    config.proxy.auth.oauth.principals.ci = { claims: { sub: 'robot' } };
+    config.proxy.auth.oauth.issuer = 'http://idp.example.com/realms/acme';
+    config.proxy.auth.oauth.issuers = ['https://other.example.com'];
+    const { code, stdout, stderr } = await runToEnd(['--check', '--config', writeConfig(config)], { CLI_DEV_TOKEN: TOKEN_A, CLI_PROD_TOKEN: TOKEN_B });
+    expect({ code, stdout }).toEqual({ code: 1, stdout: '' });
+    expect(stderr.split('\n').slice(1)).toEqual([
+      '  proxy.publicUrl: is required with "oauth": the URL clients use to reach this proxy, mount path included (e.g. "https://mcp.example.com/gw"); resource URLs are built from it, never from the Host header',
+      '  proxy.auth.oauth.issuer: must be https:// (http:// only on loopback: localhost, 127.0.0.0/8, [::1])',
+      '  proxy.auth.oauth.principals.ci: "ci" is also a token name; tokens and principals share one namespace (authTokens, permissions, limits, logs)',
+      '  proxy.auth.oauth.issuers: unknown key "issuers"; did you mean "issuer"?',
+    ]);
+    expect(stderr.split('\n')[0]).toMatch(/: 4 problems$/);
+    for (const secret of SECRETS) expect(stderr).not.toContain(secret);
+  });
+
+  test('a config file with comments and trailing commas is valid; a syntax error gives its exact position', async () => {
+    const env = { CLI_DEV_TOKEN: TOKEN_A, CLI_PROD_TOKEN: TOKEN_B };
+    const commented = fs
+      .readFileSync(path.join(FIXTURES, 'cli-valid.json'), 'utf8')
+      .replace('"CLI_PROD_TOKEN" } }', '"CLI_PROD_TOKEN" }, } // dev: old token, remove after the rotation')
+      .replace('"authTokens": ["dev"] }', '"authTokens": ["dev",], /* dev only */ },');
+    const file = path.join(tmp, 'commented.json');
+    fs.writeFileSync(file, commented);
+    expect(await runToEnd(['--check', '--config', file], env)).toEqual({ code: 0, stdout: 'config OK: 2 servers, 2 tokens\n', stderr: '' });
+    fs.writeFileSync(file, commented.replace('/* dev only */', '/* dev only'));
+    const bad = await runToEnd(['--check', '--config', file], env);
+    const line = commented.split('\n').findIndex((l) => l.includes('/* dev only')) + 1;
+    const column = commented.split('\n')[line - 1].indexOf('/*') + 1;
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toBe(`${file}: 1 problem\n  (file): invalid JSON in ${JSON.stringify(file)} at line ${line}, column ${column}: unterminated comment (a "*/" is missing)`);
+  });
+
   test('a file that is not JSON, or missing: exit 1 saying so', async () => {
     const bad = await runToEnd(['--check', '--config', path.join(FIXTURES, 'cli-bad-json.json')]);
     expect(bad.code).toBe(1);

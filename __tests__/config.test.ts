@@ -479,12 +479,12 @@ describe('version', () => {
 });
 
 describe('proxy', () => {
-  test('is required, and so are auth, kind and tokens', () => {
+  test('is required, and so are auth, kind and tokens (or oauth: config-oauth.test.ts)', () => {
     expect(problems({ mcpServers: {} })).toEqual([{ path: 'proxy', message: 'is required' }]);
     expect(problems({ proxy: {}, mcpServers: {} })).toEqual([{ path: 'proxy.auth', message: 'is required' }]);
     expect(problems({ proxy: { auth: {} }, mcpServers: {} })).toEqual([
       { path: 'proxy.auth.kind', message: 'is required (use "bearer_token")' },
-      { path: 'proxy.auth.tokens', message: 'is required' },
+      { path: 'proxy.auth', message: 'needs "tokens" (static bearer tokens), "oauth" (OAuth 2.1 access tokens), or both' },
     ]);
   });
 
@@ -1035,6 +1035,53 @@ describe('loadConfig', () => {
     expect(loadConfig(path, ENV)).toEqual(base());
   });
 
+  test('reads the MCP Front documentation style: // and /* */ comments, trailing commas', () => {
+    const text = `{
+  "version": "1.0",
+  "proxy": {
+    "name": "Dev Proxy", // shown in logs and the realm
+    "auth": {
+      "kind": "bearer_token",
+      "tokens": {
+        "dev-old": "${DEV_TOKEN}", // old token, remove after 2026-01-31
+        "dev": { "$env": "PROD_TOKEN" }, // new token
+      },
+    },
+  },
+  /*
+   * Environment isolation: development tokens never reach production servers.
+   */
+  "mcpServers": {
+    "database": {
+      "url": "http://postgres-mcp:3000/sse", // "//" inside a string is not a comment
+      "authTokens": ["dev-old", "dev",], /* both, during the rotation */
+    },
+    "notes": { "command": "node", "args": ["/* kept */", "a//b"] },
+  },
+}
+// end of file, no newline after this comment`;
+    const config: Json = loadConfig(file('documented.jsonc', text), ENV);
+    expect(config.proxy.auth.tokens).toEqual({ 'dev-old': DEV_TOKEN, dev: { $env: 'PROD_TOKEN' } });
+    expect(config.mcpServers.database).toEqual({ url: 'http://postgres-mcp:3000/sse', authTokens: ['dev-old', 'dev'] });
+    expect(config.mcpServers.notes.args).toEqual(['/* kept */', 'a//b']);
+    expect(resolveConfig(config, ENV).servers.get('database')!.authTokens).toEqual(new Set(['dev-old', 'dev']));
+  });
+
+  test('a "__proto__" key stays an own key, as JSON.parse keeps it', () => {
+    const raw = base();
+    const text = JSON.stringify(raw).replace('"url":', '"headers": { "__proto__": "x" }, "url":');
+    const parsed: Json = JSON.parse(text);
+    const loaded: Json = loadConfig(file('proto.json', `// a comment makes it JSON with comments\n${text}`), ENV);
+    expect(loaded).toEqual(parsed);
+    expect(Object.keys(loaded.mcpServers.remote.headers)).toEqual(['__proto__']);
+    expect(Object.getPrototypeOf(loaded.mcpServers.remote.headers)).toBe(Object.prototype);
+  });
+
+  test('a file nested too deeply for the parser is a ConfigError, not a RangeError', () => {
+    const path = file('deep.json', '['.repeat(200_000));
+    expect(loadFailure(path).problems).toEqual([{ path: '(file)', message: `invalid JSON in ${JSON.stringify(path)}: nested too deeply` }]);
+  });
+
   test('validates with the given env', () => {
     const path = file('env.json', JSON.stringify(base()));
     expect(loadFailure(path, {}).problems).toEqual([{ path: 'proxy.auth.tokens.prod', message: 'environment variable PROD_TOKEN is not set' }]);
@@ -1061,13 +1108,24 @@ describe('loadConfig', () => {
 
   test.each([
     ['unquoted value', `{\n  "proxy": {\n    "auth": { "tokens": { "dev": ${DEV_TOKEN} } }\n  }\n}`, 3, 34, 'unexpected character'],
-    ['trailing comma', '{\n  "a": 1,\n}', 3, 1, 'trailing comma before "}"'],
-    ['comment', '{\n  // note\n  "a": 1\n}', 2, 3, 'comments are not allowed in JSON'],
+    ['two commas', '{\n  "a": 1,,\n}', 2, 10, 'expected a property name in double quotes'],
+    ['unterminated comment', '{\n  /* note\n  "a": 1\n}', 2, 3, 'unterminated comment (a "*/" is missing)'],
+    ['a stray slash', '{\n  / note\n}', 2, 3, 'unexpected character'],
+    ['unquoted name', '{ a: 1 }', 1, 3, 'unexpected character'],
     ['single quotes', "{ 'a': 1 }", 1, 3, 'strings must use double quotes'],
     ['missing colon', '{ "a" 1 }', 1, 7, 'expected ":" after a property name'],
     ['missing comma', '[1 2]', 1, 4, 'expected "," or "]"'],
     ['truncated', `{ "tokens": { "dev": "${DEV_TOKEN}`, 1, 22, 'unterminated string'],
     ['line break in a string', `{ "dev": "${DEV_TOKEN}\n" }`, 1, 34, 'control character in a string (write it as an escape such as \\n)'],
+    ['tab in a string', `{ "dev": "${DEV_TOKEN}\t" }`, 1, 34, 'control character in a string (write it as an escape such as \\n)'],
+    ['bad escape after a good one', `{\n  "dev": "\\\\${DEV_TOKEN}\\q" }`, 2, 36, 'invalid escape sequence in a string'],
+    ['short unicode escape', `{ "dev": "${DEV_TOKEN}\\u12" }`, 1, 34, 'invalid escape sequence in a string'],
+    ['bad number', '{ "maxBatch": 1. }', 1, 15, 'invalid number'],
+    ['value missing', '{ "a": }', 1, 8, 'expected a value'],
+    ['missing close brace', '{ "a": [1, 2]\n\n', 1, 14, 'unexpected end of file (a "}" is missing)'],
+    ['missing close bracket at the end', '{ "a": [1, 2 // a comment\n', 1, 26, 'unexpected end of file (a "]" is missing)'],
+    ['missing value at the end', '{ "a":\t\n', 1, 7, 'unexpected end of file'],
+    ['missing close bracket', '{ "a": [1, 2 }', 1, 14, 'expected "," or "]"'],
     ['empty file', '', 1, 1, 'unexpected end of file'],
     ['two documents', '{} {}', 1, 4, 'unexpected content after the end of the document'],
   ])('bad JSON (%s) gives line and column without quoting the file', (_, text, line, column, reason) => {

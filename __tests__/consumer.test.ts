@@ -119,6 +119,121 @@ describe('packed package', () => {
     }
   });
 
+  describe('OAuth from the installed tarball, outside jest', () => {
+    // A resolve hook (node --import) records every resolution of `jose`, which is ESM-only: the
+    // CommonJS build can only reach it through `import()`, which goes through these hooks.
+    const hooks = () => {
+      fs.writeFileSync(
+        path.join(dir, 'jose-hooks.mjs'),
+        `import { appendFileSync } from 'node:fs';
+         export async function resolve(specifier, context, next) {
+           const resolved = await next(specifier, context);
+           if (specifier === 'jose' || resolved.url.includes('/node_modules/jose/')) appendFileSync(process.env.JOSE_LOG, resolved.url + '\\n');
+           return resolved;
+         }`,
+      );
+      fs.writeFileSync(path.join(dir, 'jose-register.mjs'), `import { register } from 'node:module';\nregister('./jose-hooks.mjs', import.meta.url);\n`);
+    };
+    const runHooked = (file: string, source: string) => {
+      hooks();
+      fs.writeFileSync(path.join(dir, file), source);
+      const log = path.join(dir, `${file}.jose.log`);
+      fs.rmSync(log, { force: true });
+      const out = execFileSync(process.execPath, ['--import', './jose-register.mjs', file], { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH, JOSE_LOG: log } });
+      return { out, jose: fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').filter(Boolean) : [] };
+    };
+    const quiet = '{ logger: { info() {}, warn() {}, error() {}, debug() {} } }';
+
+    it('verifies an access token end to end: jose is a dependency of the package, loaded with import() from the CommonJS build', () => {
+      const { out, jose } = runHooked(
+        'oauth.js',
+        `const crypto = require('node:crypto');
+         const http = require('node:http');
+         const express = require('express');
+         const { mcpFront } = require('mcp-front');
+         const listen = (server) => new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve('http://127.0.0.1:' + server.address().port)));
+         (async () => {
+           // The authorization server, as little of it as a resource server asks for: discovery and keys.
+           const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+           const jwks = JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'RS256', use: 'sig' }] });
+           let issuer;
+           const as = http.createServer((req, res) => {
+             const body = req.url === '/.well-known/openid-configuration' ? JSON.stringify({ issuer, jwks_uri: issuer + '/jwks' }) : req.url === '/jwks' ? jwks : undefined;
+             res.writeHead(body ? 200 : 404, { 'content-type': 'application/json' }).end(body || '{}');
+           });
+           issuer = await listen(as);
+           const app = express();
+           const server = http.createServer(app);
+           const base = await listen(server);
+           const router = mcpFront({
+             proxy: { publicUrl: base, auth: { kind: 'bearer_token', oauth: { issuer, scopes: ['mcp:tools'], principals: { staff: { claims: { email: '*@acme.com' } } } } } },
+             mcpServers: { api: { url: 'http://127.0.0.1:9/mcp' } },
+           }, ${quiet});
+           app.use(router);
+           // An RS256 access token (RFC 9068) signed here with node:crypto: the only jose is mcp-front's.
+           const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+           const now = Math.floor(Date.now() / 1000);
+           const input = b64({ alg: 'RS256', kid: 'k1', typ: 'at+jwt' }) + '.' + b64({ iss: issuer, sub: 'alice', aud: base + '/api/mcp', iat: now, exp: now + 600, scope: 'mcp:tools', email: 'alice@acme.com' });
+           const token = input + '.' + crypto.sign('sha256', Buffer.from(input), privateKey).toString('base64url');
+           const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'c', version: '1' } } });
+           const post = (auth) => fetch(base + '/api/mcp', { method: 'POST', headers: { ...auth, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' }, body });
+           const out = {};
+           const anonymous = await post({});
+           out.anonymous = anonymous.status + ' ' + anonymous.headers.get('www-authenticate');
+           // Accepted: the request reaches the (refused) upstream.
+           out.bearer = (await post({ Authorization: 'Bearer ' + token })).status;
+           out.forged = (await post({ Authorization: 'Bearer ' + token.slice(0, -4) + 'AAAA' })).status;
+           out.metadata = (await (await fetch(base + '/.well-known/oauth-protected-resource/api/mcp')).json()).authorization_servers[0] === issuer;
+           await router.close();
+           server.close();
+           as.close();
+           console.log(JSON.stringify(out));
+         })();`,
+      );
+      const result = JSON.parse(out) as Record<string, unknown>;
+      expect(result).toEqual({
+        anonymous: expect.stringMatching(/^401 Bearer realm="[^"]+", resource_metadata="http:\/\/127\.0\.0\.1:\d+\/\.well-known\/oauth-protected-resource\/api\/mcp", scope="mcp:tools"$/),
+        bearer: 502,
+        forged: 401,
+        metadata: true,
+      });
+      // jose came through import(), from the consumer's install of the tarball's dependencies, in
+      // the version range the package declares (the MCP SDK depends on jose too: the declaration
+      // is what makes it ours).
+      expect(jose.length).toBeGreaterThan(0);
+      const root = /^file:\/\/(.*\/node_modules\/jose)\//.exec(jose[0])?.[1];
+      expect(root?.startsWith(`${fs.realpathSync(dir)}/node_modules/`)).toBe(true);
+      const declared = JSON.parse(fs.readFileSync(path.join(dir, 'node_modules/mcp-front/package.json'), 'utf8')).dependencies.jose as string;
+      const minimum = /^\^(\d+)\.(\d+)\.(\d+)$/.exec(declared)!.slice(1).map(Number);
+      const installed = (JSON.parse(fs.readFileSync(path.join(root!, 'package.json'), 'utf8')).version as string).split('.').map(Number);
+      expect(installed[0]).toBe(minimum[0]);
+      expect(installed[1] * 1e6 + installed[2]).toBeGreaterThanOrEqual(minimum[1] * 1e6 + minimum[2]);
+    });
+
+    it('a router without oauth never loads jose', () => {
+      const { out, jose } = runHooked(
+        'no-oauth.js',
+        `const express = require('express');
+         const { mcpFront } = require('mcp-front');
+         const router = mcpFront(${config}, ${quiet});
+         const server = express().use(router).listen(0, '127.0.0.1', async () => {
+           const base = 'http://127.0.0.1:' + server.address().port;
+           const statuses = [];
+           for (const token of ['consumer-test-token-0123456789', 'a.b.c', 'wrong']) {
+             const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'c', version: '1' } } });
+             statuses.push((await fetch(base + '/api/mcp', { method: 'POST', headers: { Authorization: 'Bearer ' + token, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' }, body })).status);
+           }
+           statuses.push((await fetch(base + '/health', { headers: { Authorization: 'Bearer a.b.c' } })).status);
+           await router.close();
+           server.close();
+           console.log(JSON.stringify({ statuses, required: Object.keys(require.cache).some((f) => f.includes('/node_modules/jose/')) }));
+         });`,
+      );
+      expect(JSON.parse(out)).toEqual({ statuses: [502, 401, 401, 200], required: false });
+      expect(jose).toEqual([]);
+    });
+  });
+
   it('ships the command line', () => {
     const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'node_modules/mcp-front/package.json'), 'utf8'));
     expect(fs.existsSync(path.join(dir, 'node_modules/mcp-front', pkg.bin['mcp-front']))).toBe(true);

@@ -155,6 +155,61 @@ describe('example configs', () => {
   });
 });
 
+describe('examples/oauth', () => {
+  const DIR = path.join(EXAMPLES, 'oauth');
+  const files = fs.readdirSync(DIR).filter((f) => f.endsWith('.json'));
+
+  test('ships the three documented configurations', () => {
+    expect(files.sort()).toEqual(['auth0.json', 'entra.json', 'keycloak.json']);
+  });
+
+  // JSON with comments, checked as a user would: `mcp-front --check` of the built command.
+  test.each(files)('mcp-front --check %s passes', async (file) => {
+    const check = run(path.join(ROOT, 'dist', 'cli.js'), ['--check', '--config', path.join(DIR, file)], ENV);
+    const code = await check.exit(`--check ${file}`);
+    const { stdout, stderr } = check.output();
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    expect(stdout).toMatch(/^config OK: \d+ servers?, \d+ tokens?, [1-9]\d* principals?\n$/);
+  });
+});
+
+describe('examples/oauth/demo', () => {
+  test('run.js walks the whole OAuth flow with the SDK client, prints no token, and stops everything it started', async () => {
+    const demo = run(path.join(EXAMPLES, 'oauth', 'demo', 'run.js'));
+    const code = await demo.exit('the OAuth demo');
+    const { stdout, stderr } = demo.output();
+    if (code !== 0) throw new Error(`run.js exited with ${code}:\n${stdout}\n${stderr}`);
+    // The steps of the MCP authorization flow, in this order.
+    const steps = [
+      /\(initialize, no token\) → 401\n +WWW-Authenticate: Bearer realm="[^"]+", resource_metadata="http:\/\/127\.0\.0\.1:\d+\/gw\/\.well-known\/oauth-protected-resource\/everything\/mcp", scope="mcp:tools"/,
+      /GET \S+\/gw\/\.well-known\/oauth-protected-resource\/everything\/mcp → 200 \(Protected Resource Metadata, RFC 9728\)\n +resource=http:\/\/127\.0\.0\.1:\d+\/gw\/everything\/mcp, authorization_servers=http:\/\/127\.0\.0\.1:\d+,/,
+      /→ 200 \(authorization server metadata\)/,
+      /\/reg → 201 \(dynamic client registration, RFC 7591\)/,
+      /code_challenge_method=S256, scope=mcp:tools, resource=http:\/\/127\.0\.0\.1:\d+\/gw\/everything\/mcp/,
+      /\/token → 200 \(token: grant_type=authorization_code, code_verifier, resource=\S+\/gw\/everything\/mcp\)\n +a JWT access token \(not shown\): aud=http:\/\/127\.0\.0\.1:\d+\/gw\/everything\/mcp, scope=mcp:tools, sub=alice/,
+      /\(initialize, Bearer access token\) → 200/,
+      /\(tools\/list, Bearer access token\) → 200\n +tools\/list: \d+ tools \(echo,/,
+      /\(tools\/call, Bearer access token\) → 200\n +tools\/call echo: "Echo: hello through OAuth"/,
+      /\nstopped: mcp-front, server-everything \(pid \d+\), the authorization server \(pid \d+\)\n$/,
+    ];
+    let at = 0;
+    for (const expected of steps) {
+      const found = expected.exec(stdout.slice(at));
+      if (found === null) throw new Error(`missing after offset ${at}: ${expected}\n${stdout}`);
+      at += found.index + found[0].length;
+    }
+    // mcp-front's lines (stderr) name the principal and the user.
+    expect(stderr).toContain('WARN auth failed reason=missing_token');
+    expect(stderr).toMatch(/INFO mcp request token=staff sub=alice server=everything method=tools\/call name=echo outcome=ok/);
+    // No access token (a JWT) anywhere in the output.
+    expect(stdout + stderr).not.toMatch(/eyJ[\w-]+\.eyJ[\w-]+\./);
+    // Its children are gone, not orphaned: the authorization server and the stdio server.
+    const pids = [...stdout.matchAll(/pid (\d+)/g)].map((m) => Number(m[1]));
+    expect(pids.length).toBeGreaterThanOrEqual(2);
+    for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow(expect.objectContaining({ code: 'ESRCH' }));
+  });
+});
+
 describe('examples/existing-app', () => {
   // Plain CommonJS, as users write it: required, not imported through ts-jest.
   const { start } = require('../examples/existing-app/server.js') as {

@@ -322,6 +322,32 @@ describe('config validation (fuzz)', () => {
           { maxKeys: 2 },
         ),
         authToken: fc.constant(['dev']),
+        requiredScopes: fc.array(fc.oneof(fc.constantFrom('mcp:db', '', 'a b', 'x"y'), s), { maxLength: 2 }),
+      },
+      { requiredKeys: [] },
+    );
+
+    const url = fc.oneof(
+      fc.constantFrom('https://idp.test/realms/a', 'https://idp.test/', 'http://idp.test', 'http://127.0.0.1:4000', 'https://idp.test/?q=1', 'https://idp.test/#f', 'not a url', ''),
+      strOrEnv,
+      s.map((v) => `https://user:${encode(v)}@idp.test/?k=${encode(v)}`),
+      s.map((v) => `http://idp.test/${encode(v)}`),
+    );
+    const claimValue = fc.oneof(fc.constantFrom('db-admins', '*@acme.test', '', 1, true, null, {}), s);
+    const oauth = fc.record(
+      {
+        issuer: url,
+        audiences: fc.array(fc.oneof(fc.constantFrom('mcp-front', '', 'a b'), s), { maxLength: 2 }),
+        scopes: fc.array(fc.oneof(fc.constantFrom('mcp:tools', '', 'a b', 'x\\y'), s), { maxLength: 2 }),
+        jwksUri: url,
+        algorithms: fc.array(fc.oneof(fc.constantFrom('RS256', 'ES256', 'none', 'HS256', 'rs256'), s), { maxLength: 2 }),
+        introspection: fc.record({ clientId: strOrEnv, clientSecret: fc.oneof(strOrEnv, s.map((v) => `${v}\n`)), endpoint: url, client_secret: s }, { requiredKeys: [] }),
+        principals: fc.dictionary(
+          fc.constantFrom(...TOKEN_NAMES, 'db-admins', 'staff', '*'),
+          fc.record({ claims: fc.dictionary(fc.constantFrom('groups', 'email', 'realm_access.roles', ''), fc.oneof(claimValue, fc.array(claimValue, { maxLength: 2 })), { maxKeys: 2 }), claim: fc.constant({}) }, { requiredKeys: [] }),
+          { maxKeys: 3 },
+        ),
+        issuers: fc.constant([]),
       },
       { requiredKeys: [] },
     );
@@ -337,9 +363,11 @@ describe('config validation (fuzz)', () => {
               {
                 kind: fc.constantFrom('bearer_token', 'bearer_token', 'oauth'),
                 tokens: fc.dictionary(fc.constantFrom(...TOKEN_NAMES), strOrEnv, { maxKeys: 4 }),
+                oauth,
               },
-              { requiredKeys: ['tokens'] },
+              { requiredKeys: [] },
             ),
+            publicUrl: maybe(url),
             maxBodyBytes: maybe(fc.constantFrom(1024, 0, '10')),
             keepAlive: maybe(duration),
             cors: maybe(fc.record({ allowedOrigins: fc.array(fc.constantFrom('*', 'https://app.test', 'not an origin'), { maxLength: 2 }) })),
@@ -365,18 +393,28 @@ describe('config validation (fuzz)', () => {
   const envArb = (secrets: string[]) =>
     fc.dictionary(fc.constantFrom(...ENV_NAMES), fc.oneof(fc.constantFrom(...secrets), fc.constantFrom(...secrets).map((v) => `${v}\n`), fc.constant('')), { maxKeys: 5 });
 
-  /** Every string value of the document outside `authTokens`, and of the environment. */
+  /**
+   * Every string value of the document outside `authTokens` and outside principals' `claims`
+   * (group names and the like, not secrets), and of the environment.
+   */
   function valuesOf(raw: unknown, env: Record<string, string>): string[] {
     const out = Object.values(env);
+    const claims = new Set(principalClaims(raw));
     const pending: [unknown, string | undefined][] = [[raw, undefined]];
     for (let item = pending.pop(); item !== undefined; item = pending.pop()) {
       const [node, key] = item;
       if (typeof node === 'string') out.push(node);
       else if (Array.isArray(node)) {
         if (key !== 'authTokens') for (const n of node) pending.push([n, undefined]);
-      } else if (typeof node === 'object' && node !== null) for (const [k, v] of Object.entries(node)) pending.push([v, k]);
+      } else if (typeof node === 'object' && node !== null && !claims.has(node)) for (const [k, v] of Object.entries(node)) pending.push([v, k]);
     }
     return out;
+  }
+
+  function principalClaims(raw: unknown): unknown[] {
+    const principals: unknown = (raw as { proxy?: { auth?: { oauth?: { principals?: unknown } } } } | null)?.proxy?.auth?.oauth?.principals;
+    if (typeof principals !== 'object' || principals === null) return [];
+    return Object.values(principals).map((p) => (p as { claims?: unknown } | null)?.claims);
   }
 
   const leaks = (text: string, v: string) => [v, JSON.stringify(v).slice(1, -1), encode(v)].some((form) => text.includes(form));
@@ -416,6 +454,9 @@ describe('config validation (fuzz)', () => {
         fc.constantFrom(
           { proxy: v, mcpServers: {} },
           { proxy: { auth: v }, mcpServers: {} },
+          { proxy: { auth: { kind: 'bearer_token', oauth: v }, publicUrl: v }, mcpServers: {} },
+          { proxy: { auth: { kind: 'bearer_token', oauth: { issuer: v, principals: v, introspection: v } } }, mcpServers: {} },
+          { proxy: { auth: { kind: 'bearer_token', oauth: { issuer: 'https://i.test', principals: { p: v, q: { claims: v } } } } }, mcpServers: { s: { url: v, requiredScopes: v } } },
           { proxy: { auth: { kind: 'bearer_token', tokens: v } }, mcpServers: {} },
           { proxy: { auth: { kind: 'bearer_token', tokens: { dev: 'abc' } }, authThrottle: v }, mcpServers: {} },
           { proxy: { auth: { kind: 'bearer_token', tokens: { dev: 'abc' } } }, mcpServers: v },
@@ -439,7 +480,7 @@ describe('config validation (fuzz)', () => {
     };
     const tokens = { dev: 'abc' };
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 30_000 }), fc.boolean(), fc.nat(5), (depth, array, where) => {
+      fc.property(fc.integer({ min: 1, max: 30_000 }), fc.boolean(), fc.nat(6), (depth, array, where) => {
         const v = nest(depth, array);
         const raw = [
           { proxy: { auth: { kind: 'bearer_token', tokens } }, mcpServers: {}, extra: v },
@@ -447,6 +488,7 @@ describe('config validation (fuzz)', () => {
           { proxy: { auth: { kind: 'bearer_token', tokens: { dev: v } } }, mcpServers: {} },
           { proxy: { auth: { kind: 'bearer_token', tokens } }, mcpServers: { s: { command: 'x', env: { A: v }, authTokens: ['nope'] } } },
           { proxy: { auth: { kind: 'bearer_token', tokens } }, mcpServers: { s: { command: 'x', args: v, authTokens: [v] } } },
+          { proxy: { auth: { kind: 'bearer_token', oauth: { issuer: 'https://i.test', principals: { p: { claims: { c: v } } }, scopes: v } } }, mcpServers: {} },
           v,
         ][where];
         check(raw, {}, []);

@@ -23,7 +23,7 @@ describe('stdio bridge with the reference server', () => {
       },
     });
     // A token whose value comes from the proxy's environment: exactly what must not reach children.
-    config.proxy.auth.tokens.ops = { $env: SECRET_ENV };
+    config.proxy.auth.tokens!.ops = { $env: SECRET_ENV };
     front = await startFront(config, { logger });
   });
   afterEach(async () => {

@@ -12,6 +12,12 @@
 // proxy hop in Express in front of the same upstream, e.g. `node bench/compare.js streamable hop dist`
 // for mcp-front's CPU per request against the floor's, paired.
 //
+//   node bench/compare.js <case>-oauth <dist>           case: stdio | streamable | sse
+//                                                     one build, the same OAuth config in two fronts: the
+//                                                     proxy's CPU per request with a static token against
+//                                                     the same with a cached OAuth access token (a JWT of
+//                                                     bench/lib.js startIssuer), crossed over (below)
+//
 // e.g. a build of the last commit against the working tree:
 //   mkdir -p /tmp/head && git archive HEAD lib tsconfig.json tsconfig.build.json | tar -x -C /tmp/head \
 //     && ln -s "$PWD/node_modules" /tmp/head/node_modules && (cd /tmp/head && npx tsc -p tsconfig.build.json)
@@ -37,9 +43,14 @@ const logger = env.BENCH_LOGGER === 'default' ? 'default' : 'noop';
 // then that of a machine twice as loaded, but the CPU per request compares fairly.
 const together = env.BENCH_MODE !== 'alternate';
 
-const [kind, distA, distB] = process.argv.slice(2);
-if (!['stdio', 'streamable', 'sse', 'bigevent'].includes(kind) || !distA || !distB || (kind === 'stdio' && [distA, distB].includes('hop'))) {
+const [requested, distA, distArg] = process.argv.slice(2);
+const oauth = /^(stdio|streamable|sse)-oauth$/.test(requested ?? '');
+const kind = oauth ? requested.replace(/-oauth$/, '') : requested;
+const distB = oauth ? distA : distArg;
+const usable = oauth ? distA !== undefined && distA !== 'hop' && distArg === undefined : ['stdio', 'streamable', 'sse', 'bigevent'].includes(kind) && distA && distB;
+if (!usable || (kind === 'stdio' && [distA, distB].includes('hop'))) {
   console.error('usage: node bench/compare.js stdio|streamable|sse|bigevent <dist A> <dist B>');
+  console.error('       node bench/compare.js stdio-oauth|streamable-oauth|sse-oauth <dist>');
   process.exit(2);
 }
 
@@ -102,7 +113,82 @@ async function bigEvent() {
   }
 }
 
+/**
+ * Static token against OAuth access token, one build: two fronts with the same config (static
+ * token and OAuth), loaded together. Which of two identical fronts is started first changes its
+ * CPU per request by up to about 15 µs on this machine, the size of what is measured; so the
+ * credentials cross over — in odd rounds front 1's clients send the static token and front 2's
+ * the access token, in even rounds the reverse — and the mean of two consecutive rounds'
+ * differences holds no front's bias. Every front holds sessions for both credentials (a session
+ * belongs to the principal that opened it). The access token is verified at its first request
+ * (warm-up) and served from the cache after that: the figure is the cached path's.
+ */
+async function staticVersusOAuth() {
+  let up;
+  let issuer;
+  const fronts = [];
+  try {
+    if (kind === 'streamable') up = await L.startEverything('streamableHttp');
+    if (kind === 'sse') up = await L.startEverything('sse');
+    issuer = await L.startIssuer();
+    const config = L.frontConfig({ httpOrigin: kind === 'streamable' ? up.origin : undefined, sseOrigin: kind === 'sse' ? up.origin : undefined, issuer });
+    const server = { stdio: 'everything-stdio', streamable: 'everything-http', sse: 'everything-sse' }[kind];
+    const route = kind === 'sse' ? 'sse' : 'mcp';
+    const credentials = [
+      { label: 'static token', auth: true, runs: [] },
+      { label: 'OAuth access token', auth: await issuer.mint(), runs: [] },
+    ];
+    for (const n of [1, 2]) {
+      const front = await L.startFront(`oauth-${n}`, config, { logger, dist: distA });
+      const url = front.url(server, route);
+      const sessions = kind === 'sse' ? [] : await Promise.all(credentials.map((c) => openSessions(url, connections, c.auth)));
+      fronts.push({ front, url, sessions });
+    }
+    const runOne = (f, c, seconds) =>
+      kind === 'sse'
+        ? D.sseLoad({ url: f.url, auth: c.auth, connections, duration: seconds })
+        : D.streamableLoad({ url: f.url, auth: c.auth, sessions: f.sessions[credentials.indexOf(c)], duration: seconds });
+    if (warmup > 0) for (const f of fronts) for (const c of credentials) await runOne(f, c, warmup);
+    const measure = async (f, c, r) => {
+      const watch = { proxy: f.front.child.pid };
+      if (up) watch.upstream = up.child.pid;
+      else watch.children = L.descendants([f.front.child.pid]);
+      const res = await D.withCpu(watch, () => runOne(f, c, duration));
+      res.proxyUs = ((res.cpuMs.proxy.user + res.cpuMs.proxy.sys) * 1000) / res.requests;
+      c.runs.push(res);
+      log(`round ${r} ${f.front.name}, ${c.label}: ${res.rps.toFixed(0)} req/s, p50 ${res.p50.toFixed(2)} ms, proxy ${res.proxyUs.toFixed(0)} µs/req, errors ${res.errors}`);
+    };
+    for (let r = 1; r <= rounds; r++) {
+      const order = r % 2 ? credentials : [...credentials].reverse();
+      await Promise.all(fronts.map((f, i) => measure(f, order[i], r)));
+    }
+    const us = (x) => `${x > 0 ? '+' : ''}${x.toFixed(1)} µs`;
+    for (const c of credentials) {
+      const m = (f) => L.median(c.runs.map(f));
+      console.log(
+        `${c.label}: ${m((r) => r.rps).toFixed(0)} req/s, p50 ${m((r) => r.p50).toFixed(2)} ms, proxy ${m((r) => r.proxyUs).toFixed(0)} µs/req ` +
+          `(runs: ${c.runs.map((r) => r.proxyUs.toFixed(0)).join(' / ')}), errors ${c.runs.reduce((s, r) => s + r.errors, 0)}`,
+      );
+    }
+    const differences = credentials[1].runs.map((o, i) => o.proxyUs - credentials[0].runs[i].proxyUs);
+    console.log(`OAuth − static, per round (odd: OAuth on front 2, even: on front 1): ${differences.map(us).join(' / ')}`);
+    // A round and the next, crossed over: the mean of their differences holds no front's bias.
+    const crossed = [];
+    for (let i = 0; i + 1 < differences.length; i += 2) crossed.push((differences[i] + differences[i + 1]) / 2);
+    if (crossed.length > 0) {
+      console.log(`OAuth − static, median of crossed-over pairs of rounds: proxy CPU per request ${us(L.median(crossed))} (pairs: ${crossed.map(us).join(' / ')})`);
+    }
+    for (const f of fronts) for (const [i, c] of credentials.entries()) for (const s of f.sessions[i] ?? []) await L.deleteSession(f.url, c.auth, s);
+  } finally {
+    await Promise.all(fronts.map((f) => f.front.stop()));
+    await L.stopAll();
+    await issuer?.stop();
+    L.agent.destroy();
+  }
+}
+
 async function main() {
+  if (oauth) return staticVersusOAuth();
   if (kind === 'bigevent') return bigEvent();
   let up;
   const targets = [];
@@ -156,6 +242,9 @@ async function main() {
     const ratios = (f) => targets[1].runs.map((rb, i) => f(rb) / f(targets[0].runs[i]) - 1);
     console.log(`B vs A, medians: proxy CPU per request ${pct(b / a - 1)}, req/s ${pct(L.median(targets[1].runs.map((r) => r.rps)) / L.median(targets[0].runs.map((r) => r.rps)) - 1)}`);
     console.log(`B vs A, median of paired rounds: proxy CPU per request ${pct(L.median(ratios((r) => r.proxyUs)))}, req/s ${pct(L.median(ratios((r) => r.rps)))}`);
+    const us = (x) => `${x > 0 ? '+' : ''}${x.toFixed(1)} µs`;
+    const differences = targets[1].runs.map((rb, i) => rb.proxyUs - targets[0].runs[i].proxyUs);
+    console.log(`B − A, median of paired rounds: proxy CPU per request ${us(L.median(differences))} (rounds: ${differences.map(us).join(' / ')})`);
     for (const t of targets) if (t.sessions) for (const s of t.sessions) await L.deleteSession(t.url, t.auth, s);
   } finally {
     await Promise.all(targets.map((t) => t.front.stop()));

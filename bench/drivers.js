@@ -94,12 +94,16 @@ async function withCpu(watch, fn) {
 
 /**
  * Streamable HTTP `tools/call echo` with autocannon: connection i uses session i (sessions were
- * initialized beforehand), one request in flight per connection.
+ * initialized beforehand), one request in flight per connection. Every request has an id of its
+ * own (autocannon's `[<id>]`, 27 characters): an id may not be reused within a session while its
+ * request waits (MCP Base Protocol), and the requests autocannon abandons at the end of a run stay
+ * waiting — with one fixed id, every later request of the session would be refused by mcp-front
+ * itself, never reaching the server.
  */
 async function streamableLoad({ url, auth, sessions, duration, message = echoMessage(2) }) {
   const latencies = [];
   let next = 0;
-  const body = JSON.stringify(message);
+  const body = JSON.stringify({ ...message, id: '[<id>]' });
   const instance = autocannon({
     url,
     method: 'POST',
@@ -107,6 +111,7 @@ async function streamableLoad({ url, auth, sessions, duration, message = echoMes
     pipelining: 1,
     duration,
     body,
+    idReplacement: true,
     headers: streamableHeaders(auth, sessions[0]),
     setupClient(client) {
       client.setHeaders(streamableHeaders(auth, sessions[next++ % sessions.length]));

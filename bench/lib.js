@@ -282,16 +282,68 @@ async function startBigUpstream(bytes) {
 
 // --- mcp-front host ------------------------------------------------------------------------------
 
-function frontConfig({ httpOrigin, sseOrigin }) {
+/**
+ * The front's config: the static token `bench`; with `issuer` (startIssuer), OAuth too, whose
+ * principal `bench-oauth` is every token of that issuer for `OAUTH_AUDIENCE` with `OAUTH_SCOPE`.
+ */
+function frontConfig({ httpOrigin, sseOrigin, issuer }) {
   const mcpServers = {
     'everything-stdio': { command: process.execPath, args: [EVERYTHING, 'stdio'], maxSessions: 200 },
   };
   if (httpOrigin) mcpServers['everything-http'] = { url: `${httpOrigin}/mcp` };
   if (sseOrigin) mcpServers['everything-sse'] = { url: `${sseOrigin}/sse` };
+  const auth = { kind: 'bearer_token', tokens: { bench: TOKEN } };
+  if (issuer === undefined) return { version: '1.0', proxy: { name: 'Bench', auth }, mcpServers };
+  auth.oauth = {
+    issuer: issuer.issuer,
+    // A fixed audience (as Keycloak or Auth0 issue): the resource URLs hold the front's port,
+    // which is chosen after the config is written.
+    audiences: [OAUTH_AUDIENCE],
+    scopes: [OAUTH_SCOPE],
+    principals: { 'bench-oauth': { claims: { email: '*@bench.example', email_verified: true } } },
+  };
+  return { version: '1.0', proxy: { name: 'Bench', publicUrl: `http://${HOST}`, auth }, mcpServers };
+}
+
+// --- an OAuth authorization server, as little of one as mcp-front needs ---------------------------
+
+const OAUTH_AUDIENCE = 'mcp-front-bench';
+const OAUTH_SCOPE = 'mcp:tools';
+
+/**
+ * The part of an authorization server a resource server talks to: OpenID Connect discovery and
+ * the key set (RFC 7517), on 127.0.0.1, in this process (it answers a few requests at the front's
+ * start, none under load). `mint()` signs an RS256 access token (RFC 9068) valid for two hours,
+ * longer than any run, so that the front verifies it once and then serves it from its cache.
+ */
+async function startIssuer() {
+  const jose = await import('jose');
+  const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const kid = `bench-${crypto.randomBytes(4).toString('hex')}`;
+  const jwks = JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid, alg: 'RS256', use: 'sig' }] });
+  const server = http.createServer((req, res) => {
+    const body =
+      req.url === '/.well-known/openid-configuration' ? JSON.stringify({ issuer, jwks_uri: `${issuer}/jwks`, id_token_signing_alg_values_supported: ['RS256'] }) : req.url === '/jwks' ? jwks : undefined;
+    res.writeHead(body === undefined ? 404 : 200, { 'content-type': 'application/json' }).end(body ?? '{"error":"not_found"}');
+  });
+  server.listen(0, HOST);
+  await once(server, 'listening');
+  const issuer = `http://${HOST}:${server.address().port}`;
   return {
-    version: '1.0',
-    proxy: { name: 'Bench', auth: { kind: 'bearer_token', tokens: { bench: TOKEN } } },
-    mcpServers,
+    issuer,
+    mint: (claims = {}) =>
+      new jose.SignJWT({ scope: OAUTH_SCOPE, email: 'bench@bench.example', email_verified: true, ...claims })
+        .setProtectedHeader({ alg: 'RS256', kid, typ: 'at+jwt' })
+        .setIssuer(issuer)
+        .setAudience(OAUTH_AUDIENCE)
+        .setSubject('bench-user')
+        .setIssuedAt()
+        .setExpirationTime('2h')
+        .sign(privateKey),
+    stop: () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(resolve));
+    },
   };
 }
 
@@ -425,9 +477,14 @@ const initializeMessage = (id = 0) => ({
 const initializedMessage = { jsonrpc: '2.0', method: 'notifications/initialized' };
 const echoMessage = (id, message = 'bench') => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'echo', arguments: { message } } });
 
+/** The `Authorization` of a target: `auth` is false (none), true (the static `TOKEN`) or a token to send (an OAuth access token). */
+function authorization(auth) {
+  return `Bearer ${auth === true ? TOKEN : auth}`;
+}
+
 function streamableHeaders(auth, sessionId) {
   const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
-  if (auth) headers.authorization = `Bearer ${TOKEN}`;
+  if (auth) headers.authorization = authorization(auth);
   if (sessionId) {
     headers['mcp-session-id'] = sessionId;
     headers['mcp-protocol-version'] = PROTOCOL;
@@ -471,7 +528,7 @@ async function deleteSession(url, auth, sessionId) {
 function openSse(url, auth, onMessage) {
   return new Promise((resolve, reject) => {
     const headers = { accept: 'text/event-stream' };
-    if (auth) headers.authorization = `Bearer ${TOKEN}`;
+    if (auth) headers.authorization = authorization(auth);
     // No agent: a stream owns its socket for its whole life.
     const req = http.request(url, { method: 'GET', headers, agent: false });
     const timer = setTimeout(() => req.destroy(new Error(`no endpoint event from ${url}`)), 30000);
@@ -534,7 +591,7 @@ function postMessage(endpoint, auth, message) {
   return new Promise((resolve, reject) => {
     const payload = Buffer.from(JSON.stringify(message));
     const headers = { 'content-type': 'application/json', 'content-length': payload.length };
-    if (auth) headers.authorization = `Bearer ${TOKEN}`;
+    if (auth) headers.authorization = authorization(auth);
     const req = http.request(endpoint, { method: 'POST', agent, headers });
     req.once('error', reject);
     req.once('response', (res) => {
@@ -610,6 +667,7 @@ module.exports = {
   startBigUpstream,
   startFloor,
   startFront,
+  startIssuer,
   startMcpProxy,
   startSupergateway,
   started,

@@ -213,10 +213,14 @@ function check(file: string): number {
   const { resolved } = result;
   // Warnings do not fail the check: a weak development token is a choice, not an error.
   for (const warning of tokenWarnings(resolved, process.env)) process.stderr.write(`warning: ${warning.message}\n`);
-  const servers = resolved.servers.size;
-  const tokens = resolved.tokens.size;
-  process.stdout.write(`config OK: ${servers} server${servers === 1 ? '' : 's'}, ${tokens} token${tokens === 1 ? '' : 's'}\n`);
+  const counts = [count(resolved.servers.size, 'server'), count(resolved.tokens.size, 'token')];
+  if (resolved.oauth !== undefined) counts.push(count(resolved.oauth.principals.length, 'principal'));
+  process.stdout.write(`config OK: ${counts.join(', ')}\n`);
   return 0;
+}
+
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 async function run(file: string): Promise<void> {
@@ -334,6 +338,8 @@ async function run(file: string): Promise<void> {
   app.disable('x-powered-by');
   // So that req.ip (client_ip in logs, the auth throttle) is the client behind a load balancer.
   app.set('trust proxy', initial.resolved.trustProxy);
+  // The OAuth metadata at the host's root, where RFC 9728 §3.1 puts it (nothing without `oauth`).
+  app.use(front.wellKnown);
   app.use(front);
   // Express's default handler prints stack traces: keep the one-line-per-event log format.
   app.use(function jsonError(err: Error, req: Request, res: Response, next: NextFunction) {

@@ -2,12 +2,14 @@
 // authorize → that server's transport (README: Security model). Everything derivable from the config is
 // computed here or in reload(), never per request.
 import { Router, type NextFunction, type Request, type Response } from 'express';
-import { authThrottleFor, sendThrottled, type AuthThrottle } from './auth/throttle';
-import { TokenIndex, sendUnauthorized } from './auth/bearer';
+import { authThrottleFor, checkThrottle, countFailure, countsAsGuess, sendThrottled, type AuthThrottle } from './auth/throttle';
+import { authenticatorFor, credentialOf, endStreamAt, type Authenticator, type Proof } from './auth/authenticate';
+import { challengeFor, sendAuthFailure } from './auth/challenges';
+import { metadataRouter } from './auth/resource-metadata';
 import { tokenWarnings } from './config/token-warnings';
 import { configFingerprint, resolveConfig, type ResolvedConfig, type ResolvedServer } from './config';
-import { MemoryStore } from './store/memory-store';
-import { RedisStore } from './store/redis-store';
+import { Stores } from './store/stores';
+import { healthRoute, metricsRoute, type OperatorRoutes } from './operator-routes';
 import { draining, HttpError, JsonRpcCode, sendHttpError, sendJsonRpcError, shuttingDown } from './wire/errors';
 import { clip, createDefaultLogger, debug, logFault } from './logger';
 import { answerPreflight, originAllowed, setCorsHeaders } from './auth/origin';
@@ -51,7 +53,8 @@ interface InternalOptions extends McpFrontOptions {
 /** Everything a request needs, swapped as one object by reload(). */
 interface State {
   config: ResolvedConfig;
-  tokens: TokenIndex;
+  /** Static tokens and, when configured, OAuth access tokens. */
+  auth: Authenticator;
   transports: Map<string, ServerTransport>;
   proxy: ProxySettings;
   throttle: AuthThrottle | undefined;
@@ -85,7 +88,7 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
       permissionsHook(currentConfig),
       auditHook(logger, () => state.config.audit),
       serverStates,
-      ...(options.metrics === undefined ? [] : [metricsHook(options.metrics as unknown as Parameters<typeof metricsHook>[0], [...initial.servers.keys()])]),
+      ...(options.metrics === undefined ? [] : [metricsHook(options.metrics as unknown as Parameters<typeof metricsHook>[0], [...initial.servers.keys()], initial.oauth !== undefined)]),
       ...(tracing === undefined ? [] : [tracing]),
       ...(internal.hooks ?? []),
     ],
@@ -94,7 +97,7 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
   const sessions = new SessionRegistry({ observer: pipeline, limit: sessionLimit(currentConfig, logger) });
   const deps: TransportDeps = { sessions, logger, pipeline };
   const stores = new Stores(options.store, logger);
-  let state = buildState(initial, new Map(), deps, stores);
+  let state = buildState(initial, new Map(), deps, stores, logger);
   // Every session id handed out begins with `<instanceId>.`, so that a load balancer can route
   // a session to the instance that holds it (README: Running several instances).
   sessions.setInstanceId(state.config.instanceId);
@@ -117,68 +120,15 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
   log('configured %s servers: %o', state.config.servers.size, [...state.config.servers.keys()]);
 
   const router = Router() as McpFrontRouter;
+  // OAuth Protected Resource Metadata (RFC 9728): under the mount path, and `wellKnown` for the
+  // host's root, where RFC 9728 §3.1 puts it (README: OAuth 2.1).
+  router.use(metadataRouter(() => state.config, false));
+  router.wellKnown = metadataRouter(() => state.config, true);
 
-  // Open to all (load balancers probe it without credentials). A valid token adds what only an
-  // operator needs; a missing or wrong one gets the open answer, not a 401, so that a probe
-  // configured with an old token keeps working. A wrong token still counts as a failed
-  // authentication for the throttle: the difference between the two answers tells whether a
-  // token is valid.
-  router.get('/health', function health(req: Request, res: Response) {
-    const current = state;
-    const status = draining || closed ? 'draining' : 'ok';
-    const open = { status, service: 'mcp-front', name: current.config.name, servers: current.config.servers.size };
-    const answer = (body: object) => {
-      res.status(status === 'ok' ? 200 : 503).json(body);
-    };
-    if (req.headers.authorization === undefined) return answer(open);
-    void (async () => {
-      const throttled = await checkThrottle(current.throttle, req.ip, logger);
-      if (throttled !== undefined) return answer(open);
-      const auth = current.tokens.authenticate(req.headers.authorization);
-      if (!auth.ok) {
-        countFailure(current.throttle, req.ip, logger);
-        return answer(open);
-      }
-      const fingerprint = await current.fingerprint;
-      const instance = current.config.instanceId === undefined ? {} : { instanceId: current.config.instanceId };
-      // Only the servers this token may use: the others' names are not its business.
-      const usable = [...current.config.servers.values()].filter((s) => s.authTokens.has(auth.token)).map((s) => s.name);
-      answer({ ...open, ...instance, configFingerprint: fingerprint, servers: serverStates.report(usable) });
-    })().catch(() => answer(open));
-  });
-
-  if (internal.serveMetrics && options.metrics !== undefined) {
-    const registry = options.metrics;
-    router.get('/metrics', function metrics(req: Request, res: Response, next: NextFunction) {
-      const current = state;
-      const allowed = current.config.metrics;
-      if (allowed === undefined) return next();
-      const serve = () => {
-        registry.metrics().then(
-          (text) => res.setHeader('Content-Type', registry.contentType).end(text),
-          next,
-        );
-      };
-      if (allowed.authTokens === undefined) return serve();
-      void (async () => {
-        const throttled = await checkThrottle(current.throttle, req.ip, logger);
-        if (throttled !== undefined) return sendThrottled(res, throttled);
-        const auth = current.tokens.authenticate(req.headers.authorization);
-        if (!auth.ok) {
-          logger.warn('auth failed', { reason: auth.reason, client_ip: req.ip, path: '/metrics' });
-          countFailure(current.throttle, req.ip, logger);
-          pipeline.authFailed(auth.reason);
-          return sendUnauthorized(res, current.config.name, auth.reason);
-        }
-        if (!allowed.authTokens!.has(auth.token)) {
-          logger.warn('auth failed', { reason: 'forbidden', token: auth.token, client_ip: req.ip, path: '/metrics' });
-          pipeline.authFailed('forbidden');
-          return sendJsonRpcError(res, 403, JsonRpcCode.ServerError, `Forbidden: token "${auth.token}" may not read /metrics`);
-        }
-        serve();
-      })().catch(next);
-    });
-  }
+  // The operator's routes: open health (more with a valid token) and, for the standalone command, metrics.
+  const operator: OperatorRoutes = { current: () => state, draining: () => draining || closed, serverStates, logger, pipeline };
+  router.get('/health', healthRoute(operator));
+  if (internal.serveMetrics && options.metrics !== undefined) router.get('/metrics', metricsRoute(operator, options.metrics));
 
   router.use(function mcpFrontRequest(req: Request, res: Response, next: NextFunction) {
     const match = ROUTE.exec(req.path);
@@ -226,33 +176,58 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
 
   function authorizeAndDispatch(req: Request, res: Response, current: State, encodedName: string, route: string): void {
     const serverName = safeDecode(encodedName);
-    const auth = current.tokens.authenticate(req.headers.authorization);
-    if (!auth.ok) {
-      logger.warn('auth failed', { reason: auth.reason, client_ip: req.ip, server: logSafe(serverName) });
-      countFailure(current.throttle, req.ip, logger);
-      pipeline.authFailed(auth.reason);
-      return sendUnauthorized(res, current.config.name, auth.reason);
+    const server = serverName === undefined ? undefined : current.config.servers.get(serverName);
+    const proof = current.auth.prove(req.headers.authorization);
+    // A static token, an access token verified before, or a refusal is decided in this tick; only
+    // a token the authorization server must be asked about waits.
+    if (!(proof instanceof Promise)) return dispatch(req, res, current, serverName, server, route, proof);
+    proof.then(
+      (p) => dispatch(req, res, current, serverName, server, route, p),
+      (err: unknown) => {
+        logFault(logger, 'authentication failed', { server: logSafe(serverName) }, err);
+        if (!res.headersSent) sendJsonRpcError(res, 500, JsonRpcCode.InternalError, 'Internal Server Error');
+      },
+    );
+  }
+
+  /** Authenticated (or not): find the server, hold the credential against it, hand it to its transport. */
+  function dispatch(req: Request, res: Response, current: State, serverName: string | undefined, server: ResolvedServer | undefined, route: string, proof: Proof): void {
+    const challenge = challengeFor(current.config, server, route);
+    if (!proof.ok) {
+      logger.warn('auth failed', { reason: proof.reason, client_ip: req.ip, server: logSafe(serverName) });
+      // An unreachable authorization server is not the client's failure.
+      if (countsAsGuess(proof.reason)) countFailure(current.throttle, req.ip, logger);
+      pipeline.authFailed(proof.reason);
+      return sendAuthFailure(res, proof.reason, challenge);
     }
     // Permissions come from the current config, not the transport's: a transport outlives a
     // reload that only changed authTokens.
-    const server = serverName === undefined ? undefined : current.config.servers.get(serverName);
     const transport = server && current.transports.get(server.name);
     if (!server || !transport) {
-      logger.warn('unknown server', { token: auth.token, client_ip: req.ip, server: logSafe(serverName) });
+      const held = current.auth.principalOf(proof.credential);
+      logger.warn('unknown server', { token: held.ok ? held.name : undefined, client_ip: req.ip, server: logSafe(serverName) });
       return sendJsonRpcError(res, 404, JsonRpcCode.ServerError, `Not Found: no server named "${logSafe(serverName)}"`);
     }
-    if (!server.authTokens.has(auth.token)) {
-      logger.warn('auth failed', { reason: 'forbidden', token: auth.token, client_ip: req.ip, server: server.name });
-      pipeline.authFailed('forbidden');
-      return sendJsonRpcError(res, 403, JsonRpcCode.ServerError, `Forbidden: token "${auth.token}" may not use server "${server.name}"`);
+    const held = current.auth.hold(proof.credential, server);
+    if (!held.ok) {
+      const sub = proof.credential.kind === 'oauth' ? proof.credential.token.sub : undefined;
+      logger.warn('auth failed', { reason: held.reason, token: held.name, sub: sub === undefined ? undefined : clip(sub), client_ip: req.ip, server: server.name });
+      if (held.reason === 'wrong_audience') countFailure(current.throttle, req.ip, logger);
+      pipeline.authFailed(held.reason);
+      return sendAuthFailure(res, held.reason, challenge, { name: held.name, server: server.name });
     }
     if (!METHODS[route].includes(req.method)) {
       res.setHeader('Allow', METHODS[route].join(', '));
       return sendJsonRpcError(res, 405, JsonRpcCode.ServerError, `Method Not Allowed: ${route} accepts ${METHODS[route].join(', ')}`);
     }
-    logger.info('auth successful', { token: auth.token, client_ip: req.ip, server: server.name });
+    const { principal } = held;
+    const subject = principal.subject === undefined ? undefined : clip(principal.subject);
+    logger.info('auth successful', { token: principal.name, sub: subject, client_ip: req.ip, server: server.name });
+    // A stream opened with an access token ends when the token does (README: OAuth 2.1); the
+    // client opens it again with a fresh one.
+    if (principal.expiresAt !== undefined) endStreamAt(res, principal.expiresAt);
 
-    const ctx = { token: auth.token, proxy: current.proxy };
+    const ctx = { token: principal.name, identity: principal.identity, subject, proxy: current.proxy };
     if (route === 'sse') transport.handleSse(req, res, ctx);
     else if (route === 'message') transport.handleMessage(req, res, ctx);
     else transport.handleMcp(req, res, ctx);
@@ -268,18 +243,19 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
       throw err;
     }
     const previous = state;
-    state = buildState(resolved, previous.transports, deps, stores, previous.throttle);
+    state = buildState(resolved, previous.transports, deps, stores, logger, previous);
     pipeline.configReloaded('success');
     // A server whose upstream changed (or that is gone) starts over as unknown.
     for (const [name, transport] of previous.transports) if (state.transports.get(name) !== transport) serverStates.forget(name);
     sessions.setInstanceId(state.config.instanceId);
     if (previous.store !== state.store) await stores.retire(previous.store);
 
-    // Revocation is immediate: sessions of a token that is gone, whose value changed, or that may
-    // no longer use its server are closed now, streams included, and so is every request or
-    // stream of theirs still starting (RFC 6750 §3.1: a revoked token is no longer valid).
+    // Revocation is immediate: sessions of a token (or principal) that is gone, whose value (or
+    // claims) changed, or that may no longer use its server are closed now, streams included, and
+    // so is every request or stream of theirs still starting (RFC 6750 §3.1: a revoked token is
+    // no longer valid).
     const revoked = (s: { token: string; server: string }) =>
-      resolved.tokens.get(s.token) !== previous.config.tokens.get(s.token) ||
+      credentialOf(resolved, s.token) !== credentialOf(previous.config, s.token) ||
       !(resolved.servers.get(s.server)?.authTokens.has(s.token) ?? false);
     const retired = [...previous.transports.values()].filter((t) => state.transports.get(t.server.name) !== t);
     await Promise.all([sessions.closeWhere(revoked, 'token revoked', TOKEN_REVOKED), ...retired.map((t) => t.close())]);
@@ -298,6 +274,7 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
     const aborting = sessions.closeWhere(() => true, 'proxy closed', SHUTTING_DOWN);
     await Promise.all([aborting, ...[...state.transports.values()].map((t) => t.close())]);
     await sessions.closeWhere(() => true, 'proxy closed', SHUTTING_DOWN);
+    state.auth.close();
     await stores.retire(state.store);
   };
 
@@ -345,67 +322,11 @@ export function inFlightCount(router: McpFrontRouter): number {
   return registries.get(router)?.inFlightCount ?? 0;
 }
 
-/**
- * Is `ip` throttled? Its `Retry-After` in seconds, else `undefined`. Logs the first refusal of
- * each window.
- */
-async function checkThrottle(throttle: AuthThrottle | undefined, ip: string | undefined, logger: Logger): Promise<number | undefined> {
-  if (throttle === undefined) return undefined;
-  const throttled = await throttle.check(ip);
-  if (!throttled.throttled) return undefined;
-  if (throttled.firstRefusal) logger.warn('auth throttled', { client_ip: ip, retry_after: throttled.retryAfterSeconds });
-  return throttled.retryAfterSeconds;
-}
-
-/** Counts a failed authentication; a failing custom store is logged, never fatal. */
-function countFailure(throttle: AuthThrottle | undefined, ip: string | undefined, logger: Logger): void {
-  throttle?.recordFailure(ip).catch((err: unknown) => logFault(logger, 'counter store failed', {}, err));
-}
-
-/**
- * The counter store of each config: the caller's (`options.store`), a Redis store for
- * `proxy.store.redis` (kept while its settings do not change), or one memory store for the
- * router's life, so that counts survive reloads.
- */
-class Stores {
-  private memory: MemoryStore | undefined;
-  private redis: { key: string; store: RedisStore } | undefined;
-
-  constructor(
-    private readonly given: CounterStore | undefined,
-    private readonly logger: Logger,
-  ) {}
-
-  for(config: ResolvedConfig): CounterStore {
-    if (this.given) return this.given;
-    const redis = config.store?.redis;
-    if (redis === undefined) return (this.memory ??= new MemoryStore());
-    const key = JSON.stringify([redis.url, redis.keyPrefix]);
-    if (this.redis?.key !== key) {
-      this.redis = { key, store: new RedisStore({ url: redis.url, keyPrefix: redis.keyPrefix, logger: this.logger }) };
-    }
-    return this.redis.store;
-  }
-
-  /** Closes a store this router made and no longer uses (never the caller's). */
-  async retire(store: CounterStore): Promise<void> {
-    if (store === this.given || store === this.memory) return;
-    if (this.redis?.store === store) this.redis = undefined;
-    await store.close?.();
-  }
-}
-
 /** Reuses the transport of every server whose settings did not change, so its sessions live on. */
-function buildState(
-  config: ResolvedConfig,
-  previous: Map<string, ServerTransport>,
-  deps: TransportDeps,
-  stores: Stores,
-  previousThrottle?: AuthThrottle,
-): State {
+function buildState(config: ResolvedConfig, previousTransports: Map<string, ServerTransport>, deps: TransportDeps, stores: Stores, logger: Logger, previous?: State): State {
   const transports = new Map<string, ServerTransport>();
   for (const [name, server] of config.servers) {
-    const old = previous.get(name);
+    const old = previousTransports.get(name);
     transports.set(name, old && sameUpstream(old.server, server) ? old : createTransport(server, deps));
   }
   const store = stores.for(config);
@@ -414,10 +335,10 @@ function buildState(
   fingerprint.catch(() => undefined);
   return {
     config,
-    tokens: new TokenIndex(config.tokens),
+    auth: authenticatorFor(config, previous?.auth, logger),
     transports,
     proxy: { name: config.name, maxBodyBytes: config.maxBodyBytes, maxEventBytes: config.maxEventBytes, maxBatch: config.maxBatch, keepAliveMs: config.keepAliveMs },
-    throttle: authThrottleFor(config.authThrottle, previousThrottle, store),
+    throttle: authThrottleFor(config.authThrottle, previous?.throttle, store),
     store,
     fingerprint,
   };
@@ -428,12 +349,13 @@ function createTransport(server: ResolvedServer, deps: TransportDeps): ServerTra
 }
 
 /**
- * Two server settings that reach the same upstream the same way. `authTokens` and `permissions`
- * are left out: they are enforced per request (and by revoking sessions), not by a new transport.
+ * Two server settings that reach the same upstream the same way. `authTokens`, `permissions` and
+ * `scopes` are left out: they are enforced per request (and by revoking sessions), not by a new
+ * transport.
  */
 function sameUpstream(a: ResolvedServer, b: ResolvedServer): boolean {
   // Resolved configs are built in a fixed key order, and a URL serializes as its href.
-  const comparable = (s: ResolvedServer) => JSON.stringify({ ...s, authTokens: undefined, permissions: undefined });
+  const comparable = (s: ResolvedServer) => JSON.stringify({ ...s, authTokens: undefined, permissions: undefined, scopes: undefined });
   return comparable(a) === comparable(b);
 }
 

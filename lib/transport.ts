@@ -18,8 +18,16 @@ export interface ProxySettings {
 }
 
 export interface RequestContext {
-  /** Name of the authenticated token. */
+  /** Name of the authenticated token, or of the OAuth principal its access token matched. */
   token: string;
+  /**
+   * Whose sessions it may use: the token's name, or — for an OAuth access token — its principal
+   * and user (`iss` and `sub`), so that another user of the same principal gets `404` for them and
+   * a refreshed token of the same user keeps them (README: OAuth 2.1).
+   */
+  identity: string;
+  /** The OAuth user (`sub`), for log lines; absent for static tokens. */
+  subject?: string;
   proxy: ProxySettings;
 }
 

@@ -17,8 +17,58 @@ export type TransportType = 'stdio' | 'sse' | 'streamable-http';
 
 export interface BearerTokenAuthConfig {
   kind: 'bearer_token';
-  /** Token name (used in logs and `authTokens`) → token value. */
-  tokens: Record<string, StringOrEnv>;
+  /**
+   * Token name (used in logs and `authTokens`) → token value. At least one of `tokens` and
+   * `oauth` is required.
+   */
+  tokens?: Record<string, StringOrEnv>;
+  /** OAuth 2.1 access tokens of the user's own authorization server, beside `tokens`. Default: off. */
+  oauth?: OAuthConfig;
+}
+
+/**
+ * A claim's value to match (README: OAuth 2.1): a string is an exact value or a `*` pattern, a
+ * list matches when any of its values does, `true`/`false`/numbers match exactly; a claim that is
+ * an array matches when any of its elements does.
+ */
+export type ClaimMatch = string | number | boolean | (string | number | boolean)[];
+
+/** A principal: a name in the same namespace as token names, for the tokens whose claims match. */
+export interface OAuthPrincipalConfig {
+  /** Claim name → what it must match; every listed claim must match. */
+  claims: Record<string, ClaimMatch>;
+}
+
+/** RFC 7662 introspection of access tokens that are not JWTs. */
+export interface OAuthIntrospectionConfig {
+  clientId: StringOrEnv;
+  clientSecret: StringOrEnv;
+  /** Default: the issuer's `introspection_endpoint` (RFC 8414 / OpenID Connect discovery). */
+  endpoint?: StringOrEnv;
+}
+
+/**
+ * mcp-front as an OAuth 2.1 resource server (MCP specification, Authorization): access tokens of
+ * `issuer` are validated and mapped to principals.
+ */
+export interface OAuthConfig {
+  /** The authorization server's issuer identifier: `https://…` (`http://` on loopback only). Required. */
+  issuer: StringOrEnv;
+  /**
+   * Audiences accepted for every server, beside each server's own resource URLs (for
+   * authorization servers that issue one fixed audience). Default: none.
+   */
+  audiences?: string[];
+  /** Scopes every server requires. Default: none. */
+  scopes?: string[];
+  /** Default: the issuer's `jwks_uri` (RFC 8414 / OpenID Connect discovery). */
+  jwksUri?: StringOrEnv;
+  /** Allowed JWS algorithms. Default: the asymmetric ones (RS*, PS*, ES*, EdDSA); never `none` or HMAC. */
+  algorithms?: string[];
+  /** Default: none (tokens that are not JWTs are refused). */
+  introspection?: OAuthIntrospectionConfig;
+  /** Principal name → the claims that select it; the first match in this order wins. Required. */
+  principals: Record<string, OAuthPrincipalConfig>;
 }
 
 export interface CorsConfig {
@@ -69,6 +119,12 @@ export interface ProxyConfig {
   /** Listen address of the standalone command (`":8080"`, `"127.0.0.1:8080"`). Default: `":8080"`. */
   addr?: StringOrEnv;
   auth: BearerTokenAuthConfig;
+  /**
+   * Where the router is reachable from outside, mount path included
+   * (`https://mcp.example.com/gw`): the base of every resource URL and metadata URL of OAuth
+   * (RFC 9728). Required with `auth.oauth`; never derived from `Host`. Default: none.
+   */
+  publicUrl?: StringOrEnv;
   /** Largest accepted request body in bytes; larger → `413`. Default: 10 MiB. */
   maxBodyBytes?: number;
   /**
@@ -173,6 +229,8 @@ export interface ServerConfig {
    * other token). Default: no restriction.
    */
   permissions?: Record<string, ServerPermissions>;
+  /** OAuth scopes this server requires, beside `proxy.auth.oauth.scopes`. Default: none. */
+  requiredScopes?: string[];
 }
 
 /** The configuration document (the MCP Front bearer-token format). */
@@ -302,4 +360,11 @@ export interface McpFrontRouter extends Router {
    * Default `timeoutMs`: `proxy.drainTimeout`.
    */
   drain(timeoutMs?: number): Promise<void>;
+  /**
+   * The OAuth Protected Resource Metadata of every server at the location RFC 9728 §3.1 derives
+   * from its resource URL, which is at the host's root (outside any mount path): mount it there,
+   * `app.use(router.wellKnown)`. It answers nothing without `proxy.auth.oauth`. The router also
+   * serves the same documents under its own mount path, which its `401` challenges point to.
+   */
+  wellKnown: Router;
 }

@@ -117,25 +117,38 @@ export interface FrontOptions extends McpFrontOptions {
   mount?: string;
   /** Put express.json() before the router, as many host apps do. */
   json?: boolean;
-  /** Express app settings hook (e.g. trust proxy). */
+  /** Express app settings hook (e.g. trust proxy), run before the router is mounted. */
   configure?: (app: express.Express) => void;
+  /** Also mount `router.wellKnown` at the app's root (RFC 9728 metadata at the host's root). */
+  wellKnown?: boolean;
 }
 
-/** mcp-front in a real Express app on 127.0.0.1:0. */
-export async function startFront(config: McpFrontConfig, options: FrontOptions = {}): Promise<Front> {
-  const { mount = '/', json = false, configure, ...frontOptions } = options;
+/**
+ * mcp-front in a real Express app on 127.0.0.1:0. A config given as a function is built once the
+ * port is known, from the router's URL (mount path included): `proxy.publicUrl` with OAuth.
+ */
+export async function startFront(config: McpFrontConfig | ((url: string) => McpFrontConfig), options: FrontOptions = {}): Promise<Front> {
+  const { mount = '/', json = false, configure, wellKnown = false, ...frontOptions } = options;
   const app = express();
   configure?.(app);
   if (json) app.use(express.json({ limit: '50mb' }));
-  const router = mcpFront(config, { logger: captureLogger(), ...frontOptions });
-  app.use(mount, router);
   const server = http.createServer(app);
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as net.AddressInfo;
   const origin = `http://127.0.0.1:${port}`;
+  const url = origin + (mount === '/' ? '' : mount);
+  let router: McpFrontRouter;
+  try {
+    router = mcpFront(typeof config === 'function' ? config(url) : config, { logger: captureLogger(), ...frontOptions });
+  } catch (err) {
+    server.close();
+    throw err;
+  }
+  if (wellKnown) app.use(router.wellKnown);
+  app.use(mount, router);
   return {
-    url: origin + (mount === '/' ? '' : mount),
+    url,
     origin,
     app,
     router,

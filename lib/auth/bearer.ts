@@ -1,7 +1,5 @@
 // Bearer-token authentication (README: Authentication and status codes; RFC 6750 §2.1 for the header form).
 import { createHash, hash, timingSafeEqual } from 'node:crypto';
-import type { ServerResponse } from 'node:http';
-import { JsonRpcCode, sendJsonRpcError } from '../wire/errors';
 
 /** Why a request was refused; these words appear in `auth failed reason=…` log lines. */
 export type AuthFailure = 'missing_token' | 'malformed_header' | 'invalid_token';
@@ -64,18 +62,4 @@ export function parseAuthorization(header: string | undefined): { token: string 
     return { reason: 'malformed_header' };
   }
   return { token };
-}
-
-/** `401` with the challenge of RFC 6750 §3; `error="invalid_token"` only when a token was sent. */
-export function sendUnauthorized(res: ServerResponse, realm: string, reason: AuthFailure): void {
-  const quotedRealm = realm.replace(/["\\]/g, '\\$&');
-  const challenge =
-    reason === 'missing_token'
-      ? `Bearer realm="${quotedRealm}"`
-      : `Bearer realm="${quotedRealm}", error="invalid_token", error_description="${
-          reason === 'malformed_header' ? 'malformed Authorization header' : 'the token is not valid'
-        }"`;
-  sendJsonRpcError(res, 401, JsonRpcCode.ServerError, reason === 'missing_token' ? 'Unauthorized: a bearer token is required' : 'Unauthorized: invalid bearer token', {
-    headers: { 'WWW-Authenticate': challenge },
-  });
 }

@@ -9,9 +9,9 @@
 // N instances still allow `maxFailures`, not N times as many.
 import type { ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import type { CounterStore } from '../types';
+import type { CounterStore, Logger } from '../types';
 import { JsonRpcCode, sendJsonRpcError } from '../wire/errors';
-import { debug } from '../logger';
+import { debug, logFault } from '../logger';
 import { MemoryStore } from '../store/memory-store';
 
 const log = debug.extend('throttle');
@@ -131,4 +131,32 @@ export function sendThrottled(res: ServerResponse, retryAfterSeconds: number): v
   sendJsonRpcError(res, 429, JsonRpcCode.ServerError, 'Too Many Requests: too many failed authentications from this address', {
     headers: { 'Retry-After': String(retryAfterSeconds) },
   });
+}
+
+/**
+ * Is `ip` throttled? Its `Retry-After` in seconds, else `undefined`. Logs the first refusal of
+ * each window.
+ */
+export async function checkThrottle(throttle: AuthThrottle | undefined, ip: string | undefined, logger: Logger): Promise<number | undefined> {
+  if (throttle === undefined) return undefined;
+  const throttled = await throttle.check(ip);
+  if (!throttled.throttled) return undefined;
+  if (throttled.firstRefusal) logger.warn('auth throttled', { client_ip: ip, retry_after: throttled.retryAfterSeconds });
+  return throttled.retryAfterSeconds;
+}
+
+/**
+ * Whether a refusal counts toward the throttle: a guess does (a token that is invalid, expired,
+ * malformed or meant for another resource); a request that presents no token does not — it guesses
+ * nothing, and it is the first step of every OAuth client's authorization (MCP Authorization), so
+ * users behind one address must not lock each other out by connecting — and neither does an
+ * authorization server that could not be asked.
+ */
+export function countsAsGuess(reason: string): boolean {
+  return reason !== 'missing_token' && reason !== 'issuer_unavailable';
+}
+
+/** Counts a failed authentication; a failing custom store is logged, never fatal. */
+export function countFailure(throttle: AuthThrottle | undefined, ip: string | undefined, logger: Logger): void {
+  throttle?.recordFailure(ip).catch((err: unknown) => logFault(logger, 'counter store failed', {}, err));
 }

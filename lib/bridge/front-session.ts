@@ -9,10 +9,17 @@ import { debug, logFault } from '../logger';
 import type { SessionHandle } from '../sessions/registry';
 import type { SseStream } from '../wire/sse';
 import type { RequestContext } from '../transport';
-import type { FrontSessions } from './front-sessions';
+import type { FrontOptions } from './front-options';
+import type { TransportDeps } from '../transport';
 import { InFlight } from '../pipeline/pipeline';
 
 const log = debug.extend('front');
+
+/** What a session needs of the sessions of its server (front-sessions.ts): their options and dependencies. */
+export interface SessionOwner {
+  readonly options: FrontOptions;
+  readonly deps: TransportDeps;
+}
 
 /**
  * One MCP session over one channel. Hands each server message to the transport-specific
@@ -23,6 +30,8 @@ export abstract class FrontSession {
   abstract readonly kind: 'sse' | 'streamable';
   readonly server: string;
   readonly token: string;
+  /** Whose session it is (`RequestContext.identity`): only requests of the same identity find it. */
+  readonly identity: string;
   readonly channel: Channel;
   /** Its entry in the session registry, from the moment it counts towards `maxSessions`. */
   handle: SessionHandle | undefined;
@@ -56,12 +65,13 @@ export abstract class FrontSession {
 
   /** `inFlight`: where the request that opens the session was admitted, if one did. */
   constructor(
-    protected readonly owner: FrontSessions,
+    protected readonly owner: SessionOwner,
     ctx: RequestContext,
     inFlight?: InFlight,
   ) {
     this.server = owner.options.server;
     this.token = ctx.token;
+    this.identity = ctx.identity;
     this.keepAliveMs = ctx.proxy.keepAliveMs;
     this.channel = owner.options.newChannel(ctx.token, ctx.proxy);
     this.inFlight = inFlight ?? new InFlight(owner.deps.pipeline, { server: this.server, token: this.token });

@@ -9,50 +9,20 @@
 import type { ServerResponse } from 'node:http';
 import type { Request, Response } from 'express';
 import { isRequest } from '../wire/body';
-import type { Channel } from './channel';
 import { HttpError, JsonRpcCode, sendHttpError, sendJsonRpcError, sessionsExhausted, shuttingDown } from '../wire/errors';
-import { classifyPost, LEGACY_VERSIONS, UNSUPPORTED_VERSION, type Classification } from '../wire/revisions';
+import { classifyPost, LEGACY_VERSIONS, UNSUPPORTED_VERSION } from '../wire/revisions';
 import { readInbound } from '../pipeline/inbound';
 import { InFlight, protocolVersionHeader } from '../pipeline/pipeline';
 import { answeredLocally, answeredWhole } from '../pipeline/answers';
-import type { Exchange, ExchangeBase } from '../pipeline/hooks';
-import { querySessionId, type ProxySettings, type RequestContext, type TransportDeps } from '../transport';
-import type { SessionKind, UpstreamKind } from '../sessions/registry';
+import type { ExchangeBase } from '../pipeline/hooks';
+import { querySessionId, type RequestContext, type TransportDeps } from '../transport';
+import type { SessionKind } from '../sessions/registry';
 import { FrontSession, gone, replyWithError, sessionNotFound } from './front-session';
+import type { FrontOptions } from './front-options';
 import { SseFrontSession } from './sse-front-session';
 import { StreamableFrontSession } from './streamable-front-session';
 
-/**
- * Serves stateless 2026-07-28 requests (a POST without a session that carries its version in
- * `params._meta`): the stdio server kind provides one; the bridge only hands them over.
- */
-export interface StatelessRequests {
-  handle(res: ServerResponse, ctx: RequestContext, classified: Extract<Classification, { kind: 'modern' }>, flight: Exchange | undefined): Promise<void>;
-}
-
-/** How one server's bridged sessions behave: its limits, its server side, its stateless route. */
-export interface FrontOptions {
-  /** Name of the server, as configured. */
-  server: string;
-  /** Time for the server side to start answering a request (`timeout`); exceeded → `504`. */
-  timeoutMs: number;
-  /** A session without requests or open stream for this long ends. */
-  idleTimeoutMs: number;
-  /** Concurrent sessions; beyond → `503` with `Retry-After`. */
-  maxSessions: number;
-  /** How client-facing messages and log events name the server side. */
-  noun: 'stdio server' | 'upstream';
-  /** What the channels reach, for the session events and the pipeline's hooks. */
-  upstream: UpstreamKind;
-  /** Prefix of the session fault events: `stdio` → `stdio session failed`. */
-  logPrefix: string;
-  /** A new, unopened channel for a session of `token`, under the proxy settings of its first request. */
-  newChannel(token: string, proxy: ProxySettings): Channel;
-  /** Serves stateless 2026-07-28 requests; without it they get `-32022` naming `legacyVersions`. */
-  stateless?: StatelessRequests;
-  /** The protocol versions the server side speaks, for that `-32022`. Default: the 2025 era's. */
-  legacyVersions?: string[];
-}
+export type { FrontOptions, StatelessRequests } from './front-options';
 
 /** Both client transports over channels, for one server. */
 export class FrontSessions {
@@ -82,8 +52,8 @@ export class FrontSessions {
   }
 
   /** This token's started session `id` of this transport, or `undefined` (a `404`). */
-  private find(kind: SessionKind, id: string, token: string): FrontSession | undefined {
-    const handle = this.deps.sessions.find(this.options.server, kind, id, token);
+  private find(kind: SessionKind, id: string, identity: string): FrontSession | undefined {
+    const handle = this.deps.sessions.find(this.options.server, kind, id, identity);
     return handle?.owner === this ? (handle.subject as FrontSession) : undefined;
   }
 
@@ -97,7 +67,7 @@ export class FrontSessions {
   private async postMessage(req: Request, res: Response, ctx: RequestContext): Promise<void> {
     const id = querySessionId(req);
     if (id === undefined) throw new HttpError(400, JsonRpcCode.InvalidRequest, 'Bad Request: sessionId query parameter is required');
-    const found = this.find('sse', id, ctx.token);
+    const found = this.find('sse', id, ctx.identity);
     if (!(found instanceof SseFrontSession) || found.ending) throw sessionNotFound(req);
     const inbound = await readInbound(req, ctx.proxy);
     const { messages } = inbound;
@@ -164,7 +134,7 @@ export class FrontSessions {
       return;
     }
 
-    const found = this.find('streamable', id, ctx.token);
+    const found = this.find('streamable', id, ctx.identity);
     if (!(found instanceof StreamableFrontSession) || found.ending) throw sessionNotFound(req);
     if (req.method === 'GET') return found.openGetStream(req, res, ctx);
     if (req.method === 'DELETE') {
@@ -194,7 +164,7 @@ export class FrontSessions {
   }
 
   private exchangeBase(ctx: RequestContext, sessionId: string | undefined, route: ExchangeBase['route'], protocolVersion: string | undefined): ExchangeBase {
-    return { server: this.options.server, token: ctx.token, sessionId, route, upstream: this.options.upstream, protocolVersion };
+    return { server: this.options.server, token: ctx.token, subject: ctx.subject, sessionId, route, upstream: this.options.upstream, protocolVersion };
   }
 
   // --- common -----------------------------------------------------------------------------------
@@ -239,6 +209,7 @@ export class FrontSessions {
       kind: session.kind,
       upstream: options.upstream,
       token: session.token,
+      identity: session.identity,
       owner: this,
       subject: session,
       idleTimeoutMs: options.idleTimeoutMs,

@@ -4,5 +4,15 @@ export { loadConfig } from './load';
 export { parseDuration } from './durations';
 export { resolveConfig } from './resolve';
 export { configFingerprint } from './fingerprint';
-export { DEFAULTS } from './resolved-config';
-export type { RemoteServer, ResolvedConfig, ResolvedLimits, ResolvedPermissions, ResolvedServer, StdioServer } from './resolved-config';
+export { DEFAULT_OAUTH_ALGORITHMS, DEFAULTS } from './resolved-config';
+export type {
+  RemoteServer,
+  ResolvedClaimMatch,
+  ResolvedConfig,
+  ResolvedLimits,
+  ResolvedOAuth,
+  ResolvedPermissions,
+  ResolvedPrincipal,
+  ResolvedServer,
+  StdioServer,
+} from './resolved-config';

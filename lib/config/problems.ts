@@ -104,6 +104,15 @@ const TYPE_NAMES: Record<string, string> = {
   boolean: 'true or false',
 };
 
+/** What a `minProperties: 1` map holds, by its key. */
+const AT_LEAST_ONE: Record<string, string> = { tokens: 'token', principals: 'principal', claims: 'claim' };
+
+/** `"string"` or a union such as `["boolean", "integer", "string", "array"]` → words. */
+function typeNames(type: unknown): string {
+  const names = (Array.isArray(type) ? type : String(type).split(',')).map((t) => TYPE_NAMES[String(t)] ?? String(t));
+  return names.length <= 2 ? names.join(' or ') : `${names.slice(0, -1).join(', ')}, or ${names[names.length - 1]}`;
+}
+
 /** An ajv error → a readable problem. Never quotes the offending value (it may be a secret). */
 export function fromAjv(e: ErrorObject, data: unknown): Problem {
   const at = pointerToSegments(e.instancePath, data);
@@ -130,8 +139,7 @@ export function fromAjv(e: ErrorObject, data: unknown): Problem {
     case 'type': {
       if (inEnvRef) return { at, message: STRING_OR_ENV_HINT };
       if (inDuration) return { at, message: DURATION_HINT };
-      const t = String(params.type);
-      return { at, message: `must be ${TYPE_NAMES[t] ?? t}` };
+      return { at, message: `must be ${typeNames(params.type)}` };
     }
     case 'minLength':
       if (e.schemaPath.includes('%24env')) return { at, message: 'must be the name of an environment variable' };
@@ -146,9 +154,14 @@ export function fromAjv(e: ErrorObject, data: unknown): Problem {
     case 'maximum':
       return { at, message: `must be at most ${String(params.limit)}` };
     case 'minProperties':
-      return { at, message: 'must define at least one token' };
-    case 'const':
-      return { at, message: `must be ${JSON.stringify(params.allowedValue)} (the only supported kind)` };
+      return { at, message: `must define at least one ${AT_LEAST_ONE[String(at[at.length - 1])] ?? 'entry'}` };
+    case 'minItems':
+      return { at, message: 'must list at least one value' };
+    case 'const': {
+      // `"kind": "oauth"` is the natural guess; OAuth sits beside the static tokens instead.
+      const hint = e.data === 'oauth' ? '; OAuth 2.1 access tokens are configured in "oauth", beside "tokens"' : '';
+      return { at, message: `must be ${JSON.stringify(params.allowedValue)} (the only supported kind)${hint}` };
+    }
     case 'enum':
       return { at, message: `must be one of ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}` };
     default:

@@ -1,17 +1,28 @@
 // Resolution of the per-token policy sections of a configuration (README: Permissions and limits
-// per token): `proxy.limits` and each server's `permissions`. Their keys are token names, which a
-// careless edit may replace with a pasted token value: such a key is never quoted.
+// per token): `proxy.limits` and each server's `permissions`. Their keys are token or principal
+// names, which a careless edit may replace with a pasted token value: such a key is never quoted.
 import { didYouMean, isObject, type Obj, type Problem, type Segment } from './problems';
 import { quotableName, type Resolver } from './resolver';
 import type { ResolvedLimits, ResolvedPermissions } from './resolved-config';
-import type { ResolvedProxy } from './resolve';
+import type { ResolvedProxy } from './resolved-proxy';
+
+/** How messages call the names a reference may use: principals are mentioned once OAuth is on. */
+export function nameWords(proxy: ResolvedProxy): { name: string; plural: string; every: string } {
+  return proxy.oauth.configured
+    ? { name: 'token or principal name', plural: 'tokens and principals', every: 'token and principal' }
+    : { name: 'token name', plural: 'tokens', every: 'token' };
+}
+
+export function nameKind(name: string, proxy: ResolvedProxy): 'token' | 'principal' {
+  return proxy.oauth.principalNames.includes(name) && !proxy.tokenNames.includes(name) ? 'principal' : 'token';
+}
 
 export function resolveLimits(raw: Obj, at: Segment[], proxy: ResolvedProxy, r: Resolver): Map<string, ResolvedLimits> {
   const out = new Map<string, ResolvedLimits>();
-  const known = new Set(proxy.tokenNames);
+  const known = new Set(proxy.names);
   for (const [key, entry] of Object.entries(raw)) {
     if (key !== '*' && !known.has(key)) {
-      r.add([...at, key], unknownTokenKey(key, known, r));
+      r.add([...at, key], unknownTokenKey(key, proxy, r));
       continue;
     }
     if (!isObject(entry)) continue; // reported by the schema
@@ -26,10 +37,11 @@ export function resolveLimits(raw: Obj, at: Segment[], proxy: ResolvedProxy, r: 
   return out;
 }
 
-/** The message for a key of `permissions` or `limits` that names no configured token. */
-function unknownTokenKey(key: string, known: ReadonlySet<string>, r: Resolver): string {
-  const hint = didYouMean(key, new Set([...known, '*'])) || `; defined tokens: ${[...known].map((k) => `"${k}"`).join(', ')}, or "*"`;
-  return `unknown token name ${quotableName(key, r) ? JSON.stringify(key) : '(not shown: it may be a secret)'}${hint}`;
+/** The message for a key of `permissions` or `limits` that names no configured token or principal. */
+function unknownTokenKey(key: string, proxy: ResolvedProxy, r: Resolver): string {
+  const words = nameWords(proxy);
+  const hint = didYouMean(key, [...proxy.names, '*']) || `; defined ${words.plural}: ${proxy.names.map((k) => `"${k}"`).join(', ')}, or "*"`;
+  return `unknown ${words.name} ${quotableName(key, r) ? JSON.stringify(key) : '(not shown: it may be a secret)'}${hint}`;
 }
 
 /**
@@ -41,8 +53,8 @@ export function hideSecretKeys(problem: Problem, proxy: ResolvedProxy, r: Resolv
   const depth = at[0] === 'mcpServers' && at[2] === 'permissions' ? 3 : at[0] === 'proxy' && at[1] === 'limits' ? 2 : -1;
   if (depth === -1 || at.length <= depth) return problem;
   const key = String(at[depth]);
-  if (key === '*' || proxy.tokenNames.includes(key) || quotableName(key, r)) return problem;
-  const message = problem.message.startsWith('unknown token name') ? problem.message : `an entry whose key is not shown (it may be a secret): ${problem.message}`;
+  if (key === '*' || proxy.names.includes(key) || quotableName(key, r)) return problem;
+  const message = problem.message.startsWith('unknown token') ? problem.message : `an entry whose key is not shown (it may be a secret): ${problem.message}`;
   return { at: at.slice(0, depth), message };
 }
 
@@ -53,14 +65,14 @@ export function hideSecretKeys(problem: Problem, proxy: ResolvedProxy, r: Resolv
 export function resolvePermissions(raw: unknown, at: Segment[], authTokens: ReadonlySet<string>, proxy: ResolvedProxy, r: Resolver): Map<string, ResolvedPermissions> | undefined {
   if (!isObject(raw)) return undefined;
   const out = new Map<string, ResolvedPermissions>();
-  const known = new Set(proxy.tokenNames);
+  const known = new Set(proxy.names);
   for (const [key, entry] of Object.entries(raw)) {
     if (key !== '*' && !known.has(key)) {
-      r.add([...at, key], unknownTokenKey(key, known, r));
+      r.add([...at, key], unknownTokenKey(key, proxy, r));
       continue;
     }
     if (key !== '*' && !authTokens.has(key)) {
-      r.add([...at, key], `token "${key}" is not in this server's "authTokens", so it can never use these permissions`);
+      r.add([...at, key], `${nameKind(key, proxy)} "${key}" is not in this server's "authTokens", so it can never use these permissions`);
       continue;
     }
     if (!isObject(entry)) continue; // reported by the schema

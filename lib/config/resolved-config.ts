@@ -9,6 +9,30 @@ interface ResolvedServerBase {
   timeoutMs: number;
   /** Token name or `"*"` → what it may use; absent when the server restricts nobody. */
   permissions?: ReadonlyMap<string, ResolvedPermissions>;
+  /** OAuth scopes an access token needs here: `oauth.scopes` and the server's `requiredScopes`, deduplicated, in that order. Empty without OAuth. */
+  scopes: readonly string[];
+}
+
+/** How one claim is matched: compiled once per config (README: OAuth 2.1). */
+export type ResolvedClaimMatch = { kind: 'exact'; value: string | number | boolean } | { kind: 'pattern'; pattern: string };
+
+/** A principal: its name (in the token namespace) and every claim that must match. */
+export interface ResolvedPrincipal {
+  name: string;
+  /** Claim name → the alternatives, any of which matches. */
+  claims: ReadonlyMap<string, readonly ResolvedClaimMatch[]>;
+}
+
+/** `proxy.auth.oauth`, resolved. */
+export interface ResolvedOAuth {
+  issuer: string;
+  audiences: readonly string[];
+  scopes: readonly string[];
+  jwksUri?: string;
+  algorithms: readonly string[];
+  introspection?: { clientId: string; clientSecret: string; endpoint?: string };
+  /** In the order given: the first match wins. */
+  principals: readonly ResolvedPrincipal[];
 }
 
 /** One entry of `permissions`: a kind left out (`undefined`) is unrestricted. */
@@ -50,6 +74,13 @@ export interface ResolvedConfig {
   addr: string;
   /** Token name → token value. */
   tokens: ReadonlyMap<string, string>;
+  /** OAuth access tokens beside the static ones; absent when off. */
+  oauth?: ResolvedOAuth;
+  /**
+   * `proxy.publicUrl` without a trailing slash (`https://mcp.example.com/gw`); required with
+   * `oauth`, absent otherwise unless configured.
+   */
+  publicUrl?: string;
   /** Names of tokens whose value is written literally in the config (not `$env`). */
   literalTokens: ReadonlySet<string>;
   maxBodyBytes: number;
@@ -76,6 +107,9 @@ export interface ResolvedConfig {
   /** Token name or `"*"` → its limits; absent when there are none. */
   limits?: ReadonlyMap<string, ResolvedLimits>;
 }
+
+/** The JWS algorithms allowed by default: asymmetric only (never `none`, never HMAC). */
+export const DEFAULT_OAUTH_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
 
 export const DEFAULTS = {
   name: 'mcp-front',

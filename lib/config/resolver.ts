@@ -22,23 +22,25 @@ export class Resolver {
   ) {}
 
   /**
-   * Does `s` occur inside a string value of the document (outside `authTokens`) or of the
-   * environment? Then it may be a secret, or part of one (`--api-key=…`, a variable with a
-   * trailing newline), and a message must not quote it. Collected on first use: only a config
-   * that is already wrong needs it.
+   * Does `s` occur inside a string value of the document (outside `authTokens`, and outside
+   * principals' `claims`, whose values are group names and the like that principals are often
+   * named after) or of the environment? Then it may be a secret, or part of one (`--api-key=…`, a
+   * variable with a trailing newline), and a message must not quote it. Collected on first use:
+   * only a config that is already wrong needs it.
    */
   occursInValues(s: string): boolean {
     if (this.values === undefined) {
       const values: string[] = [];
       for (const v of Object.values(this.env)) if (typeof v === 'string') values.push(v);
       // A loop, not recursion: the document may be nested deeper than the stack.
+      const claims = new Set(principalClaims(this.raw));
       const pending: [unknown, string | undefined][] = [[this.raw, undefined]];
       for (let item = pending.pop(); item !== undefined; item = pending.pop()) {
         const [node, key] = item;
         if (typeof node === 'string') values.push(node);
         else if (Array.isArray(node)) {
           if (key !== 'authTokens') for (const n of node) pending.push([n, undefined]);
-        } else if (isObject(node)) for (const [k, v] of Object.entries(node)) pending.push([v, k]);
+        } else if (isObject(node) && !claims.has(node)) for (const [k, v] of Object.entries(node)) pending.push([v, k]);
       }
       this.values = values;
     }
@@ -85,6 +87,16 @@ export class Resolver {
     else if (ms > MAX_TIMER_MS) this.add(at, `must be at most ${MAX_TIMER_MS} ms (about 24 days)`);
     return ms;
   }
+}
+
+/** The `claims` objects of `proxy.auth.oauth.principals`, as far as the document has that shape. */
+function principalClaims(raw: unknown): unknown[] {
+  const proxy = isObject(raw) ? raw.proxy : undefined;
+  const auth = isObject(proxy) ? proxy.auth : undefined;
+  const oauth = isObject(auth) ? auth.oauth : undefined;
+  const principals = isObject(oauth) ? oauth.principals : undefined;
+  if (!isObject(principals)) return [];
+  return Object.values(principals).flatMap((p) => (isObject(p) && isObject(p.claims) ? [p.claims] : []));
 }
 
 export const fromEnv = (r: Resolved) => (r.envName === undefined ? '' : ` (value of environment variable ${r.envName})`);

@@ -1,12 +1,25 @@
 // The shape of a configuration file (README: Configuration) as a JSON Schema (draft 2020-12 `$defs`),
 // compiled once by ajv. It checks types, unknown keys and enums; resolve.ts checks the rest.
 import Ajv from 'ajv';
-import type { McpFrontConfig, ServerConfig, ServerPermissions, TokenLimits } from '../types';
+import type {
+  McpFrontConfig,
+  OAuthConfig,
+  OAuthIntrospectionConfig,
+  OAuthPrincipalConfig,
+  ServerConfig,
+  ServerPermissions,
+  TokenLimits,
+} from '../types';
 import { DURATION_PATTERN } from './durations';
 
 const STRING_OR_ENV = { $ref: '#/$defs/stringOrEnv' };
 const DURATION = { $ref: '#/$defs/duration' };
 const PATTERNS = { type: 'array', items: { type: 'string', minLength: 1 } };
+// Scopes, audiences and algorithms: their characters are checked in resolve-oauth.ts.
+const STRINGS = { type: 'array', items: { type: 'string' } };
+// A claim's value (README: OAuth 2.1): one value, or a non-empty list of alternatives.
+const CLAIM_VALUE = { type: ['string', 'number', 'boolean'], minLength: 1 };
+const CLAIM_MATCH = { type: ['string', 'number', 'boolean', 'array'], minLength: 1, minItems: 1, items: CLAIM_VALUE };
 
 // `satisfies Record<keyof …>` makes the compiler reject a schema that lacks a key of the public
 // type, or has one the type does not: the schema cannot drift from lib/types.ts.
@@ -30,20 +43,55 @@ const serverProperties = {
       properties: { tools: PATTERNS, prompts: PATTERNS, resources: PATTERNS } satisfies Record<keyof ServerPermissions, object>,
     },
   },
+  requiredScopes: STRINGS,
 } satisfies Record<keyof ServerConfig, object>;
+
+const oauthProperties = {
+  issuer: STRING_OR_ENV,
+  audiences: STRINGS,
+  scopes: STRINGS,
+  jwksUri: STRING_OR_ENV,
+  algorithms: STRINGS,
+  introspection: {
+    type: 'object',
+    required: ['clientId', 'clientSecret'],
+    additionalProperties: false,
+    properties: {
+      clientId: STRING_OR_ENV,
+      clientSecret: STRING_OR_ENV,
+      endpoint: STRING_OR_ENV,
+    } satisfies Record<keyof OAuthIntrospectionConfig, object>,
+  },
+  principals: {
+    type: 'object',
+    minProperties: 1,
+    additionalProperties: {
+      type: 'object',
+      required: ['claims'],
+      additionalProperties: false,
+      properties: {
+        claims: { type: 'object', minProperties: 1, additionalProperties: CLAIM_MATCH },
+      } satisfies Record<keyof OAuthPrincipalConfig, object>,
+    },
+  },
+} satisfies Record<keyof OAuthConfig, object>;
 
 const proxyProperties = {
   name: { type: 'string', minLength: 1 },
   addr: STRING_OR_ENV,
+  // At least one of `tokens` and `oauth`: resolve.ts says so in one sentence, where a schema
+  // `anyOf` would report each branch.
   auth: {
     type: 'object',
-    required: ['kind', 'tokens'],
+    required: ['kind'],
     additionalProperties: false,
     properties: {
       kind: { const: 'bearer_token' },
       tokens: { type: 'object', minProperties: 1, additionalProperties: STRING_OR_ENV },
+      oauth: { type: 'object', required: ['issuer', 'principals'], additionalProperties: false, properties: oauthProperties },
     } satisfies Record<keyof McpFrontConfig['proxy']['auth'], object>,
   },
+  publicUrl: STRING_OR_ENV,
   maxBodyBytes: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
   maxEventBytes: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
   maxBatch: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },

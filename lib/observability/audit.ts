@@ -13,6 +13,7 @@ export function auditHook(logger: Logger, enabled: () => boolean): PipelineHook 
     const name = subjectOf(ex);
     logger.info('mcp request', {
       token: ex.token,
+      sub: ex.subject,
       server: ex.server,
       // Both the client's text: an unknown method is whatever it sent.
       method: clip(ex.method),

@@ -39,7 +39,10 @@ type Labels<T extends string> = Partial<Record<T, string>>;
  * traffic; the series of closed label sets (auth failure reasons, reload results, sessions and
  * children of the configured servers) start at zero.
  */
-export function metricsHook(registry: Registry, servers: readonly string[]): PipelineHook {
+const AUTH_FAILURE_REASONS = ['missing_token', 'malformed_header', 'invalid_token', 'forbidden', 'throttled'];
+const OAUTH_FAILURE_REASONS = ['expired', 'wrong_audience', 'insufficient_scope', 'no_principal', 'issuer_unavailable'];
+
+export function metricsHook(registry: Registry, servers: readonly string[], oauth = false): PipelineHook {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const prom = require('prom-client') as PromClient;
   const existing = (name: string) => registry.getSingleMetric(name);
@@ -76,7 +79,9 @@ export function metricsHook(registry: Registry, servers: readonly string[]): Pip
   const upstreamErrors = counter('mcp_front_upstream_errors_total', 'Upstream failures by server and the HTTP status the client got (none: it got none).', ['server', 'status']);
   const reloads = counter('mcp_front_config_reloads_total', 'Configuration reloads by result.', ['result']);
 
-  for (const reason of ['missing_token', 'malformed_header', 'invalid_token', 'forbidden', 'throttled']) authFailures.inc({ reason }, 0);
+  // Every reason starts at zero, the OAuth ones only when OAuth is configured (README: Metrics).
+  for (const reason of AUTH_FAILURE_REASONS) authFailures.inc({ reason }, 0);
+  if (oauth) for (const reason of OAUTH_FAILURE_REASONS) authFailures.inc({ reason }, 0);
   for (const result of ['success', 'failure']) reloads.inc({ result }, 0);
   for (const server of servers) {
     for (const transport of ['sse', 'streamable', 'stateless']) sessions.inc({ server, transport }, 0);

@@ -2,7 +2,7 @@
 // module implementing `PipelineHook`, plugged into the router, never edits across the transports.
 import type { JsonRpcMessage } from '../wire/body';
 import type { LogFields } from '../types';
-import type { AuthFailure } from '../auth/bearer';
+import type { HoldFailure, ProofFailure } from '../auth/authenticate';
 
 import type { SessionInfo, SessionKind, UpstreamKind } from '../sessions/observer';
 
@@ -16,8 +16,10 @@ export type JsonRpcId = string | number;
 /** One JSON-RPC request on its way through the proxy (JSON-RPC 2.0 §4: a message with a method and an id). */
 export interface Exchange {
   readonly server: string;
-  /** Name of the authenticated token, never its value. */
+  /** Name of the authenticated token (or OAuth principal), never its value. */
   readonly token: string;
+  /** The OAuth user (`sub`) of an access token; absent for static tokens. */
+  readonly subject?: string;
   /** The session the client presented or was given, when there is one. */
   readonly sessionId: string | undefined;
   readonly route: ClientRoute;
@@ -41,7 +43,7 @@ export interface Exchange {
 export type Forwarded = Exchange & { readonly id: JsonRpcId };
 
 /** Everything of an exchange that the HTTP request decides, before its messages are read. */
-export type ExchangeBase = Pick<Exchange, 'server' | 'token' | 'sessionId' | 'route' | 'upstream' | 'protocolVersion'>;
+export type ExchangeBase = Pick<Exchange, 'server' | 'token' | 'subject' | 'sessionId' | 'route' | 'upstream' | 'protocolVersion'>;
 
 /**
  * A request answered by the proxy itself, with a JSON-RPC error (JSON-RPC 2.0 §5.1); it never
@@ -115,8 +117,10 @@ export interface PipelineHook {
 }
 
 /**
- * Why a request was refused before reaching a server: the words of `auth failed reason=…` (no, a
- * malformed or an unknown token), a valid token the server does not list, or a client over its
- * budget of failed authentications.
+ * Why a request was refused before reaching a server: the words of `auth failed reason=…` — no,
+ * a malformed, an unknown or an expired token, an authorization server that could not be asked
+ * (README: Authentication and status codes), a valid credential the server does not accept (an
+ * access token for another server, matching no principal, lacking a scope, a token the server
+ * does not list), or a client over its budget of failed authentications.
  */
-export type AuthFailureReason = AuthFailure | 'forbidden' | 'throttled';
+export type AuthFailureReason = ProofFailure | HoldFailure | 'throttled';

@@ -252,6 +252,7 @@ function exchangeOf(base: ExchangeBase, m: JsonRpcMessage, startedAt: number): E
   return {
     server: base.server,
     token: base.token,
+    subject: base.subject,
     sessionId: base.sessionId,
     route: base.route,
     upstream: base.upstream,

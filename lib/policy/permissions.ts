@@ -10,7 +10,7 @@ import type { ResolvedConfig, ResolvedPermissions } from '../config';
 import type { JsonRpcMessage } from '../wire/body';
 import { clip } from '../logger';
 import type { Exchange, PipelineHook, Verdict } from '../pipeline/hooks';
-import { compilePatterns, type Matcher, type PatternOptions } from './patterns';
+import { compilePatterns, type Matcher, type PatternOptions } from '../patterns';
 
 /** JSON-RPC 2.0 §5.1 "Invalid params": what MCP servers answer for an unknown tool, prompt or resource. */
 const INVALID_PARAMS = -32602;

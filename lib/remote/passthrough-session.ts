@@ -45,6 +45,8 @@ export interface Exchange {
   readonly maxEventBytes: number;
   /** Name of the authenticated token. */
   readonly token: string;
+  /** Whose sessions it may use (`RequestContext.identity`). */
+  readonly identity: string;
   /** `Mcp-Session-Id` the client presented. */
   readonly sessionId: string | undefined;
   session: PassthroughSession | undefined;
@@ -84,6 +86,7 @@ export class PassthroughSession {
     /** The upstream's `Mcp-Session-Id`: sent upstream only. */
     readonly upstreamId: string,
     token: string,
+    identity: string,
     owner: PassthroughOwner,
     deps: TransportDeps,
   ) {
@@ -92,6 +95,7 @@ export class PassthroughSession {
       kind: 'streamable',
       upstream: 'streamable-http',
       token,
+      identity,
       owner,
       subject: this,
       idleTimeoutMs: IDLE_SESSION_MS,
@@ -107,6 +111,10 @@ export class PassthroughSession {
 
   get token(): string {
     return this.handle.token;
+  }
+
+  get identity(): string {
+    return this.handle.identity;
   }
 
   get ended(): boolean {

@@ -242,6 +242,7 @@ class SseRelayTransport implements ServerTransport {
       kind: 'sse',
       upstream: 'sse',
       token: relay.token,
+      identity: relay.ctx.identity,
       owner: this,
       subject: session,
       teardown: async (reason) => this.endRelay(relay, reason),
@@ -312,17 +313,17 @@ class SseRelayTransport implements ServerTransport {
     if (this.closed) return this.shuttingDown(res);
     const id = querySessionId(req);
     if (id === undefined) return sendJsonRpcError(res, 400, JsonRpcCode.InvalidRequest, 'Bad Request: missing sessionId');
-    let session = this.findSession(id, ctx.token);
+    let session = this.findSession(id, ctx.identity);
     if (!session) return sendHttpErrorDraining(res, sessionGone(), req);
 
     // The bytes go upstream as they are, but only once they are JSON-RPC (see parseJsonRpc).
     const inbound = await readInboundOrReply(req, res, ctx.proxy);
     if (inbound === undefined) return;
-    const base = { server: this.server.name, token: ctx.token, sessionId: id, route: 'sse', upstream: 'sse', protocolVersion: undefined } as const;
+    const base = { server: this.server.name, token: ctx.token, subject: ctx.subject, sessionId: id, route: 'sse', upstream: 'sse', protocolVersion: undefined } as const;
     const inFlight = (session.inFlight ??= new InFlight(this.deps.pipeline, { server: this.server.name, token: ctx.token }));
     const admission = await this.deps.pipeline.admit(base, inbound, inFlight);
     if (answeredWhole(res, admission)) return;
-    session = this.findSession(id, ctx.token);
+    session = this.findSession(id, ctx.identity);
     if (!session) return sendHttpError(res, sessionGone());
     if (res.destroyed) return;
     // Refused requests are answered on the session's stream, like the upstream's answers.
@@ -402,8 +403,8 @@ class SseRelayTransport implements ServerTransport {
     }
   }
 
-  private findSession(id: string, token: string): SseRelaySession | undefined {
-    const found = this.deps.sessions.find(this.server.name, 'sse', id, token);
+  private findSession(id: string, identity: string): SseRelaySession | undefined {
+    const found = this.deps.sessions.find(this.server.name, 'sse', id, identity);
     return found?.owner === this ? (found.subject as SseRelaySession) : undefined;
   }
 
@@ -442,5 +443,5 @@ function copyForwardedHeaders(from: IncomingHttpHeaders, to: Record<string, stri
 
 /** What the hooks know of a relay's requests before any is read: the base of its exchanges. */
 function relayBase(relay: Relay, server: string): ExchangeBase {
-  return { server, token: relay.token, sessionId: relay.handle?.id, route: 'sse', upstream: 'sse', protocolVersion: undefined };
+  return { server, token: relay.token, subject: relay.ctx.subject, sessionId: relay.handle?.id, route: 'sse', upstream: 'sse', protocolVersion: undefined };
 }

@@ -87,7 +87,7 @@ class StreamableProxy implements ServerTransport {
     const sessionId = headerOf(req.headers, 'mcp-session-id');
     let session: PassthroughSession | undefined;
     if (sessionId !== undefined) {
-      session = this.findSession(sessionId, ctx.token);
+      session = this.findSession(sessionId, ctx.identity);
       if (!session) return sendHttpErrorDraining(res, sessionGone(), req);
     }
 
@@ -100,7 +100,7 @@ class StreamableProxy implements ServerTransport {
     let ids: JsonRpcId[] = [];
     let refusals: Refusal[] = [];
     let opens = false;
-    const base = { server: this.server.name, token: ctx.token, sessionId, route: 'streamable', upstream: 'streamable-http', protocolVersion: protocolVersionHeader(req.headers) } as const;
+    const base = { server: this.server.name, token: ctx.token, subject: ctx.subject, sessionId, route: 'streamable', upstream: 'streamable-http', protocolVersion: protocolVersionHeader(req.headers) } as const;
     if (req.method === 'POST') {
       // The bytes go upstream as they are, but only once they are JSON-RPC (see parseJsonRpc).
       const inbound = await readInboundOrReply(req, res, ctx.proxy);
@@ -130,7 +130,7 @@ class StreamableProxy implements ServerTransport {
       return;
     }
 
-    const ex: Exchange = { req, res, body, id, inFlight, ids, base, refusals, maxEventBytes: ctx.proxy.maxEventBytes, token: ctx.token, sessionId, session, done: false };
+    const ex: Exchange = { req, res, body, id, inFlight, ids, base, refusals, maxEventBytes: ctx.proxy.maxEventBytes, token: ctx.token, identity: ctx.identity, sessionId, session, done: false };
     if (session) {
       session.exchanges.add(ex);
       session.handle.busy();
@@ -149,8 +149,8 @@ class StreamableProxy implements ServerTransport {
     this.send(ex);
   }
 
-  private findSession(id: string, token: string): PassthroughSession | undefined {
-    const found = this.deps.sessions.find(this.server.name, 'streamable', id, token);
+  private findSession(id: string, identity: string): PassthroughSession | undefined {
+    const found = this.deps.sessions.find(this.server.name, 'streamable', id, identity);
     return found?.owner === this ? (found.subject as PassthroughSession) : undefined;
   }
 
@@ -296,13 +296,13 @@ class StreamableProxy implements ServerTransport {
     if (ex.sessionId !== undefined || upstreamId === undefined || status >= 300) return undefined;
     const existing = this.byUpstreamId.get(upstreamId);
     if (existing && !existing.ended) {
-      if (existing.token === ex.token) return existing.id;
+      if (existing.identity === ex.identity) return existing.id;
       // An upstream that hands out an id already bound to another token: never rebind it, and
       // this client gets no session.
       this.deps.logger.warn('upstream reused a session id', { server: this.server.name });
       return undefined;
     }
-    const created = new PassthroughSession(upstreamId, ex.token, this, this.deps);
+    const created = new PassthroughSession(upstreamId, ex.token, ex.identity, this, this.deps);
     this.byUpstreamId.set(upstreamId, created);
     created.protocolVersion = headerOf(ex.req.headers, 'mcp-protocol-version');
     ex.untrack?.();

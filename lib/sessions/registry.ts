@@ -33,8 +33,13 @@ export interface OpenOptions {
   server: string;
   kind: SessionKind;
   upstream: UpstreamKind;
-  /** Name of the token that opens it: only this token finds it. */
+  /** Name of the token (or OAuth principal) that opens it. */
   token: string;
+  /**
+   * Who finds it again: the token's name, or for an OAuth access token its principal and user
+   * (README: OAuth 2.1: another user matching the same principal gets `404`). Default: `token`.
+   */
+  identity?: string;
   /** The transport that opened it: its counts and its close() cover its own sessions only. */
   owner: object;
   /** The transport's own object for this session, handed back with the handle by `find()`. */
@@ -60,6 +65,8 @@ export class SessionHandle implements SessionInfo {
   readonly id: string;
   readonly server: string;
   readonly token: string;
+  /** Who finds it (`OpenOptions.identity`). */
+  readonly identity: string;
   readonly kind: SessionKind;
   readonly upstream: UpstreamKind;
   readonly owner: object;
@@ -83,6 +90,7 @@ export class SessionHandle implements SessionInfo {
     this.id = options.id ?? newSessionId(prefix);
     this.server = options.server;
     this.token = options.token;
+    this.identity = options.identity ?? options.token;
     this.kind = options.kind;
     this.upstream = options.upstream;
     this.owner = options.owner;
@@ -207,9 +215,9 @@ export class SessionRegistry {
    * The session, or `undefined` when it is unknown, ending *or* another token's: all answer
    * `404`, so a token cannot learn that another token's session exists.
    */
-  find(server: string, kind: SessionKind, id: string, token: string): SessionHandle | undefined {
+  find(server: string, kind: SessionKind, id: string, identity: string): SessionHandle | undefined {
     const handle = this.byKey.get(keyOf(server, kind, id));
-    return handle && handle.token === token ? handle : undefined;
+    return handle && handle.identity === identity ? handle : undefined;
   }
 
   /** Whether any token holds this id: an upstream must not hand one id to two tokens. */
@@ -217,9 +225,9 @@ export class SessionRegistry {
     return this.byKey.has(keyOf(server, kind, id));
   }
 
-  /** A started session of `owner` held by `token`, not ending: a transport with one session per token. */
-  findOwned(owner: object, token: string): SessionHandle | undefined {
-    for (const h of this.byKey.values()) if (h.owner === owner && h.token === token) return h;
+  /** A started session of `owner` held by `identity`, not ending: a transport with one session per token (or user). */
+  findOwned(owner: object, identity: string): SessionHandle | undefined {
+    for (const h of this.byKey.values()) if (h.owner === owner && h.identity === identity) return h;
     return undefined;
   }
 

@@ -53,6 +53,8 @@ export class SharedChild {
     private readonly config: StdioServer,
     private readonly deps: TransportDeps,
     readonly token: string,
+    /** Whose requests it serves (`RequestContext.identity`): one child per token, or per OAuth user. */
+    identity: string,
     /** The transport it belongs to. */
     owner: object,
   ) {
@@ -63,6 +65,7 @@ export class SharedChild {
       kind: 'stateless',
       upstream: 'stdio',
       token,
+      identity,
       owner,
       subject: this,
       idleTimeoutMs: config.idleTimeoutMs,

@@ -51,10 +51,10 @@ export class StatelessStdio {
     });
     try {
       if (this.closed) throw shuttingDown(this.server.name);
-      const era = await this.learnEra(ctx.token).catch((err: unknown) => {
+      const era = await this.learnEra(ctx).catch((err: unknown) => {
         if (this.closed) throw shuttingDown(this.server.name);
         // The child that was asking was another token's, stopped with it (revoked): ask again.
-        if (err instanceof DiscoveryAbandoned && !revoked) return this.learnEra(ctx.token);
+        if (err instanceof DiscoveryAbandoned && !revoked) return this.learnEra(ctx);
         throw err;
       });
       if (revoked) return;
@@ -68,8 +68,8 @@ export class StatelessStdio {
         return;
       }
       if (this.closed) throw shuttingDown(this.server.name);
-      const live = this.deps.sessions.findOwned(this, ctx.token)?.subject as SharedChild | undefined;
-      const child = live ?? this.spawn(ctx.token);
+      const live = this.deps.sessions.findOwned(this, ctx.identity)?.subject as SharedChild | undefined;
+      const child = live ?? this.spawn(ctx);
       child.request(res, message, flight);
     } catch (err) {
       if (revoked) return;
@@ -84,9 +84,9 @@ export class StatelessStdio {
    * The server's era. Only an answer is kept: a failed attempt (the child did not start, exited
    * or timed out) fails the requests waiting for it, and the next request asks a new child.
    */
-  private learnEra(token: string): Promise<Era> {
+  private learnEra(ctx: RequestContext): Promise<Era> {
     if (this.era) return Promise.resolve(this.era);
-    this.discovering ??= this.spawn(token)
+    this.discovering ??= this.spawn(ctx)
       .discover()
       .then((era) => (this.era = era))
       .finally(() => {
@@ -95,12 +95,13 @@ export class StatelessStdio {
     return this.discovering;
   }
 
-  private spawn(token: string): SharedChild {
+  private spawn(ctx: RequestContext): SharedChild {
     // A shared child is a session of its token (README: Limits per token, `maxSessions`).
-    const refused = this.deps.sessions.refusal(token, this.server.name);
+    const refused = this.deps.sessions.refusal(ctx.token, this.server.name);
     if (refused) throw refused;
-    return new SharedChild(this.server, this.deps, token, this);
+    return new SharedChild(this.server, this.deps, ctx.token, ctx.identity, this);
   }
+
 
   async close(): Promise<void> {
     this.closed = true;
