@@ -6,7 +6,6 @@
 import { parseAuthorization, TokenIndex } from './bearer';
 import { audienceAccepted, createOAuthVerifier, matchPrincipal, type OAuthVerifier, type VerifiedToken, type VerifyResult } from './oauth';
 import type { ResolvedConfig, ResolvedOAuth, ResolvedServer } from '../config';
-import type { ServerResponse } from 'node:http';
 import type { Logger } from '../types';
 
 /** Why a credential was refused before any server was involved: `401`, or `503` when the issuer could not be asked. */
@@ -147,24 +146,6 @@ export function credentialOf(config: ResolvedConfig, name: string): string | und
   if (oauth === undefined || index === -1) return undefined;
   const claims = [...oauth.principals[index].claims].map(([claim, alternatives]) => [claim, alternatives]);
   return `principal\n${JSON.stringify([index, oauth.issuer, oauth.audiences, claims, config.publicUrl])}`;
-}
-
-/**
- * Ends `res` when an access token expires, if it is an event stream by then (a legacy SSE
- * stream, a Streamable HTTP GET stream, a POST answered as a stream): the client opens it again
- * with a fresh token (README: OAuth 2.1). A plain answer still pending is left to finish.
- */
-export function endStreamAt(res: ServerResponse, expiresAtMs: number): void {
-  const timer = setTimeout(
-    () => {
-      if (res.writableEnded || res.destroyed) return;
-      if (res.headersSent && String(res.getHeader('content-type') ?? '').startsWith('text/event-stream')) res.destroy();
-    },
-    // Node timers hold at most 2^31 - 1 ms; a token valid longer is not a stream's concern.
-    Math.min(Math.max(0, expiresAtMs - Date.now()), 2 ** 31 - 1),
-  );
-  timer.unref();
-  res.once('close', () => clearTimeout(timer));
 }
 
 /**
