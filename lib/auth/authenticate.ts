@@ -49,6 +49,7 @@ export class Authenticator {
   readonly tokens: TokenIndex;
   private readonly resources = new Map<string, ResourceOf>();
   private readonly proofs = new WeakMap<VerifiedToken, Proof>();
+  private readonly holds = new WeakMap<Credential, Map<string, Hold>>();
 
   constructor(
     config: ResolvedConfig,
@@ -103,6 +104,16 @@ export class Authenticator {
       const { name } = credential;
       return server.authTokens.has(name) ? { ok: true, principal: { name, identity: name } } : { ok: false, reason: 'forbidden', name };
     }
+    // What an access token may do on a server depends only on the token and this config: decided
+    // once, as its principal is (`proofOf`), and the same answer for each of its requests.
+    let byServer = this.holds.get(credential);
+    if (byServer === undefined) this.holds.set(credential, (byServer = new Map()));
+    let held = byServer.get(server.name);
+    if (held === undefined) byServer.set(server.name, (held = this.holdAccessToken(credential, server)));
+    return held;
+  }
+
+  private holdAccessToken(credential: Credential & { kind: 'oauth' }, server: ResolvedServer): Hold {
     const { token, principal } = credential;
     const resource = this.resources.get(server.name);
     // A token meant for another resource is not valid here (RFC 8707 §2; MCP Authorization, Token Audience Binding).
