@@ -21,13 +21,13 @@ afterAll(async () => {
   await as?.stop();
 });
 
-function config(principals: Record<string, { claims: Record<string, string> }>): McpFrontConfig {
+function config(principals: Record<string, { claims: Record<string, string> }>, servers: McpFrontConfig['mcpServers'] = { db: { url: 'http://127.0.0.1:1/mcp' } }): McpFrontConfig {
   return {
     proxy: {
       publicUrl: PUBLIC_URL,
-      auth: { kind: 'bearer_token', tokens: { dev: DEV_TOKEN }, oauth: { issuer: as.issuer, jwksUri: as.jwksUri, principals } },
+      auth: { kind: 'bearer_token', tokens: { dev: DEV_TOKEN }, oauth: { issuer: as.issuer, jwksUri: as.jwksUri, audiences: ['shared'], principals } },
     },
-    mcpServers: { db: { url: 'http://127.0.0.1:1/mcp' } },
+    mcpServers: servers,
   };
 }
 
@@ -94,6 +94,35 @@ test('an introspected token is held to its aud only when the answer has one (RFC
     expect(auth.hold(token(true, ['https://other.example/mcp']), server)).toEqual({ ok: false, reason: 'wrong_audience' });
     expect(auth.hold(token(true, []), server)).toEqual({ ok: false, reason: 'wrong_audience' });
     expect(auth.principalOf(token(true, []))).toEqual({ ok: false, reason: 'wrong_audience' });
+  } finally {
+    auth.close();
+  }
+});
+
+test("an access token's answer for a server is decided once per config: the same for each request, another for another server or config", async () => {
+  const logger = captureLogger();
+  const servers = (dbTokens: string[]) => ({
+    db: { url: 'http://127.0.0.1:1/mcp', authTokens: dbTokens },
+    billing: { url: 'http://127.0.0.1:2/mcp', requiredScopes: ['mcp:billing'] },
+  });
+  const staff = { staff: { claims: { email: '*@acme.com' } } };
+  const first = resolveConfig(config(staff, servers(['staff'])), {});
+  const auth = authenticatorFor(first, undefined, logger);
+  const header = `Bearer ${await as.mint({ sub: 'alice', email: 'alice@acme.com', aud: 'shared', scope: 'mcp:tools' })}`;
+  try {
+    const proof = await auth.prove(header);
+    if (!proof.ok) throw new Error(proof.reason);
+    const db = auth.hold(proof.credential, first.servers.get('db')!);
+    expect(db).toMatchObject({ ok: true, principal: { name: 'staff', identity: `staff\n${as.issuer}\nalice`, subject: 'alice' } });
+    expect(auth.hold(proof.credential, first.servers.get('db')!)).toBe(db);
+    expect(auth.hold(proof.credential, first.servers.get('billing')!)).toEqual({ ok: false, reason: 'insufficient_scope', name: 'staff' });
+
+    // A reload that takes db away from the principal: a new authenticator, a new answer.
+    const second = resolveConfig(config(staff, servers(['dev'])), {});
+    const reloaded = authenticatorFor(second, auth, logger);
+    const again = reloaded.prove(header);
+    if (again instanceof Promise || !again.ok) throw new Error('a cached token is proven synchronously');
+    expect(reloaded.hold(again.credential, second.servers.get('db')!)).toEqual({ ok: false, reason: 'forbidden', name: 'staff' });
   } finally {
     auth.close();
   }

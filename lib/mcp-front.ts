@@ -3,7 +3,8 @@
 // computed here or in reload(), never per request.
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import { authThrottleFor, checkThrottle, countFailure, countsAsGuess, sendThrottled, type AuthThrottle } from './auth/throttle';
-import { authenticatorFor, credentialOf, endStreamAt, type Authenticator, type Proof } from './auth/authenticate';
+import { authenticatorFor, credentialOf, type Authenticator, type Proof } from './auth/authenticate';
+import { endStreamAt } from './auth/stream-deadlines';
 import { challengeFor, sendAuthFailure } from './auth/challenges';
 import { metadataRouter } from './auth/resource-metadata';
 import { tokenWarnings } from './config/token-warnings';

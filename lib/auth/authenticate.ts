@@ -6,7 +6,6 @@
 import { parseAuthorization, TokenIndex } from './bearer';
 import { audienceAccepted, CLOCK_TOLERANCE_S, createOAuthVerifier, matchPrincipal, type OAuthVerifier, type VerifiedToken, type VerifyResult } from './oauth';
 import type { ResolvedConfig, ResolvedOAuth, ResolvedServer } from '../config';
-import type { ServerResponse } from 'node:http';
 import type { Logger } from '../types';
 
 /** Why a credential was refused before any server was involved: `401`, or `503` when the issuer could not be asked. */
@@ -56,6 +55,7 @@ export class Authenticator {
   /** Every server's resource URLs and `oauth.audiences`: an access token naming none of them is not meant for this proxy. */
   private readonly proxyAudiences = new Set<string>();
   private readonly proofs = new WeakMap<VerifiedToken, Proof>();
+  private readonly holds = new WeakMap<Credential, Map<string, Hold>>();
 
   constructor(
     config: ResolvedConfig,
@@ -112,6 +112,16 @@ export class Authenticator {
       const { name } = credential;
       return server.authTokens.has(name) ? { ok: true, principal: { name, identity: name } } : { ok: false, reason: 'forbidden', name };
     }
+    // What an access token may do on a server depends only on the token and this config: decided
+    // once, as its principal is (`proofOf`), and the same answer for each of its requests.
+    let byServer = this.holds.get(credential);
+    if (byServer === undefined) this.holds.set(credential, (byServer = new Map()));
+    let held = byServer.get(server.name);
+    if (held === undefined) byServer.set(server.name, (held = this.holdAccessToken(credential, server)));
+    return held;
+  }
+
+  private holdAccessToken(credential: Credential & { kind: 'oauth' }, server: ResolvedServer): Hold {
     const { token, principal } = credential;
     const resource = this.resources.get(server.name);
     // A token meant for another resource is not valid here (RFC 8707 §2; MCP Authorization, Token Audience Binding).
@@ -162,33 +172,6 @@ export function credentialOf(config: ResolvedConfig, name: string): string | und
   if (oauth === undefined || index === -1) return undefined;
   const claims = [...oauth.principals[index].claims].map(([claim, alternatives]) => [claim, alternatives]);
   return `principal\n${JSON.stringify([index, oauth.issuer, oauth.audiences, claims, config.publicUrl])}`;
-}
-
-/** How often an answer still pending when its token expired is looked at again. */
-const EXPIRED_PENDING_CHECK_MS = 1_000;
-
-/**
- * Ends `res` when an access token expires, if it is an event stream by then (a legacy SSE
- * stream, a Streamable HTTP GET stream, a POST answered as a stream): the client opens it again
- * with a fresh token (README: OAuth 2.1). A plain answer still pending is left to finish; one
- * that becomes a stream only later (a remote upstream answering after the token expired) is
- * ended then.
- */
-export function endStreamAt(res: ServerResponse, expiresAtMs: number): void {
-  let timer: NodeJS.Timeout;
-  const end = () => {
-    if (res.writableEnded || res.destroyed) return;
-    if (res.headersSent) {
-      if (String(res.getHeader('content-type') ?? '').startsWith('text/event-stream')) res.destroy();
-      return;
-    }
-    timer = setTimeout(end, EXPIRED_PENDING_CHECK_MS);
-    timer.unref();
-  };
-  // Node timers hold at most 2^31 - 1 ms; a token valid longer is not a stream's concern.
-  timer = setTimeout(end, Math.min(Math.max(0, expiresAtMs - Date.now()), 2 ** 31 - 1));
-  timer.unref();
-  res.once('close', () => clearTimeout(timer));
 }
 
 /**
