@@ -2,8 +2,11 @@
 // verified before is proven synchronously, as a static token is — no promise, the request is
 // dispatched in the tick it arrived — and its principal is matched once per token and config, yet a
 // reload that changes the principals applies to it at once.
+import crypto from 'node:crypto';
 import { authenticatorFor } from '../lib/auth/authenticate';
+import { digest } from '../lib/auth/bearer';
 import { createOAuthVerifier } from '../lib/auth/oauth';
+import { tokenDigest } from '../lib/auth/oauth/token-cache';
 import { resolveConfig } from '../lib/config';
 import { DEFAULT_OAUTH_ALGORITHMS } from '../lib/config/resolved-config';
 import type { McpFrontConfig } from '../lib';
@@ -104,6 +107,22 @@ test("an access token's answer for a server is decided once per config: the same
     if (again instanceof Promise || !again.ok) throw new Error('a cached token is proven synchronously');
     expect(reloaded.hold(again.credential, second.servers.get('db')!)).toEqual({ ok: false, reason: 'forbidden', name: 'staff' });
   } finally {
+    auth.close();
+  }
+});
+
+test('a presented token is hashed once per request: the static comparison and the token cache share the digest', async () => {
+  const auth = authenticatorFor(resolveConfig(config({ staff: { claims: { email: '*@acme.com' } } }), {}), undefined, captureLogger());
+  const token = await as.mint({ sub: 'alice', email: 'alice@acme.com', aud: RESOURCE });
+  expect(digest(token).toString('base64')).toBe(tokenDigest(token));
+  const spy = jest.spyOn(crypto, 'hash');
+  try {
+    expect(await auth.prove(`Bearer ${token}`)).toMatchObject({ ok: true });
+    spy.mockClear();
+    expect(auth.prove(`Bearer ${token}`)).toMatchObject({ ok: true, credential: { principal: 'staff' } });
+    expect(spy).toHaveBeenCalledTimes(1);
+  } finally {
+    spy.mockRestore();
     auth.close();
   }
 });

@@ -3,7 +3,7 @@
 // access token of the configured authorization server (verified by auth/oauth.ts). Either yields
 // a principal *name* in one namespace, which is all that the rest of the path, the sessions, the
 // policies and the log lines use; nothing after this file knows how it was proven.
-import { parseAuthorization, TokenIndex } from './bearer';
+import { digest, parseAuthorization, TokenIndex } from './bearer';
 import { audienceAccepted, createOAuthVerifier, matchPrincipal, type OAuthVerifier, type VerifiedToken, type VerifyResult } from './oauth';
 import type { ResolvedConfig, ResolvedOAuth, ResolvedServer } from '../config';
 import type { Logger } from '../types';
@@ -71,10 +71,12 @@ export class Authenticator {
   prove(header: string | undefined): Proof | Promise<Proof> {
     const parsed = parseAuthorization(header);
     if ('reason' in parsed) return { ok: false, reason: parsed.reason };
-    const name = this.tokens.match(parsed.token);
+    const hashed = digest(parsed.token);
+    const name = this.tokens.matchDigest(hashed);
     if (name !== undefined) return { ok: true, credential: { kind: 'static', name } };
     if (this.oauth === undefined) return { ok: false, reason: 'invalid_token' };
-    const verified = this.oauth.verifier.verify(parsed.token);
+    // The same SHA-256 is the token cache's key (auth/oauth/token-cache.ts): hashed once.
+    const verified = this.oauth.verifier.verify(parsed.token, hashed.toString('base64'));
     return verified instanceof Promise ? verified.then((v) => this.proofOf(v)) : this.proofOf(verified);
   }
 
