@@ -126,3 +126,23 @@ test('a presented token is hashed once per request: the static comparison and th
     auth.close();
   }
 });
+
+test("a static token's proof and hold are built once per config too, and a server that does not list it is refused", () => {
+  const config = resolveConfig(
+    {
+      proxy: { auth: { kind: 'bearer_token', tokens: { dev: DEV_TOKEN, other: `${DEV_TOKEN}-other` } } },
+      mcpServers: { db: { url: 'http://127.0.0.1:1/mcp', authTokens: ['dev'] }, files: { url: 'http://127.0.0.1:2/mcp', authTokens: ['other'] } },
+    },
+    {},
+  );
+  const auth = authenticatorFor(config, undefined, captureLogger());
+  const proof = auth.prove(`Bearer ${DEV_TOKEN}`);
+  expect(proof).toEqual({ ok: true, credential: { kind: 'static', name: 'dev' } });
+  expect(auth.prove(`Bearer ${DEV_TOKEN}`)).toBe(proof);
+  if (proof instanceof Promise || !proof.ok) throw new Error('a static token is proven synchronously');
+  const held = auth.hold(proof.credential, config.servers.get('db')!);
+  expect(held).toEqual({ ok: true, principal: { name: 'dev', identity: 'dev' } });
+  expect(auth.hold(proof.credential, config.servers.get('db')!)).toBe(held);
+  expect(auth.hold(proof.credential, config.servers.get('files')!)).toEqual({ ok: false, reason: 'forbidden', name: 'dev' });
+  expect(auth.prove(`Bearer ${DEV_TOKEN}-other`)).toEqual({ ok: true, credential: { kind: 'static', name: 'other' } });
+});

@@ -50,12 +50,19 @@ export class Authenticator {
   private readonly resources = new Map<string, ResourceOf>();
   private readonly proofs = new WeakMap<VerifiedToken, Proof>();
   private readonly holds = new WeakMap<Credential, Map<string, Hold>>();
+  /** Each static token's proof and its hold on the servers that list it: built here, once. */
+  private readonly staticProofs = new Map<string, Proof & { ok: true }>();
+  private readonly staticHolds = new Map<string, Hold>();
 
   constructor(
     config: ResolvedConfig,
     readonly oauth: { config: ResolvedOAuth; verifier: OAuthVerifier } | undefined,
   ) {
     this.tokens = new TokenIndex(config.tokens);
+    for (const name of config.tokens.keys()) {
+      this.staticProofs.set(name, { ok: true, credential: { kind: 'static', name } });
+      this.staticHolds.set(name, { ok: true, principal: { name, identity: name } });
+    }
     if (oauth === undefined || config.publicUrl === undefined) return;
     for (const server of config.servers.values()) {
       const base = `${config.publicUrl}/${encodeURIComponent(server.name)}`;
@@ -73,7 +80,7 @@ export class Authenticator {
     if ('reason' in parsed) return { ok: false, reason: parsed.reason };
     const hashed = digest(parsed.token);
     const name = this.tokens.matchDigest(hashed);
-    if (name !== undefined) return { ok: true, credential: { kind: 'static', name } };
+    if (name !== undefined) return this.staticProofs.get(name)!;
     if (this.oauth === undefined) return { ok: false, reason: 'invalid_token' };
     // The same SHA-256 is the token cache's key (auth/oauth/token-cache.ts): hashed once.
     const verified = this.oauth.verifier.verify(parsed.token, hashed.toString('base64'));
@@ -104,7 +111,8 @@ export class Authenticator {
   hold(credential: Credential, server: ResolvedServer): Hold {
     if (credential.kind === 'static') {
       const { name } = credential;
-      return server.authTokens.has(name) ? { ok: true, principal: { name, identity: name } } : { ok: false, reason: 'forbidden', name };
+      if (!server.authTokens.has(name)) return { ok: false, reason: 'forbidden', name };
+      return this.staticHolds.get(name) ?? { ok: true, principal: { name, identity: name } };
     }
     // What an access token may do on a server depends only on the token and this config: decided
     // once, as its principal is (`proofOf`), and the same answer for each of its requests.
