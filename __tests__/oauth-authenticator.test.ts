@@ -2,8 +2,11 @@
 // verified before is proven synchronously, as a static token is — no promise, the request is
 // dispatched in the tick it arrived — and its principal is matched once per token and config, yet a
 // reload that changes the principals applies to it at once.
+import crypto from 'node:crypto';
 import { authenticatorFor } from '../lib/auth/authenticate';
+import { digest } from '../lib/auth/bearer';
 import { createOAuthVerifier } from '../lib/auth/oauth';
+import { tokenDigest } from '../lib/auth/oauth/token-cache';
 import { resolveConfig } from '../lib/config';
 import { DEFAULT_OAUTH_ALGORITHMS } from '../lib/config/resolved-config';
 import type { McpFrontConfig } from '../lib';
@@ -126,4 +129,40 @@ test("an access token's answer for a server is decided once per config: the same
   } finally {
     auth.close();
   }
+});
+
+test('a presented token is hashed once per request: the static comparison and the token cache share the digest', async () => {
+  const auth = authenticatorFor(resolveConfig(config({ staff: { claims: { email: '*@acme.com' } } }), {}), undefined, captureLogger());
+  const token = await as.mint({ sub: 'alice', email: 'alice@acme.com', aud: RESOURCE });
+  expect(digest(token).toString('base64')).toBe(tokenDigest(token));
+  const spy = jest.spyOn(crypto, 'hash');
+  try {
+    expect(await auth.prove(`Bearer ${token}`)).toMatchObject({ ok: true });
+    spy.mockClear();
+    expect(auth.prove(`Bearer ${token}`)).toMatchObject({ ok: true, credential: { principal: 'staff' } });
+    expect(spy).toHaveBeenCalledTimes(1);
+  } finally {
+    spy.mockRestore();
+    auth.close();
+  }
+});
+
+test("a static token's proof and hold are built once per config too, and a server that does not list it is refused", () => {
+  const config = resolveConfig(
+    {
+      proxy: { auth: { kind: 'bearer_token', tokens: { dev: DEV_TOKEN, other: `${DEV_TOKEN}-other` } } },
+      mcpServers: { db: { url: 'http://127.0.0.1:1/mcp', authTokens: ['dev'] }, files: { url: 'http://127.0.0.1:2/mcp', authTokens: ['other'] } },
+    },
+    {},
+  );
+  const auth = authenticatorFor(config, undefined, captureLogger());
+  const proof = auth.prove(`Bearer ${DEV_TOKEN}`);
+  expect(proof).toEqual({ ok: true, credential: { kind: 'static', name: 'dev' } });
+  expect(auth.prove(`Bearer ${DEV_TOKEN}`)).toBe(proof);
+  if (proof instanceof Promise || !proof.ok) throw new Error('a static token is proven synchronously');
+  const held = auth.hold(proof.credential, config.servers.get('db')!);
+  expect(held).toEqual({ ok: true, principal: { name: 'dev', identity: 'dev' } });
+  expect(auth.hold(proof.credential, config.servers.get('db')!)).toBe(held);
+  expect(auth.hold(proof.credential, config.servers.get('files')!)).toEqual({ ok: false, reason: 'forbidden', name: 'dev' });
+  expect(auth.prove(`Bearer ${DEV_TOKEN}-other`)).toEqual({ ok: true, credential: { kind: 'static', name: 'other' } });
 });

@@ -16,7 +16,9 @@
 //                                                     one build, the same OAuth config in two fronts: the
 //                                                     proxy's CPU per request with a static token against
 //                                                     the same with a cached OAuth access token (a JWT of
-//                                                     bench/lib.js startIssuer), crossed over (below)
+//                                                     bench/lib.js startIssuer), crossed over (below);
+//                                                     BENCH_OAUTH_STATIC=long: a static token as long
+//                                                     as the access token
 //
 // e.g. a build of the last commit against the working tree:
 //   mkdir -p /tmp/head && git archive HEAD lib tsconfig.json tsconfig.build.json | tar -x -C /tmp/head \
@@ -134,10 +136,18 @@ async function staticVersusOAuth() {
     const config = L.frontConfig({ httpOrigin: kind === 'streamable' ? up.origin : undefined, sseOrigin: kind === 'sse' ? up.origin : undefined, issuer });
     const server = { stdio: 'everything-stdio', streamable: 'everything-http', sse: 'everything-sse' }[kind];
     const route = kind === 'sse' ? 'sse' : 'mcp';
+    const accessToken = await issuer.mint();
     const credentials = [
-      { label: 'static token', auth: true, runs: [] },
-      { label: 'OAuth access token', auth: await issuer.mint(), runs: [] },
+      { label: `static token (${L.TOKEN.length} characters)`, auth: true, runs: [] },
+      { label: `OAuth access token (${accessToken.length} characters)`, auth: accessToken, runs: [] },
     ];
+    // BENCH_OAUTH_STATIC=long: a static token as long as the access token, so that the difference
+    // leaves out what any long header costs (parsing it, hashing the token).
+    if (env.BENCH_OAUTH_STATIC === 'long') {
+      const long = L.randomToken(accessToken.length);
+      config.proxy.auth.tokens.long = long;
+      credentials[0] = { label: `static token (${long.length} characters)`, auth: long, runs: [] };
+    }
     for (const n of [1, 2]) {
       const front = await L.startFront(`oauth-${n}`, config, { logger, dist: distA });
       const url = front.url(server, route);

@@ -15,8 +15,10 @@ const ROOT = path.resolve(__dirname, '..');
 const EVERYTHING = path.join(path.dirname(require.resolve('@modelcontextprotocol/server-everything/package.json')), 'dist', 'index.js');
 const PROTOCOL = '2025-06-18';
 const HOST = '127.0.0.1';
+/** `length` random base64url characters. */
+const randomToken = (length) => crypto.randomBytes(Math.ceil((length * 3) / 4)).toString('base64url').slice(0, length);
 /** A random token: the token warnings of mcp-front stay quiet and nothing secret is reused. */
-const TOKEN = crypto.randomBytes(32).toString('base64url');
+const TOKEN = randomToken(43);
 /** A second token, for configs where another token has rules of its own. */
 const OTHER_TOKEN = crypto.randomBytes(32).toString('base64url');
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'mcp-front-bench-'));
@@ -661,6 +663,7 @@ module.exports = {
   openStreamableSession,
   postMessage,
   procMemory,
+  randomToken,
   request,
   sleep,
   startEverything,

@@ -193,13 +193,12 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
 
   /** Authenticated (or not): find the server, hold the credential against it, hand it to its transport. */
   function dispatch(req: Request, res: Response, current: State, serverName: string | undefined, server: ResolvedServer | undefined, route: string, proof: Proof): void {
-    const challenge = challengeFor(current.config, server, route);
     if (!proof.ok) {
       logger.warn('auth failed', { reason: proof.reason, client_ip: req.ip, server: logSafe(serverName) });
       // An unreachable authorization server is not the client's failure.
       if (countsAsGuess(proof.reason)) countFailure(current.throttle, req.ip, logger);
       pipeline.authFailed(proof.reason);
-      return sendAuthFailure(res, proof.reason, challenge);
+      return sendAuthFailure(res, proof.reason, challengeFor(current.config, server, route));
     }
     // Permissions come from the current config, not the transport's: a transport outlives a
     // reload that only changed authTokens.
@@ -215,7 +214,7 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
       logger.warn('auth failed', { reason: held.reason, token: held.name, sub: sub === undefined ? undefined : clip(sub), client_ip: req.ip, server: server.name });
       if (held.reason === 'wrong_audience') countFailure(current.throttle, req.ip, logger);
       pipeline.authFailed(held.reason);
-      return sendAuthFailure(res, held.reason, challenge, { name: held.name, server: server.name });
+      return sendAuthFailure(res, held.reason, challengeFor(current.config, server, route), { name: held.name, server: server.name });
     }
     if (!METHODS[route].includes(req.method)) {
       res.setHeader('Allow', METHODS[route].join(', '));

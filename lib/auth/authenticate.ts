@@ -3,7 +3,7 @@
 // access token of the configured authorization server (verified by auth/oauth.ts). Either yields
 // a principal *name* in one namespace, which is all that the rest of the path, the sessions, the
 // policies and the log lines use; nothing after this file knows how it was proven.
-import { parseAuthorization, TokenIndex } from './bearer';
+import { digest, parseAuthorization, TokenIndex } from './bearer';
 import { audienceAccepted, CLOCK_TOLERANCE_S, createOAuthVerifier, matchPrincipal, type OAuthVerifier, type VerifiedToken, type VerifyResult } from './oauth';
 import type { ResolvedConfig, ResolvedOAuth, ResolvedServer } from '../config';
 import type { Logger } from '../types';
@@ -56,12 +56,19 @@ export class Authenticator {
   private readonly proxyAudiences = new Set<string>();
   private readonly proofs = new WeakMap<VerifiedToken, Proof>();
   private readonly holds = new WeakMap<Credential, Map<string, Hold>>();
+  /** Each static token's proof and its hold on the servers that list it: built here, once. */
+  private readonly staticProofs = new Map<string, Proof & { ok: true }>();
+  private readonly staticHolds = new Map<string, Hold>();
 
   constructor(
     config: ResolvedConfig,
     readonly oauth: { config: ResolvedOAuth; verifier: OAuthVerifier } | undefined,
   ) {
     this.tokens = new TokenIndex(config.tokens);
+    for (const name of config.tokens.keys()) {
+      this.staticProofs.set(name, { ok: true, credential: { kind: 'static', name } });
+      this.staticHolds.set(name, { ok: true, principal: { name, identity: name } });
+    }
     if (oauth === undefined || config.publicUrl === undefined) return;
     for (const server of config.servers.values()) {
       const base = `${config.publicUrl}/${encodeURIComponent(server.name)}`;
@@ -79,10 +86,12 @@ export class Authenticator {
   prove(header: string | undefined): Proof | Promise<Proof> {
     const parsed = parseAuthorization(header);
     if ('reason' in parsed) return { ok: false, reason: parsed.reason };
-    const name = this.tokens.match(parsed.token);
-    if (name !== undefined) return { ok: true, credential: { kind: 'static', name } };
+    const hashed = digest(parsed.token);
+    const name = this.tokens.matchDigest(hashed);
+    if (name !== undefined) return this.staticProofs.get(name)!;
     if (this.oauth === undefined) return { ok: false, reason: 'invalid_token' };
-    const verified = this.oauth.verifier.verify(parsed.token);
+    // The same SHA-256 is the token cache's key (auth/oauth/token-cache.ts): hashed once.
+    const verified = this.oauth.verifier.verify(parsed.token, hashed.toString('base64'));
     return verified instanceof Promise ? verified.then((v) => this.proofOf(v)) : this.proofOf(verified);
   }
 
@@ -110,7 +119,8 @@ export class Authenticator {
   hold(credential: Credential, server: ResolvedServer): Hold {
     if (credential.kind === 'static') {
       const { name } = credential;
-      return server.authTokens.has(name) ? { ok: true, principal: { name, identity: name } } : { ok: false, reason: 'forbidden', name };
+      if (!server.authTokens.has(name)) return { ok: false, reason: 'forbidden', name };
+      return this.staticHolds.get(name) ?? { ok: true, principal: { name, identity: name } };
     }
     // What an access token may do on a server depends only on the token and this config: decided
     // once, as its principal is (`proofOf`), and the same answer for each of its requests.

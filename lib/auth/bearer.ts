@@ -11,8 +11,10 @@ const TOKEN_CHARS = /^[\x21-\x7e]+$/;
 const MAX_TOKEN_LENGTH = 4096;
 
 // `crypto.hash` (Node 20.12+) hashes in one call, without a Hash object: about half the time of
-// createHash().update().digest() for a token (bench/README.md). Older Node 20 falls back.
-const digest: (value: string) => Buffer =
+// createHash().update().digest() for a token (bench/README.md). Older Node 20 falls back. A
+// presented token is hashed once per request: compared here, and, as base64, the key of the OAuth
+// token cache (auth/oauth/token-cache.ts).
+export const digest: (value: string) => Buffer =
   typeof hash === 'function' ? (value) => hash('sha256', value, 'buffer') : (value) => createHash('sha256').update(value, 'utf8').digest();
 
 /**
@@ -29,7 +31,11 @@ export class TokenIndex {
 
   /** The name of the token with this value, or undefined. */
   match(presented: string): string | undefined {
-    const candidate = digest(presented);
+    return this.matchDigest(digest(presented));
+  }
+
+  /** The name of the token whose `digest` this is, or undefined. */
+  matchDigest(candidate: Buffer): string | undefined {
     let found: string | undefined;
     for (const entry of this.entries) {
       // No early exit: every entry is compared whatever the outcome.

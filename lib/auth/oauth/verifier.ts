@@ -38,9 +38,10 @@ export interface OAuthVerifier {
   /**
    * Synchronous when no authorization server needs asking: a token verified before (from the
    * cache), or one refused on sight. The router then dispatches a cached token's request in the
-   * same tick, as it does a static token's.
+   * same tick, as it does a static token's. `key`: the token's `tokenDigest`, when the caller
+   * has hashed the token already.
    */
-  verify(token: string): VerifyResult | Promise<VerifyResult>;
+  verify(token: string, key?: string): VerifyResult | Promise<VerifyResult>;
   /**
    * Starts discovery (RFC 8414 `/.well-known/oauth-authorization-server`, then OpenID Connect
    * `/.well-known/openid-configuration`, path-inserted per RFC 8414 §3.1 for issuers with a path)
@@ -186,10 +187,10 @@ export function createOAuthVerifier(config: ResolvedOAuth, options: OAuthVerifie
   }
 
   return {
-    verify(token) {
+    verify(token, key) {
       if (closed) return UNAVAILABLE;
       if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) return INVALID;
-      const key = tokenDigest(token);
+      key ??= tokenDigest(token);
       const cached = cache.get(key, now());
       if (cached !== undefined) return cached;
       let pending = inFlight.get(key);
