@@ -233,11 +233,35 @@ export interface ServerConfig {
   requiredScopes?: string[];
 }
 
+/** One member of an aggregate (README: Aggregates). */
+export interface AggregateMemberConfig {
+  /**
+   * What the member's tools and prompts (`<prefix><separator><name>`) and resource URIs
+   * (`<prefix>+<uri>`) start with: `^[a-z][a-z0-9-]{0,15}$`. Default: the server's name, which
+   * must then match.
+   */
+  prefix?: string;
+}
+
+/** Several configured servers served as one (README: Aggregates). */
+export interface AggregateConfig {
+  /** Member servers, in the order their lists are merged; an object gives each its options. */
+  servers: string[] | Record<string, AggregateMemberConfig>;
+  /** Token names that may open the aggregate. Default: every token allowed on at least one member. */
+  authTokens?: string[];
+  /** Between a member's prefix and a tool or prompt name. Default: `"__"`. */
+  separator?: '__' | '-' | '--' | '_';
+  /** A member that cannot be reached: left out (`"omit"`), or `initialize` fails (`"fail"`). Default: `"omit"`. */
+  onUnavailable?: 'omit' | 'fail';
+}
+
 /** The configuration document (the MCP Front bearer-token format). */
 export interface McpFrontConfig {
   version?: string;
   proxy: ProxyConfig;
   mcpServers: Record<string, ServerConfig>;
+  /** Several servers behind one endpoint, named like servers (README: Aggregates). Default: none. */
+  aggregates?: Record<string, AggregateConfig>;
 }
 
 /** Structured fields of a log event. Never holds a token value. */

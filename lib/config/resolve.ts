@@ -18,6 +18,7 @@ import { hideSecretKeys, nameKind, nameWords, resolvePermissions } from './resol
 import { INSTANCE_ID, INSTANCE_ID_RULE, NAME_RULE, resolveProxy } from './resolve-proxy';
 import type { ResolvedProxy } from './resolved-proxy';
 import { resolveServerScopes } from './resolve-oauth';
+import { resolveAggregates } from './resolve-aggregates';
 import { DEFAULTS, type ResolvedConfig, type ResolvedServer } from './resolved-config';
 
 // RFC 9110 §5.1 field-name token.
@@ -129,10 +130,10 @@ function resolveServer(name: string, raw: Obj, proxy: ResolvedProxy, r: Resolver
   return undefined;
 }
 
-function checkServerName(name: string, r: Resolver): void {
-  const at = ['mcpServers', name];
-  if (!NAME.test(name)) r.add(at, `invalid server name; ${NAME_RULE} (it is a URL path segment)`);
-  else if (name === '.' || name === '..') r.add(at, '"." and ".." cannot be server names (URL normalization removes them)');
+function checkServerName(name: string, r: Resolver, at: Segment[] = ['mcpServers', name]): void {
+  const noun = at[0] === 'aggregates' ? 'aggregate' : 'server';
+  if (!NAME.test(name)) r.add(at, `invalid ${noun} name; ${NAME_RULE} (it is a URL path segment)`);
+  else if (name === '.' || name === '..') r.add(at, `"." and ".." cannot be ${noun} names (URL normalization removes them)`);
   // Case-insensitive because Express routes are: `/HEALTH` reaches the health route too.
   else if (name.toLowerCase() === 'health') r.add(at, '"health" is reserved for the health check route');
 }
@@ -239,6 +240,10 @@ export function resolveConfig(
       if (resolved !== undefined) servers.set(name, resolved);
     }
   }
+  const aggregates = resolveAggregates(root.aggregates, servers, proxy, r, {
+    authTokens: (list, at) => resolveAuthTokens(list, at, proxy, r),
+    checkName: (at, name) => checkServerName(name, r, at),
+  });
   let instanceId = proxy.instanceId;
   if (overrides.instanceId !== undefined) {
     if (typeof overrides.instanceId !== 'string' || !INSTANCE_ID.test(overrides.instanceId)) {
@@ -268,6 +273,7 @@ export function resolveConfig(
     allowedOrigins: proxy.allowedOrigins,
     ...(proxy.authThrottle === undefined ? {} : { authThrottle: proxy.authThrottle }),
     servers,
+    aggregates,
     ...(instanceId === undefined ? {} : { instanceId }),
     trustProxy: proxy.trustProxy,
     ...(proxy.store === undefined ? {} : { store: proxy.store }),

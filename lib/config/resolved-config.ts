@@ -69,6 +69,25 @@ export interface StdioServer extends ResolvedServerBase {
 
 export type ResolvedServer = RemoteServer | StdioServer;
 
+/** A member of an aggregate: a configured server and its prefix. */
+export interface ResolvedMember {
+  server: string;
+  prefix: string;
+}
+
+/** An aggregate (README: Aggregates), resolved: it is served on the routes of a server of its name. */
+export interface ResolvedAggregate {
+  name: string;
+  /** In the configured order, which is the order of merged lists. */
+  members: readonly ResolvedMember[];
+  separator: '__' | '-' | '--' | '_';
+  onUnavailable: 'omit' | 'fail';
+  /** Token names that may open it: `authTokens`, else every token allowed on at least one member. */
+  authTokens: ReadonlySet<string>;
+  /** OAuth scopes an access token needs to open it: `oauth.scopes` and every member's `requiredScopes`, deduplicated. Empty without OAuth. */
+  scopes: readonly string[];
+}
+
 export interface ResolvedConfig {
   name: string;
   addr: string;
@@ -93,6 +112,8 @@ export interface ResolvedConfig {
   /** Failed-authentication throttling; absent when off (the default). */
   authThrottle?: { maxFailures: number; windowMs: number };
   servers: ReadonlyMap<string, ResolvedServer>;
+  /** Aggregates by name (none: an empty map); their names never clash with servers'. */
+  aggregates: ReadonlyMap<string, ResolvedAggregate>;
   /** This instance's name among several (`proxy.instanceId` or `options.instanceId`); absent when none. */
   instanceId?: string;
   /** Express's `trust proxy` value for the standalone command; `false` by default. */

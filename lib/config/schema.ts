@@ -2,6 +2,8 @@
 // compiled once by ajv. It checks types, unknown keys and enums; resolve.ts checks the rest.
 import Ajv from 'ajv';
 import type {
+  AggregateConfig,
+  AggregateMemberConfig,
   McpFrontConfig,
   OAuthConfig,
   OAuthIntrospectionConfig,
@@ -178,6 +180,26 @@ const configSchema = {
     mcpServers: {
       type: 'object',
       additionalProperties: { type: 'object', additionalProperties: false, properties: serverProperties },
+    },
+    aggregates: {
+      type: 'object',
+      additionalProperties: {
+        type: 'object',
+        required: ['servers'],
+        additionalProperties: false,
+        properties: {
+          servers: {
+            type: ['array', 'object'],
+            items: { type: 'string', minLength: 1 },
+            minItems: 1,
+            minProperties: 1,
+            additionalProperties: { type: 'object', additionalProperties: false, properties: { prefix: { type: 'string' } } satisfies Record<keyof AggregateMemberConfig, object> },
+          },
+          authTokens: { type: 'array', items: { type: 'string' } },
+          separator: { enum: ['__', '-', '--', '_'] },
+          onUnavailable: { enum: ['omit', 'fail'] },
+        } satisfies Record<keyof AggregateConfig, object>,
+      },
     },
   } satisfies Record<keyof McpFrontConfig, object>,
   $defs: {

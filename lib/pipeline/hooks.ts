@@ -15,7 +15,10 @@ export type JsonRpcId = string | number;
 
 /** One JSON-RPC request on its way through the proxy (JSON-RPC 2.0 §4: a message with a method and an id). */
 export interface Exchange {
+  /** The server the request goes to: for a request through an aggregate, the member. */
   readonly server: string;
+  /** The aggregate the client addressed, when it did (README: Aggregates); `server` is then its member. */
+  readonly aggregate?: string;
   /** Name of the authenticated token (or OAuth principal), never its value. */
   readonly token: string;
   /** The OAuth user (`sub`) of an access token; absent for static tokens. */
@@ -43,7 +46,7 @@ export interface Exchange {
 export type Forwarded = Exchange & { readonly id: JsonRpcId };
 
 /** Everything of an exchange that the HTTP request decides, before its messages are read. */
-export type ExchangeBase = Pick<Exchange, 'server' | 'token' | 'subject' | 'sessionId' | 'route' | 'upstream' | 'protocolVersion'>;
+export type ExchangeBase = Pick<Exchange, 'server' | 'token' | 'subject' | 'sessionId' | 'route' | 'upstream' | 'protocolVersion'> & { readonly aggregate?: string };
 
 /**
  * A request answered by the proxy itself, with a JSON-RPC error (JSON-RPC 2.0 §5.1); it never

@@ -251,6 +251,7 @@ function applies(hook: PipelineHook, base: ExchangeBase): boolean {
 function exchangeOf(base: ExchangeBase, m: JsonRpcMessage, startedAt: number): Exchange {
   return {
     server: base.server,
+    aggregate: base.aggregate,
     token: base.token,
     subject: base.subject,
     sessionId: base.sessionId,
