@@ -8,7 +8,7 @@ import { endStreamAt } from './auth/stream-deadlines';
 import { challengeFor, sendAuthFailure } from './auth/challenges';
 import { metadataRouter } from './auth/resource-metadata';
 import { tokenWarnings } from './config/token-warnings';
-import { configFingerprint, resolveConfig, type ResolvedConfig, type ResolvedServer } from './config';
+import { configFingerprint, resolveConfig, type ResolvedAggregate, type ResolvedConfig, type ResolvedServer } from './config';
 import { Stores } from './store/stores';
 import { healthRoute, metricsRoute, type OperatorRoutes } from './operator-routes';
 import { draining, HttpError, JsonRpcCode, sendHttpError, sendJsonRpcError, shuttingDown } from './wire/errors';
@@ -26,7 +26,8 @@ import { metricsHook } from './observability/metrics';
 import { tracingHook } from './observability/tracing';
 import { SessionRegistry } from './sessions/registry';
 import { createStdioTransport } from './stdio/stdio-transport';
-import type { ProxySettings, ServerTransport, TransportDeps } from './transport';
+import { AggregateTransport, type AggregateDeps } from './aggregate/aggregate-transport';
+import type { ProxySettings, RouteHandler, ServerTransport, TransportDeps } from './transport';
 import type { CounterStore, Logger, McpFrontConfig, McpFrontOptions, McpFrontRouter } from './types';
 
 const log = debug.extend('router');
@@ -57,6 +58,8 @@ interface State {
   /** Static tokens and, when configured, OAuth access tokens. */
   auth: Authenticator;
   transports: Map<string, ServerTransport>;
+  /** The aggregates' routes, by name (README: Aggregates). */
+  aggregates: Map<string, AggregateTransport>;
   proxy: ProxySettings;
   throttle: AuthThrottle | undefined;
   store: CounterStore;
@@ -82,10 +85,11 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
   const currentConfig = () => state.config;
   const serverStates = healthHook();
   const tracing = tracingHook();
+  const requestLimit = requestLimitHook(currentConfig, () => state.store, logger);
   const pipeline = new Pipeline(
     [
       loggingHook(logger),
-      requestLimitHook(currentConfig, () => state.store, logger),
+      requestLimit,
       permissionsHook(currentConfig),
       auditHook(logger, () => state.config.audit),
       serverStates,
@@ -96,9 +100,12 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
     logger,
   );
   const sessions = new SessionRegistry({ observer: pipeline, limit: sessionLimit(currentConfig, logger) });
-  const deps: TransportDeps = { sessions, logger, pipeline };
+  // A client request to an aggregate is counted once, by the limits, before it becomes requests
+  // to members (README: Aggregates); a refusal there is seen by the observers as any refusal.
+  const front = new Pipeline([requestLimit, { refused: (ex, verdict, ms) => pipeline.observeRefusal(ex, verdict, ms) }], logger);
+  const deps: AggregateDeps = { sessions, logger, pipeline, front, config: currentConfig };
   const stores = new Stores(options.store, logger);
-  let state = buildState(initial, new Map(), deps, stores, logger);
+  let state = buildState(initial, deps, stores, logger);
   // Every session id handed out begins with `<instanceId>.`, so that a load balancer can route
   // a session to the instance that holds it (README: Running several instances).
   sessions.setInstanceId(state.config.instanceId);
@@ -202,19 +209,21 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
     }
     // Permissions come from the current config, not the transport's: a transport outlives a
     // reload that only changed authTokens.
-    const transport = server && current.transports.get(server.name);
-    if (!server || !transport) {
+    const aggregate = server === undefined && serverName !== undefined ? current.config.aggregates.get(serverName) : undefined;
+    const target: ResolvedServer | ResolvedAggregate | undefined = server ?? aggregate;
+    const transport: RouteHandler | undefined = server ? current.transports.get(server.name) : aggregate && current.aggregates.get(aggregate.name);
+    if (!target || !transport) {
       const held = current.auth.principalOf(proof.credential);
       logger.warn('unknown server', { token: held.ok ? held.name : undefined, client_ip: req.ip, server: logSafe(serverName) });
       return sendJsonRpcError(res, 404, JsonRpcCode.ServerError, `Not Found: no server named "${logSafe(serverName)}"`);
     }
-    const held = current.auth.hold(proof.credential, server);
+    const held = current.auth.hold(proof.credential, target);
     if (!held.ok) {
       const sub = proof.credential.kind === 'oauth' ? proof.credential.token.sub : undefined;
-      logger.warn('auth failed', { reason: held.reason, token: held.name, sub: sub === undefined ? undefined : clip(sub), client_ip: req.ip, server: server.name });
+      logger.warn('auth failed', { reason: held.reason, token: held.name, sub: sub === undefined ? undefined : clip(sub), client_ip: req.ip, server: target.name });
       if (held.reason === 'wrong_audience') countFailure(current.throttle, req.ip, logger);
       pipeline.authFailed(held.reason);
-      return sendAuthFailure(res, held.reason, challengeFor(current.config, server, route), { name: held.name, server: server.name });
+      return sendAuthFailure(res, held.reason, challengeFor(current.config, target, route), { name: held.name, server: target.name });
     }
     if (!METHODS[route].includes(req.method)) {
       res.setHeader('Allow', METHODS[route].join(', '));
@@ -222,7 +231,7 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
     }
     const { principal } = held;
     const subject = principal.subject === undefined ? undefined : clip(principal.subject);
-    logger.info('auth successful', { token: principal.name, sub: subject, client_ip: req.ip, server: server.name });
+    logger.info('auth successful', { token: principal.name, sub: subject, client_ip: req.ip, server: target.name });
     // A stream opened with an access token ends when the token does (README: OAuth 2.1); the
     // client opens it again with a fresh one.
     if (principal.expiresAt !== undefined) endStreamAt(res, principal.expiresAt);
@@ -243,7 +252,7 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
       throw err;
     }
     const previous = state;
-    state = buildState(resolved, previous.transports, deps, stores, logger, previous);
+    state = buildState(resolved, deps, stores, logger, previous);
     pipeline.configReloaded('success');
     // A server whose upstream changed (or that is gone) starts over as unknown.
     for (const [name, transport] of previous.transports) if (state.transports.get(name) !== transport) serverStates.forget(name);
@@ -256,14 +265,16 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
     // no longer valid).
     const revoked = (s: { token: string; server: string }) =>
       credentialOf(resolved, s.token) !== credentialOf(previous.config, s.token) ||
-      !(resolved.servers.get(s.server)?.authTokens.has(s.token) ?? false);
+      !((resolved.servers.get(s.server) ?? resolved.aggregates.get(s.server))?.authTokens.has(s.token) ?? false);
     const retired = [...previous.transports.values()].filter((t) => state.transports.get(t.server.name) !== t);
-    await Promise.all([sessions.closeWhere(revoked, 'token revoked', TOKEN_REVOKED), ...retired.map((t) => t.close())]);
+    const retiredAggregates = [...previous.aggregates.values()].filter((a) => state.aggregates.get(a.aggregate.name) !== a);
+    await Promise.all([sessions.closeWhere(revoked, 'token revoked', TOKEN_REVOKED), ...retired.map((t) => t.close()), ...retiredAggregates.map((a) => a.close())]);
 
     warnTokens(resolved);
     logger.info('config reloaded', {
       ...diffNames('tokens', previous.config.tokens, resolved.tokens),
       ...diffNames('servers', previous.config.servers, resolved.servers),
+      ...diffNames('aggregates', previous.config.aggregates, resolved.aggregates),
       servers_changed: retired.filter((t) => resolved.servers.has(t.server.name)).map((t) => t.server.name).join(',') || undefined,
     });
   };
@@ -272,7 +283,7 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
     closed = true;
     // Requests and streams still starting are answered at once, not after the transports' ends.
     const aborting = sessions.closeWhere(() => true, 'proxy closed', SHUTTING_DOWN);
-    await Promise.all([aborting, ...[...state.transports.values()].map((t) => t.close())]);
+    await Promise.all([aborting, ...[...state.transports.values(), ...state.aggregates.values()].map((t) => t.close())]);
     await sessions.closeWhere(() => true, 'proxy closed', SHUTTING_DOWN);
     state.auth.close();
     await stores.retire(state.store);
@@ -322,12 +333,19 @@ export function inFlightCount(router: McpFrontRouter): number {
   return registries.get(router)?.inFlightCount ?? 0;
 }
 
-/** Reuses the transport of every server whose settings did not change, so its sessions live on. */
-function buildState(config: ResolvedConfig, previousTransports: Map<string, ServerTransport>, deps: TransportDeps, stores: Stores, logger: Logger, previous?: State): State {
+/** Reuses the transport of every server (and aggregate) whose settings did not change, so its sessions live on. */
+function buildState(config: ResolvedConfig, deps: AggregateDeps, stores: Stores, logger: Logger, previous?: State): State {
   const transports = new Map<string, ServerTransport>();
   for (const [name, server] of config.servers) {
-    const old = previousTransports.get(name);
+    const old = previous?.transports.get(name);
     transports.set(name, old && sameUpstream(old.server, server) ? old : createTransport(server, deps));
+  }
+  const aggregates = new Map<string, AggregateTransport>();
+  for (const [name, aggregate] of config.aggregates) {
+    const old = previous?.aggregates.get(name);
+    const members = aggregate.members.map((m) => config.servers.get(m.server)!);
+    const same = old !== undefined && sameAggregate(old.aggregate, aggregate) && members.every((s, i) => transports.get(s.name) === previous?.transports.get(old.servers[i]?.name ?? ''));
+    aggregates.set(name, same ? old : new AggregateTransport(aggregate, members, deps));
   }
   const store = stores.for(config);
   const fingerprint = configFingerprint(config);
@@ -337,6 +355,7 @@ function buildState(config: ResolvedConfig, previousTransports: Map<string, Serv
     config,
     auth: authenticatorFor(config, previous?.auth, logger),
     transports,
+    aggregates,
     proxy: { name: config.name, maxBodyBytes: config.maxBodyBytes, maxEventBytes: config.maxEventBytes, maxBatch: config.maxBatch, keepAliveMs: config.keepAliveMs },
     throttle: authThrottleFor(config.authThrottle, previous?.throttle, store),
     store,
@@ -356,6 +375,12 @@ function createTransport(server: ResolvedServer, deps: TransportDeps): ServerTra
 function sameUpstream(a: ResolvedServer, b: ResolvedServer): boolean {
   // Resolved configs are built in a fixed key order, and a URL serializes as its href.
   const comparable = (s: ResolvedServer) => JSON.stringify({ ...s, authTokens: undefined, permissions: undefined, scopes: undefined });
+  return comparable(a) === comparable(b);
+}
+
+/** Two aggregates whose sessions can go on: `authTokens` and `scopes` are enforced per request and by revocation. */
+function sameAggregate(a: ResolvedAggregate, b: ResolvedAggregate): boolean {
+  const comparable = (x: ResolvedAggregate) => JSON.stringify({ ...x, authTokens: undefined, scopes: undefined });
   return comparable(a) === comparable(b);
 }
 

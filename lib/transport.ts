@@ -38,8 +38,8 @@ export interface TransportDeps {
   pipeline: Pipeline;
 }
 
-export interface ServerTransport {
-  readonly server: ResolvedServer;
+/** What serves the routes of one name: a server's transport, or an aggregate's (README: Aggregates). */
+export interface RouteHandler {
   /** `GET /:server/sse`: opens a legacy SSE session. */
   handleSse(req: Request, res: Response, ctx: RequestContext): void;
   /** `POST /:server/message?sessionId=…`: a message of a legacy SSE session. */
@@ -48,6 +48,10 @@ export interface ServerTransport {
   handleMcp(req: Request, res: Response, ctx: RequestContext): void;
   /** Ends every session of this server and stops its processes; resolves when they are gone. */
   close(): Promise<void>;
+}
+
+export interface ServerTransport extends RouteHandler {
+  readonly server: ResolvedServer;
 }
 
 /**

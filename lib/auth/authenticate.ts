@@ -19,6 +19,9 @@ export type Credential = { kind: 'static'; name: string } | { kind: 'oauth'; tok
 
 export type Proof = { ok: true; credential: Credential } | { ok: false; reason: ProofFailure };
 
+/** What a credential is held against: a server, or an aggregate (README: Aggregates), by the same rules. */
+export type Guarded = Pick<ResolvedServer, 'name' | 'authTokens' | 'scopes'>;
+
 /** Who may use a server, for the rest of the request's path. */
 export interface Principal {
   /** The token's or principal's name: what `authTokens`, `permissions`, limits and log lines use. */
@@ -70,7 +73,7 @@ export class Authenticator {
       this.staticHolds.set(name, { ok: true, principal: { name, identity: name } });
     }
     if (oauth === undefined || config.publicUrl === undefined) return;
-    for (const server of config.servers.values()) {
+    for (const server of [...config.servers.values(), ...config.aggregates.values()]) {
       const base = `${config.publicUrl}/${encodeURIComponent(server.name)}`;
       const resource: ResourceOf = { audiences: [`${base}/mcp`, `${base}/sse`, ...oauth.config.audiences], scopes: server.scopes };
       this.resources.set(server.name, resource);
@@ -116,7 +119,7 @@ export class Authenticator {
    * a principal, be listed in `authTokens` and carry the server's scopes; a static token must be
    * listed.
    */
-  hold(credential: Credential, server: ResolvedServer): Hold {
+  hold(credential: Credential, server: Guarded): Hold {
     if (credential.kind === 'static') {
       const { name } = credential;
       if (!server.authTokens.has(name)) return { ok: false, reason: 'forbidden', name };
@@ -131,7 +134,7 @@ export class Authenticator {
     return held;
   }
 
-  private holdAccessToken(credential: Credential & { kind: 'oauth' }, server: ResolvedServer): Hold {
+  private holdAccessToken(credential: Credential & { kind: 'oauth' }, server: Guarded): Hold {
     const { token, principal } = credential;
     const resource = this.resources.get(server.name);
     // A token meant for another resource is not valid here (RFC 8707 §2; MCP Authorization, Token Audience Binding).

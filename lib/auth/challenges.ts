@@ -19,7 +19,7 @@ export interface ChallengeContext {
  * resource the client addressed (`/sse` for the legacy message route) and the server's scopes.
  * Computed per refusal only. An unknown server gets the realm alone.
  */
-export function challengeFor(config: ResolvedConfig, server: ResolvedServer | undefined, route: string): ChallengeContext {
+export function challengeFor(config: ResolvedConfig, server: Pick<ResolvedServer, 'name' | 'scopes'> | undefined, route: string): ChallengeContext {
   if (config.oauth === undefined || config.publicUrl === undefined || server === undefined) return { realm: config.name };
   return { realm: config.name, oauth: { metadataUrl: metadataUrl(config.publicUrl, server.name, route === 'mcp' ? 'mcp' : 'sse'), scopes: server.scopes } };
 }

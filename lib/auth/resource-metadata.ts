@@ -51,7 +51,7 @@ export function metadataRouter(current: () => ResolvedConfig, atHostRoot: boolea
     } catch {
       return next();
     }
-    const server = config.servers.get(name);
+    const server = config.servers.get(name) ?? config.aggregates.get(name);
     res.setHeader('Access-Control-Allow-Origin', '*');
     if (server === undefined) {
       res.status(404).json({ error: 'not_found', error_description: `no server named "${name.slice(0, 128)}"` });

@@ -20,6 +20,8 @@ export interface ChannelEvents {
    * Not called after `close()`.
    */
   closed(reason: string, clientMessage: string): void;
+  /** The client session the channel serves, for channels that report its requests (aggregates). */
+  readonly session?: { readonly id: string; readonly route: 'sse' | 'streamable' };
 }
 
 export interface Channel {

@@ -26,13 +26,13 @@ export interface FrontOptions {
   /** Concurrent sessions; beyond → `503` with `Retry-After`. */
   maxSessions: number;
   /** How client-facing messages and log events name the server side. */
-  noun: 'stdio server' | 'upstream';
+  noun: 'stdio server' | 'upstream' | 'aggregate';
   /** What the channels reach, for the session events and the pipeline's hooks. */
   upstream: UpstreamKind;
   /** Prefix of the session fault events: `stdio` → `stdio session failed`. */
   logPrefix: string;
-  /** A new, unopened channel for a session of `token`, under the proxy settings of its first request. */
-  newChannel(token: string, proxy: ProxySettings): Channel;
+  /** A new, unopened channel for a session of `token`, under the proxy settings of its first request (`ctx`). */
+  newChannel(token: string, proxy: ProxySettings, ctx: RequestContext): Channel;
   /** Serves stateless 2026-07-28 requests; without it they get `-32022` naming `legacyVersions`. */
   stateless?: StatelessRequests;
   /** The protocol versions the server side speaks, for that `-32022`. Default: the 2025 era's. */

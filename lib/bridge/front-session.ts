@@ -73,7 +73,7 @@ export abstract class FrontSession {
     this.token = ctx.token;
     this.identity = ctx.identity;
     this.keepAliveMs = ctx.proxy.keepAliveMs;
-    this.channel = owner.options.newChannel(ctx.token, ctx.proxy);
+    this.channel = owner.options.newChannel(ctx.token, ctx.proxy, ctx);
     this.inFlight = inFlight ?? new InFlight(owner.deps.pipeline, { server: this.server, token: this.token });
   }
 
@@ -92,6 +92,7 @@ export abstract class FrontSession {
         this.endMessage ??= clientMessage;
         void this.close(reason);
       },
+      session: { id: this.id, route: this.kind },
     });
   }
 

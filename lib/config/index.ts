@@ -7,6 +7,8 @@ export { configFingerprint } from './fingerprint';
 export { DEFAULT_OAUTH_ALGORITHMS, DEFAULTS } from './resolved-config';
 export type {
   RemoteServer,
+  ResolvedAggregate,
+  ResolvedMember,
   ResolvedClaimMatch,
   ResolvedConfig,
   ResolvedLimits,

@@ -205,6 +205,11 @@ export class Pipeline {
     for (const hook of this.refusedHooks) this.run('refused', ex, () => hook.refused!(ex, verdict, duration));
   }
 
+  /** A refusal decided by another pipeline (an aggregate's, which counts client requests once), for this one's observers. */
+  observeRefusal(ex: Exchange, verdict: Verdict, durationMs: number): void {
+    for (const hook of this.refusedHooks) this.run('refused', ex, () => hook.refused!(ex, verdict, durationMs));
+  }
+
   authFailed(reason: AuthFailureReason): void {
     for (const hook of this.hooks) if (hook.authFailed) this.run('authFailed', { server: '' }, () => hook.authFailed!(reason));
   }

@@ -18,7 +18,8 @@ function limitOf<K extends keyof ResolvedLimits>(config: ResolvedConfig, token: 
 /** Counts each JSON-RPC request of a token (the pipeline hands it requests only, never notifications or responses). */
 export function requestLimitHook(currentConfig: () => ResolvedConfig, currentStore: () => CounterStore, logger: Logger): PipelineHook {
   return {
-    appliesTo: (base) => limitOf(currentConfig(), base.token, 'requests') !== undefined,
+    // A request through an aggregate was counted once, as the client's, before it reached a member (README: Aggregates).
+    appliesTo: (base) => base.aggregate === undefined && limitOf(currentConfig(), base.token, 'requests') !== undefined,
     // A request with a null or reused id is still a request: it counts, though the pipeline refuses it.
     countsInvalid: true,
 

@@ -6,7 +6,7 @@ import type { LogFields, Logger } from '../types';
 export type SessionKind = 'sse' | 'streamable' | 'stateless';
 
 /** What the session reaches: a stdio child, or a remote server over either HTTP transport. */
-export type UpstreamKind = 'stdio' | 'sse' | 'streamable-http';
+export type UpstreamKind = 'stdio' | 'sse' | 'streamable-http' | 'aggregate';
 
 export interface SessionInfo {
   readonly id: string;

@@ -1,0 +1,89 @@
+// Aggregates (README: Aggregates): the reference server over stdio and over Streamable HTTP as two
+// members of one endpoint, through the official SDK client on both client transports.
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { connectClient, textOf, type ClientTransportKind } from './helpers/clients';
+import { captureLogger, configWith, DEV_TOKEN, EVERYTHING, startEverything, startFront, type Front, type Upstream } from './helpers/servers';
+
+jest.setTimeout(60_000);
+
+let remote: Upstream;
+let front: Front;
+let logger: ReturnType<typeof captureLogger>;
+
+beforeAll(async () => {
+  remote = await startEverything('streamableHttp');
+  logger = captureLogger();
+  front = await startFront(
+    {
+      ...configWith({
+        local: { command: process.execPath, args: [EVERYTHING, 'stdio'] },
+        remote: { url: `${remote.origin}/mcp` },
+      }),
+      aggregates: { all: { servers: { local: { prefix: 'loc' }, remote: { prefix: 'rem' } } } },
+    },
+    { logger },
+  );
+});
+
+afterAll(async () => {
+  await front?.close();
+  await remote?.close();
+});
+
+describe.each<ClientTransportKind>(['streamable', 'sse'])('aggregate over %s', (kind) => {
+  let client: Client;
+  beforeAll(async () => {
+    client = await connectClient(front.url, 'all', kind, DEV_TOKEN, { capabilities: { sampling: {} } });
+  });
+  afterAll(async () => {
+    await client?.close();
+  });
+
+  test('initialize answers as mcp-front/<aggregate>', () => {
+    expect(client.getServerVersion()?.name).toBe('mcp-front/all');
+    expect(client.getServerCapabilities()?.tools).toEqual({ listChanged: true });
+  });
+
+  test('tools of both members, prefixed', async () => {
+    const { tools } = await client.listTools();
+    const names = tools.map((t) => t.name);
+    expect(names).toContain('loc__echo');
+    expect(names).toContain('rem__echo');
+    expect(names.every((n) => n.startsWith('loc__') || n.startsWith('rem__'))).toBe(true);
+  });
+
+  test('a call reaches its member with the member’s own name', async () => {
+    const a = await client.callTool({ name: 'loc__echo', arguments: { message: 'hi local' } });
+    expect(textOf(a)).toContain('hi local');
+    const b = await client.callTool({ name: 'rem__echo', arguments: { message: 'hi remote' } });
+    expect(textOf(b)).toContain('hi remote');
+  });
+
+  test('an unknown prefix is an unknown tool, named as sent', async () => {
+    await expect(client.callTool({ name: 'nope__echo', arguments: {} })).rejects.toThrow(/Unknown tool: nope__echo/);
+  });
+
+  test('resources are prefixed and readable', async () => {
+    const { resources } = await client.listResources();
+    expect(resources.length).toBeGreaterThan(0);
+    expect(resources.every((r) => r.uri.startsWith('loc+') || r.uri.startsWith('rem+'))).toBe(true);
+    const first = resources.find((r) => r.uri.startsWith('rem+'))!;
+    const read = await client.readResource({ uri: first.uri });
+    expect(read.contents[0].uri).toBe(first.uri);
+  });
+
+  test('sampling requests from both members at once get answers routed back', async () => {
+    const seen: unknown[] = [];
+    client.setRequestHandler(CreateMessageRequestSchema, async (req) => {
+      seen.push(req.params);
+      return { model: 'test', role: 'assistant', content: { type: 'text', text: 'sampled' } };
+    });
+    const { tools } = await client.listTools();
+    const sampling = tools.filter((t) => t.name.endsWith('__trigger-sampling-request')).map((t) => t.name);
+    expect(sampling.length).toBe(2);
+    const results = await Promise.all(sampling.map((name) => client.callTool({ name, arguments: { prompt: 'p', maxTokens: 5 } })));
+    for (const r of results) expect(textOf(r)).toContain('sampled');
+    expect(seen.length).toBe(2);
+  });
+});

@@ -1,0 +1,71 @@
+// What crosses an aggregate in the member's names and must reach the client in the aggregate's
+// (README: Aggregates): list entries, and the resource URIs inside results — a tool's
+// `resource_link` and embedded resources, a prompt's messages, a read's contents — so that a
+// client can read what a member points it to through the aggregate.
+import type { JsonRpcMessage } from '../wire/body';
+
+type Obj = Record<string, unknown>;
+
+/** A list method: the array of its result and the field of an entry that names it. */
+export interface ListShape {
+  readonly array: string;
+  readonly key: string;
+  /** Names get `<prefix><separator>`, URIs `<prefix>+`. */
+  readonly naming: 'name' | 'uri';
+  /** The `notifications/…/list_changed` of this kind. */
+  readonly changed: string;
+}
+
+export const LISTS: Readonly<Record<string, ListShape>> = {
+  'tools/list': { array: 'tools', key: 'name', naming: 'name', changed: 'notifications/tools/list_changed' },
+  'prompts/list': { array: 'prompts', key: 'name', naming: 'name', changed: 'notifications/prompts/list_changed' },
+  'resources/list': { array: 'resources', key: 'uri', naming: 'uri', changed: 'notifications/resources/list_changed' },
+  'resources/templates/list': { array: 'resourceTemplates', key: 'uriTemplate', naming: 'uri', changed: 'notifications/resources/list_changed' },
+};
+
+/** The entries of one page of a member's list answer, and the cursor of its next page. */
+export function pageOf(response: JsonRpcMessage, shape: ListShape): { entries: Obj[]; next: string | undefined } {
+  const result = response.result as Obj | undefined;
+  const raw = result?.[shape.array];
+  const entries = Array.isArray(raw) ? raw.filter((e): e is Obj => typeof e === 'object' && e !== null && typeof (e as Obj)[shape.key] === 'string') : [];
+  const cursor = result?.nextCursor;
+  return { entries, next: typeof cursor === 'string' && cursor !== '' ? cursor : undefined };
+}
+
+/** One entry under its client-facing name (a copy: the member's answer is not changed). */
+export function renamed(entry: Obj, shape: ListShape, rename: (name: string) => string): Obj {
+  return { ...entry, [shape.key]: rename(entry[shape.key] as string) };
+}
+
+/**
+ * The resource URIs of a result, prefixed: `resources/read` contents, and `resource_link` and
+ * embedded `resource` content of `tools/call` and `prompts/get`. Returns `undefined` when nothing
+ * needed it (the member's text goes on unchanged).
+ */
+export function withClientUris(method: string, result: unknown, prefixUri: (uri: string) => string): Obj | undefined {
+  if (typeof result !== 'object' || result === null) return undefined;
+  const r = result as Obj;
+  let changed = false;
+  const content = (c: unknown): unknown => {
+    if (typeof c !== 'object' || c === null) return c;
+    const item = c as Obj;
+    if (item.type === 'resource_link' && typeof item.uri === 'string') {
+      changed = true;
+      return { ...item, uri: prefixUri(item.uri) };
+    }
+    if (item.type === 'resource' && typeof item.resource === 'object' && item.resource !== null && typeof (item.resource as Obj).uri === 'string') {
+      changed = true;
+      return { ...item, resource: { ...(item.resource as Obj), uri: prefixUri((item.resource as Obj).uri as string) } };
+    }
+    return c;
+  };
+  let out: Obj = r;
+  if (method === 'resources/read' && Array.isArray(r.contents)) {
+    out = { ...r, contents: r.contents.map((c) => (typeof c === 'object' && c !== null && typeof (c as Obj).uri === 'string' ? ((changed = true), { ...(c as Obj), uri: prefixUri((c as Obj).uri as string) }) : c)) };
+  } else if (method === 'tools/call' && Array.isArray(r.content)) {
+    out = { ...r, content: r.content.map(content) };
+  } else if (method === 'prompts/get' && Array.isArray(r.messages)) {
+    out = { ...r, messages: r.messages.map((m) => (typeof m === 'object' && m !== null ? { ...(m as Obj), content: content((m as Obj).content) } : m)) };
+  }
+  return changed ? out : undefined;
+}
