@@ -1,16 +1,18 @@
-// `GET /health` (README: Routes; Running several instances): open to everyone without naming a
-// server or a secret; with a valid token it adds the instance id and the config fingerprint.
+// `GET /health` (README: Routes; Monitoring; Running several instances): open to everyone without
+// naming a server or a secret; with a valid token it adds the instance id, the config fingerprint,
+// and the state of each server and aggregate that token may use.
 import { scryptSync } from 'node:crypto';
 import request from 'supertest';
 import { canonicalConfig, FINGERPRINT_SALT } from '../lib/config/fingerprint';
 import { resolveConfig } from '../lib/config';
 import { MemoryStore } from '../lib/store';
-import { healthHook } from '../lib/observability/health';
+import { aggregateState, healthHook } from '../lib/observability/health';
 import { auditHook } from '../lib/observability/audit';
 import { Pipeline } from '../lib/pipeline/pipeline';
 import type { Exchange } from '../lib/pipeline/hooks';
 import type { McpFrontConfig } from '../lib/types';
-import { configWith, DEV_TOKEN, PROD_TOKEN, startFront, startJsonRpcUpstream, type Front, type JsonRpcUpstream } from './helpers/servers';
+import { INITIALIZE } from './helpers/clients';
+import { configWith, DEV_TOKEN, PROD_TOKEN, REFUSING_ORIGIN, startFront, startJsonRpcUpstream, type Front, type JsonRpcUpstream } from './helpers/servers';
 
 let upstream: JsonRpcUpstream;
 const fronts: Front[] = [];
@@ -80,6 +82,58 @@ describe('GET /health', () => {
   });
 });
 
+describe('GET /health with aggregates', () => {
+  /**
+   * `api` answers, `down` refuses connections, `prodonly` is for `prod` alone; `all` omits a
+   * member that is down, `strict` fails, `ops` is for `prod` alone. No aggregate session is
+   * needed: an aggregate's state is its members', which their own routes' traffic sets.
+   */
+  function aggregated(): McpFrontConfig {
+    const c = config();
+    c.mcpServers = { api: { url: upstream.url }, down: { url: `${REFUSING_ORIGIN}/mcp` }, prodonly: { url: upstream.url, authTokens: ['prod'] } };
+    c.aggregates = {
+      all: { servers: ['api', 'down', 'prodonly'] },
+      strict: { servers: ['api', 'down'], onUnavailable: 'fail' },
+      ops: { servers: ['api'], authTokens: ['prod'] },
+    };
+    return c;
+  }
+  const post = async (f: Front, server: string) => (await request(f.url).post(`/${server}/mcp`).set('Authorization', `Bearer ${DEV_TOKEN}`).set('Accept', 'application/json, text/event-stream').send(INITIALIZE)).status;
+
+  it('without a token: counts them as it counts servers, naming none', async () => {
+    const f = await front(aggregated());
+    const res = await health(f);
+    expect(res.body).toEqual({ status: 'ok', service: 'mcp-front', name: 'Test Proxy', servers: 3, aggregates: 3 });
+  });
+
+  it('with a token: the aggregates it may open, each with the members it sees there, stated from theirs', async () => {
+    const f = await front(aggregated());
+    expect((await health(f, DEV_TOKEN)).body.aggregates).toEqual({
+      all: { state: 'unknown', members: { api: 'unknown', down: 'unknown' } },
+      strict: { state: 'unknown', members: { api: 'unknown', down: 'unknown' } },
+    });
+    expect(await post(f, 'api')).toBe(200);
+    expect((await health(f, DEV_TOKEN)).body.aggregates).toEqual({
+      all: { state: 'up', members: { api: 'up', down: 'unknown' } },
+      strict: { state: 'up', members: { api: 'up', down: 'unknown' } },
+    });
+    expect(await post(f, 'down')).toBe(502);
+    const dev = (await health(f, DEV_TOKEN)).body;
+    expect(dev.aggregates).toEqual({
+      all: { state: 'degraded', members: { api: 'up', down: 'down' } },
+      // `onUnavailable: "fail"`: a session could not open.
+      strict: { state: 'down', members: { api: 'up', down: 'down' } },
+    });
+    // A member's failure is told once, under `servers`.
+    expect(dev.servers.down).toEqual({ state: 'down', lastFailure: { at: expect.any(String), kind: 'refused' } });
+    expect((await health(f, PROD_TOKEN)).body.aggregates).toEqual({
+      all: { state: 'degraded', members: { api: 'up', down: 'down', prodonly: 'unknown' } },
+      strict: { state: 'down', members: { api: 'up', down: 'down' } },
+      ops: { state: 'up', members: { api: 'up' } },
+    });
+  });
+});
+
 describe('the health module', () => {
   // Reading every answer costs the passthrough a parse per response (bench/README.md): the module
   // asks for answers only while they can change what it reports.
@@ -110,6 +164,26 @@ describe('the health module', () => {
     expect(pipeline.observes(base)).toBe(false);
     audit = true;
     expect(pipeline.observes(base)).toBe(true);
+  });
+
+  it('an aggregate’s session makes no server up: the aggregate is stated from its members', () => {
+    const hook = healthHook();
+    hook.sessionStarted!({ id: 's', server: 'all', token: 'dev', kind: 'streamable', upstream: 'aggregate', fields: {} });
+    expect(hook.report(['all'])).toEqual({ all: { state: 'unknown' } });
+    expect(hook.reportAggregate(['api'], 'omit')).toEqual({ state: 'unknown', members: { api: 'unknown' } });
+  });
+
+  it.each([
+    [[], 'omit', 'unknown'],
+    [['unknown', 'unknown'], 'omit', 'unknown'],
+    [['up', 'unknown'], 'omit', 'up'],
+    [['up', 'up'], 'fail', 'up'],
+    [['up', 'down'], 'omit', 'degraded'],
+    [['unknown', 'down'], 'omit', 'degraded'],
+    [['up', 'down'], 'fail', 'down'],
+    [['down', 'down'], 'omit', 'down'],
+  ] as const)('members %j with onUnavailable %s: the aggregate is %s', (members, onUnavailable, state) => {
+    expect(aggregateState(members, onUnavailable)).toBe(state);
   });
 });
 

@@ -93,7 +93,7 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
       permissionsHook(currentConfig),
       auditHook(logger, () => state.config.audit),
       serverStates,
-      ...(options.metrics === undefined ? [] : [metricsHook(options.metrics as unknown as Parameters<typeof metricsHook>[0], [...initial.servers.keys()], initial.oauth !== undefined)]),
+      ...(options.metrics === undefined ? [] : [metricsHook(options.metrics as unknown as Parameters<typeof metricsHook>[0], [...initial.servers.keys()], initial.oauth !== undefined, [...initial.aggregates.keys()])]),
       ...(tracing === undefined ? [] : [tracing]),
       ...(internal.hooks ?? []),
     ],

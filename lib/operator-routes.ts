@@ -6,7 +6,7 @@ import type { Authenticator } from './auth/authenticate';
 import { sendAuthFailure } from './auth/challenges';
 import { checkThrottle, countFailure, countsAsGuess, sendThrottled, type AuthThrottle } from './auth/throttle';
 import type { ResolvedConfig } from './config';
-import type { HealthHook } from './observability/health';
+import type { AggregateHealth, HealthHook } from './observability/health';
 import type { Pipeline } from './pipeline/pipeline';
 import { JsonRpcCode, sendJsonRpcError } from './wire/errors';
 import type { Logger, MetricsRegistry } from './types';
@@ -32,7 +32,10 @@ export function healthRoute({ current: state, draining, serverStates, logger }: 
   return function health(req: Request, res: Response) {
     const current = state();
     const status = draining() ? 'draining' : 'ok';
-    const open = { status, service: 'mcp-front', name: current.config.name, servers: current.config.servers.size };
+    const { aggregates } = current.config;
+    // Counted only when there are some: a config without aggregates answers as it always did.
+    const counted = aggregates.size === 0 ? {} : { aggregates: aggregates.size };
+    const open = { status, service: 'mcp-front', name: current.config.name, servers: current.config.servers.size, ...counted };
     const answer = (body: object) => {
       res.status(status === 'ok' ? 200 : 503).json(body);
     };
@@ -53,9 +56,24 @@ export function healthRoute({ current: state, draining, serverStates, logger }: 
       const instance = current.config.instanceId === undefined ? {} : { instanceId: current.config.instanceId };
       // Only the servers this token may use: the others' names are not its business.
       const usable = [...current.config.servers.values()].filter((s) => s.authTokens.has(name)).map((s) => s.name);
-      answer({ ...open, ...instance, configFingerprint: fingerprint, servers: serverStates.report(usable) });
+      const detail = { ...open, ...instance, configFingerprint: fingerprint, servers: serverStates.report(usable) };
+      answer(aggregates.size === 0 ? detail : { ...detail, aggregates: aggregateStates(current.config, name, serverStates) });
     })().catch(() => answer(open));
   };
+}
+
+/**
+ * The aggregates `token` may open, each from the members it sees there (README: Aggregates): the
+ * same members, and so the same state, its sessions of that aggregate would have.
+ */
+function aggregateStates(config: ResolvedConfig, token: string, serverStates: HealthHook): Record<string, AggregateHealth> {
+  const out: Record<string, AggregateHealth> = {};
+  for (const aggregate of config.aggregates.values()) {
+    if (!aggregate.authTokens.has(token)) continue;
+    const visible = aggregate.members.filter((m) => config.servers.get(m.server)?.authTokens.has(token) === true).map((m) => m.server);
+    out[aggregate.name] = serverStates.reportAggregate(visible, aggregate.onUnavailable);
+  }
+  return out;
 }
 
 /** `GET /metrics` as `proxy.metrics` says: open, or for the tokens and principals it lists. */

@@ -1,6 +1,8 @@
 // The audit line (README: Monitoring): one `mcp request` line per JSON-RPC request once it is
 // answered, refused or failed — who, which server, which method and name, how it ended, how long
-// it took. Never the arguments or the result: they may hold anything the user typed.
+// it took. Never the arguments or the result: they may hold anything the user typed. A request
+// through an aggregate names its member as `server` (`name` is then the member's own) and the
+// aggregate as `aggregate`: `server=github` finds a server's requests whichever route they took.
 import type { Logger } from '../types';
 import type { Exchange, PipelineHook } from '../pipeline/hooks';
 import { clip } from '../logger';
@@ -15,6 +17,7 @@ export function auditHook(logger: Logger, enabled: () => boolean): PipelineHook 
       token: ex.token,
       sub: ex.subject,
       server: ex.server,
+      aggregate: ex.aggregate,
       // Both the client's text: an unknown method is whatever it sent.
       method: clip(ex.method),
       name: name === undefined ? undefined : clip(name),

@@ -34,15 +34,27 @@ export const METRIC_NAMES = [
 type PromClient = typeof import('prom-client');
 type Labels<T extends string> = Partial<Record<T, string>>;
 
+const AUTH_FAILURE_REASONS = ['missing_token', 'malformed_header', 'invalid_token', 'forbidden', 'throttled'];
+const OAUTH_FAILURE_REASONS = ['expired', 'wrong_audience', 'insufficient_scope', 'no_principal', 'issuer_unavailable'];
+const TRANSPORTS = ['sse', 'streamable', 'stateless'];
+
+/**
+ * The server a request went to and, for a member's request, the aggregate it came through. A
+ * request addressed to a server directly has no `aggregate` label, which PromQL reads as
+ * `aggregate=""`: its series are those it had before aggregates existed, and the label's values
+ * are configured names, so it multiplies the series by at most the aggregates a server is in.
+ */
+function placeOf(ex: Exchange): Labels<'server' | 'aggregate'> {
+  return ex.aggregate === undefined ? { server: ex.server } : { server: ex.server, aggregate: ex.aggregate };
+}
+
 /**
  * The metrics module. Every metric is registered now, so that a scrape shows them before any
  * traffic; the series of closed label sets (auth failure reasons, reload results, sessions and
- * children of the configured servers) start at zero.
+ * children of the configured servers, sessions of the configured aggregates, which count under
+ * `server=<aggregate>`) start at zero.
  */
-const AUTH_FAILURE_REASONS = ['missing_token', 'malformed_header', 'invalid_token', 'forbidden', 'throttled'];
-const OAUTH_FAILURE_REASONS = ['expired', 'wrong_audience', 'insufficient_scope', 'no_principal', 'issuer_unavailable'];
-
-export function metricsHook(registry: Registry, servers: readonly string[], oauth = false): PipelineHook {
+export function metricsHook(registry: Registry, servers: readonly string[], oauth = false, aggregates: readonly string[] = []): PipelineHook {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const prom = require('prom-client') as PromClient;
   const existing = (name: string) => registry.getSingleMetric(name);
@@ -51,24 +63,24 @@ export function metricsHook(registry: Registry, servers: readonly string[], oaut
   const gauge = <T extends string>(name: string, help: string, labelNames: readonly T[]) =>
     (existing(name) as import('prom-client').Gauge<T> | undefined) ?? new prom.Gauge<T>({ name, help, labelNames, registers: [registry] });
 
-  const requests = counter('mcp_front_requests_total', 'JSON-RPC requests by server, token name, MCP method and outcome.', ['server', 'token', 'method', 'outcome']);
+  const requests = counter('mcp_front_requests_total', 'JSON-RPC requests by server, aggregate, token name, MCP method and outcome.', ['server', 'aggregate', 'token', 'method', 'outcome']);
   const duration =
-    (existing('mcp_front_request_duration_seconds') as import('prom-client').Histogram<'server' | 'method'> | undefined) ??
+    (existing('mcp_front_request_duration_seconds') as import('prom-client').Histogram<'server' | 'aggregate' | 'method'> | undefined) ??
     new prom.Histogram({
       name: 'mcp_front_request_duration_seconds',
       help: 'Time from the proxy taking a JSON-RPC request to its answer, in seconds.',
-      labelNames: ['server', 'method'],
+      labelNames: ['server', 'aggregate', 'method'],
       buckets: DURATION_BUCKETS,
       registers: [registry],
     });
-  const toolCalls = counter('mcp_front_tool_calls_total', 'tools/call requests by server, token name, tool and outcome.', ['server', 'token', 'tool', 'outcome']);
+  const toolCalls = counter('mcp_front_tool_calls_total', 'tools/call requests by server, aggregate, token name, tool and outcome.', ['server', 'aggregate', 'token', 'tool', 'outcome']);
   // Per tool as well: a p95 per tool needs the tool among a histogram's labels.
   const toolDuration =
-    (existing('mcp_front_tool_call_duration_seconds') as import('prom-client').Histogram<'server' | 'tool'> | undefined) ??
+    (existing('mcp_front_tool_call_duration_seconds') as import('prom-client').Histogram<'server' | 'aggregate' | 'tool'> | undefined) ??
     new prom.Histogram({
       name: 'mcp_front_tool_call_duration_seconds',
-      help: 'Time from the proxy taking a tools/call request to its answer, in seconds, by server and tool.',
-      labelNames: ['server', 'tool'],
+      help: 'Time from the proxy taking a tools/call request to its answer, in seconds, by server, aggregate and tool.',
+      labelNames: ['server', 'aggregate', 'tool'],
       buckets: DURATION_BUCKETS,
       registers: [registry],
     });
@@ -84,10 +96,13 @@ export function metricsHook(registry: Registry, servers: readonly string[], oaut
   if (oauth) for (const reason of OAUTH_FAILURE_REASONS) authFailures.inc({ reason }, 0);
   for (const result of ['success', 'failure']) reloads.inc({ result }, 0);
   for (const server of servers) {
-    for (const transport of ['sse', 'streamable', 'stateless']) sessions.inc({ server, transport }, 0);
+    for (const transport of TRANSPORTS) sessions.inc({ server, transport }, 0);
     processes.inc({ server }, 0);
   }
+  for (const server of aggregates) for (const transport of TRANSPORTS) sessions.inc({ server, transport }, 0);
 
+  // Per server, aggregates or not: a member's requests carry its own names, the prefix being the
+  // aggregate's (README: Aggregates), so one member's tool is one `tool` value on every route.
   const tools = new Map<string, KnownTools>();
   const toolsOf = (server: string): KnownTools => {
     let known = tools.get(server);
@@ -97,10 +112,11 @@ export function metricsHook(registry: Registry, servers: readonly string[], oaut
 
   const count = (ex: Exchange, outcome: Outcome, durationMs: number) => {
     const method = methodLabel(ex.method);
+    const place = placeOf(ex);
     // The request counter keeps the JSON-RPC view: a tool's own error is a result.
     const requestOutcome = outcome === 'tool_error' ? 'ok' : outcome === 'rate_limited' ? 'denied' : outcome;
-    requests.inc({ server: ex.server, token: ex.token, method, outcome: requestOutcome });
-    duration.observe({ server: ex.server, method }, durationMs / 1000);
+    requests.inc({ ...place, token: ex.token, method, outcome: requestOutcome });
+    duration.observe({ ...place, method }, durationMs / 1000);
     if (ex.method === 'tools/call') {
       const toolOutcome = outcome === 'rate_limited' ? 'denied' : outcome;
       const name = subjectOf(ex);
@@ -109,8 +125,8 @@ export function metricsHook(registry: Registry, servers: readonly string[], oaut
       // server ran the call; a refusal, a JSON-RPC error or no answer says nothing of the name.
       if (name !== undefined && (outcome === 'ok' || outcome === 'tool_error')) known.called(name);
       const tool = known.label(name);
-      toolCalls.inc({ server: ex.server, token: ex.token, tool, outcome: toolOutcome });
-      toolDuration.observe({ server: ex.server, tool }, durationMs / 1000);
+      toolCalls.inc({ ...place, token: ex.token, tool, outcome: toolOutcome });
+      toolDuration.observe({ ...place, tool }, durationMs / 1000);
     }
   };
 

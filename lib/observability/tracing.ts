@@ -43,7 +43,7 @@ export function tracingHook(load: () => Api | undefined = loadApi): PipelineHook
   const record = (ex: Exchange, outcome: Outcome, errorType: string | undefined, durationMs: number) => {
     const t = active();
     if (t === undefined) return;
-    // Everything but the server and the token is the client's text: a span repeats at most
+    // Everything but the server, the aggregate and the token is the client's text: a span repeats at most
     // `MAX_CLIENT_TEXT` of each, as the audit line does, whatever the client sent.
     const named = subjectOf(ex);
     const subject = named === undefined ? undefined : clip(named);
@@ -56,6 +56,8 @@ export function tracingHook(load: () => Api | undefined = loadApi): PipelineHook
       'mcp_front.server': ex.server,
       'mcp_front.token': ex.token,
     };
+    // The member is the server; the aggregate the client addressed is said beside it.
+    if (ex.aggregate !== undefined) attributes['mcp_front.aggregate'] = ex.aggregate;
     if (ex.sessionId !== undefined) attributes['mcp.session.id'] = clip(ex.sessionId);
     if (ex.protocolVersion !== undefined) attributes['mcp.protocol.version'] = clip(ex.protocolVersion);
     if (subject !== undefined) {

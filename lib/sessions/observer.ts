@@ -5,7 +5,10 @@ import type { LogFields, Logger } from '../types';
 /** The client's transport: legacy HTTP+SSE, Streamable HTTP, or stateless 2026-07-28 requests. */
 export type SessionKind = 'sse' | 'streamable' | 'stateless';
 
-/** What the session reaches: a stdio child, or a remote server over either HTTP transport. */
+/**
+ * What the session reaches: a stdio child, a remote server over either HTTP transport, or the
+ * members of an aggregate (README: Aggregates), whose own kinds are their requests' `upstream`.
+ */
 export type UpstreamKind = 'stdio' | 'sse' | 'streamable-http' | 'aggregate';
 
 export interface SessionInfo {
