@@ -2,7 +2,8 @@
 // members of one endpoint, through the official SDK client on both client transports.
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
-import { connectClient, textOf, type ClientTransportKind } from './helpers/clients';
+import { connectClient, postModern, textOf, type ClientTransportKind } from './helpers/clients';
+import { liveSessionCount } from '../lib/mcp-front';
 import { captureLogger, configWith, DEV_TOKEN, EVERYTHING, startEverything, startFront, type Front, type Upstream } from './helpers/servers';
 
 jest.setTimeout(60_000);
@@ -85,5 +86,42 @@ describe.each<ClientTransportKind>(['streamable', 'sse'])('aggregate over %s', (
     const results = await Promise.all(sampling.map((name) => client.callTool({ name, arguments: { prompt: 'p', maxTokens: 5 } })));
     for (const r of results) expect(textOf(r)).toContain('sampled');
     expect(seen.length).toBe(2);
+  });
+});
+
+describe('2026-07-28 stateless requests on an aggregate', () => {
+  const url = () => `${front.url}/all/mcp`;
+
+  test('server/discover is the aggregate’s own', async () => {
+    const res = await postModern(url(), DEV_TOKEN, 1, 'server/discover');
+    expect(res.status).toBe(200);
+    const body = await res.json();
+    expect(body.id).toBe(1);
+    expect(body.result.supportedVersions).toEqual(['2026-07-28']);
+    expect(body.result._meta['io.modelcontextprotocol/serverInfo'].name).toBe('mcp-front/all');
+  });
+
+  test('lists are merged and a call reaches its member under its own name', async () => {
+    const list = await (await postModern(url(), DEV_TOKEN, 2, 'tools/list')).json();
+    const names = (list.result.tools as { name: string }[]).map((t) => t.name);
+    expect(names).toContain('loc__echo');
+    expect(names).toContain('rem__echo');
+    const call = await (await postModern(url(), DEV_TOKEN, 3, 'tools/call', { name: 'rem__echo', arguments: { message: 'modern' } })).json();
+    expect(call.id).toBe(3);
+    expect(textOf(call.result)).toContain('modern');
+  });
+
+  test('Mcp-Name must carry the prefixed name the body has', async () => {
+    const res = await postModern(url(), DEV_TOKEN, 4, 'tools/call', { name: 'rem__echo', arguments: { message: 'x' } }, { name: 'echo' });
+    expect(res.status).toBe(400);
+    expect((await res.json()).error.code).toBe(-32020);
+  });
+
+  test('requests of one token share one registry session and its member sessions', async () => {
+    await postModern(url(), DEV_TOKEN, 5, 'tools/list');
+    const before = liveSessionCount(front.router);
+    const calls = await Promise.all([6, 7, 8].map((id) => postModern(url(), DEV_TOKEN, id, 'tools/call', { name: 'loc__echo', arguments: { message: `m${id}` } }).then((r) => r.json())));
+    expect(calls.map((c) => textOf(c.result))).toEqual(['Echo: m6', 'Echo: m7', 'Echo: m8']);
+    expect(liveSessionCount(front.router)).toBe(before);
   });
 });

@@ -11,6 +11,7 @@ import { IDLE_SESSION_MS } from '../remote/passthrough-session';
 import type { RequestContext, RouteHandler, TransportDeps } from '../transport';
 import { AggregateChannel, type AggregateShared } from './aggregate-channel';
 import { memberChannel } from './member-channel';
+import { StatelessAggregate } from './stateless';
 
 /** How long the client side waits for any answer: a member's own timeout answers first. */
 const BACKSTOP_MS = 1000;
@@ -23,6 +24,7 @@ export interface AggregateDeps extends TransportDeps {
 
 export class AggregateTransport implements RouteHandler {
   private readonly front: FrontSessions;
+  private readonly stateless: StatelessAggregate;
   /** Prefixed names over 64 characters already logged. */
   private readonly warned = new Set<string>();
 
@@ -45,17 +47,20 @@ export class AggregateTransport implements RouteHandler {
       },
     };
     const stdio = servers.filter((s) => s.kind === 'stdio');
+    const idleTimeoutMs = stdio.length === 0 ? IDLE_SESSION_MS : Math.max(...stdio.map((s) => s.idleTimeoutMs));
+    this.stateless = new StatelessAggregate(shared, deps.sessions, deps.logger, idleTimeoutMs);
     this.front = new FrontSessions(
       {
         server: aggregate.name,
         timeoutMs: Math.max(...servers.map((s) => s.timeoutMs)) + BACKSTOP_MS,
-        idleTimeoutMs: stdio.length === 0 ? IDLE_SESSION_MS : Math.max(...stdio.map((s) => s.idleTimeoutMs)),
+        idleTimeoutMs,
         // Each session holds a child of every stdio member: the smallest of their bounds bounds it.
         maxSessions: stdio.length === 0 ? Infinity : Math.min(...stdio.map((s) => s.maxSessions)),
         noun: 'aggregate',
         upstream: 'aggregate',
         logPrefix: 'aggregate',
         newChannel: (_token, _proxy, ctx: RequestContext) => new AggregateChannel(shared, ctx),
+        stateless: this.stateless,
       },
       { sessions: deps.sessions, logger: deps.logger, pipeline: deps.front },
     );
@@ -73,7 +78,7 @@ export class AggregateTransport implements RouteHandler {
     this.front.handleMcp(req, res, ctx);
   }
 
-  close(): Promise<void> {
-    return this.front.close();
+  async close(): Promise<void> {
+    await Promise.all([this.front.close(), this.stateless.close()]);
   }
 }

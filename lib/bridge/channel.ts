@@ -21,7 +21,7 @@ export interface ChannelEvents {
    */
   closed(reason: string, clientMessage: string): void;
   /** The client session the channel serves, for channels that report its requests (aggregates). */
-  readonly session?: { readonly id: string; readonly route: 'sse' | 'streamable' };
+  readonly session?: { readonly id: string; readonly route: 'sse' | 'streamable' | 'stateless' };
 }
 
 export interface Channel {
