@@ -120,7 +120,7 @@ describe('2026-07-28 stateless requests on an aggregate', () => {
   test('requests of one token share one registry session and its member sessions', async () => {
     await postModern(url(), DEV_TOKEN, 5, 'tools/list');
     const before = liveSessionCount(front.router);
-    const calls = await Promise.all([6, 7, 8].map((id) => postModern(url(), DEV_TOKEN, id, 'tools/call', { name: 'loc__echo', arguments: { message: `m${id}` } }).then((r) => r.json())));
+    const calls = await Promise.all([6, 7, 8].map((id) => postModern(url(), DEV_TOKEN, id, 'tools/call', { name: 'loc__echo', arguments: { message: `m${id}` } }).then((r) => r.json() as Promise<{ result: unknown }>)));
     expect(calls.map((c) => textOf(c.result))).toEqual(['Echo: m6', 'Echo: m7', 'Echo: m8']);
     expect(liveSessionCount(front.router)).toBe(before);
   });
