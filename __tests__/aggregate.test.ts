@@ -91,22 +91,24 @@ describe.each<ClientTransportKind>(['streamable', 'sse'])('aggregate over %s', (
 
 describe('2026-07-28 stateless requests on an aggregate', () => {
   const url = () => `${front.url}/all/mcp`;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const json = async (res: Response) => (await res.json()) as { id: unknown; result: any; error: any };
 
   test('server/discover is the aggregate’s own', async () => {
     const res = await postModern(url(), DEV_TOKEN, 1, 'server/discover');
     expect(res.status).toBe(200);
-    const body = await res.json();
+    const body = await json(res);
     expect(body.id).toBe(1);
     expect(body.result.supportedVersions).toEqual(['2026-07-28']);
     expect(body.result._meta['io.modelcontextprotocol/serverInfo'].name).toBe('mcp-front/all');
   });
 
   test('lists are merged and a call reaches its member under its own name', async () => {
-    const list = await (await postModern(url(), DEV_TOKEN, 2, 'tools/list')).json();
+    const list = await json(await postModern(url(), DEV_TOKEN, 2, 'tools/list'));
     const names = (list.result.tools as { name: string }[]).map((t) => t.name);
     expect(names).toContain('loc__echo');
     expect(names).toContain('rem__echo');
-    const call = await (await postModern(url(), DEV_TOKEN, 3, 'tools/call', { name: 'rem__echo', arguments: { message: 'modern' } })).json();
+    const call = await json(await postModern(url(), DEV_TOKEN, 3, 'tools/call', { name: 'rem__echo', arguments: { message: 'modern' } }));
     expect(call.id).toBe(3);
     expect(textOf(call.result)).toContain('modern');
   });
@@ -114,13 +116,13 @@ describe('2026-07-28 stateless requests on an aggregate', () => {
   test('Mcp-Name must carry the prefixed name the body has', async () => {
     const res = await postModern(url(), DEV_TOKEN, 4, 'tools/call', { name: 'rem__echo', arguments: { message: 'x' } }, { name: 'echo' });
     expect(res.status).toBe(400);
-    expect((await res.json()).error.code).toBe(-32020);
+    expect((await json(res)).error.code).toBe(-32020);
   });
 
   test('requests of one token share one registry session and its member sessions', async () => {
     await postModern(url(), DEV_TOKEN, 5, 'tools/list');
     const before = liveSessionCount(front.router);
-    const calls = await Promise.all([6, 7, 8].map((id) => postModern(url(), DEV_TOKEN, id, 'tools/call', { name: 'loc__echo', arguments: { message: `m${id}` } }).then((r) => r.json() as Promise<{ result: unknown }>)));
+    const calls = await Promise.all([6, 7, 8].map((id) => postModern(url(), DEV_TOKEN, id, 'tools/call', { name: 'loc__echo', arguments: { message: `m${id}` } }).then(json)));
     expect(calls.map((c) => textOf(c.result))).toEqual(['Echo: m6', 'Echo: m7', 'Echo: m8']);
     expect(liveSessionCount(front.router)).toBe(before);
   });
