@@ -7,9 +7,11 @@ export { configFingerprint } from './fingerprint';
 export { DEFAULT_OAUTH_ALGORITHMS, DEFAULTS } from './resolved-config';
 export type {
   RemoteServer,
+  ResolvedAggregate,
   ResolvedClaimMatch,
   ResolvedConfig,
   ResolvedLimits,
+  ResolvedMember,
   ResolvedOAuth,
   ResolvedPermissions,
   ResolvedPrincipal,
