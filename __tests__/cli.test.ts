@@ -366,6 +366,26 @@ describe('--check', () => {
     for (const secret of SECRETS) expect(stderr).not.toContain(secret);
   });
 
+  test('a config with aggregates: the summary counts them; a bad one is listed with its paths', async () => {
+    const env = { CLI_DEV_TOKEN: TOKEN_A, CLI_PROD_TOKEN: TOKEN_B };
+    const config = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'cli-valid.json'), 'utf8'));
+    config.aggregates = { all: { servers: ['database', 'filesystem'] } };
+    expect(await runToEnd(['--check', '--config', writeConfig(config)], env)).toEqual({ code: 0, stdout: 'config OK: 2 servers, 1 aggregate, 2 tokens\n', stderr: '' });
+    config.aggregates.ops = { servers: { database: { prefix: 'db' } }, authTokens: ['prod'], onUnavailable: 'fail' };
+    expect(await runToEnd(['--check', '--config', writeConfig(config)], env)).toEqual({ code: 0, stdout: 'config OK: 2 servers, 2 aggregates, 2 tokens\n', stderr: '' });
+    config.aggregates.ops = { servers: { database: { prefix: 'DB' }, filesystem: { prefix: 'db-fs' } }, authTokens: ['prd'] };
+    config.aggregates.all.servers.push(TOKEN_A);
+    const bad = await runToEnd(['--check', '--config', writeConfig(config)], env);
+    expect({ code: bad.code, stdout: bad.stdout }).toEqual({ code: 1, stdout: '' });
+    expect(bad.stderr.split('\n').slice(1)).toEqual([
+      '  aggregates.all.servers[2]: unknown server (not shown: it may be a secret); members are servers of "mcpServers": "database", "filesystem"',
+      '  aggregates.ops.servers.database.prefix: invalid prefix "DB": a prefix is a lower-case letter, then up to 15 lower-case letters, digits or "-"; such as "db"',
+      '  aggregates.ops.authTokens[0]: unknown token name "prd"; did you mean "prod"?',
+    ]);
+    expect(bad.stderr.split('\n')[0]).toMatch(/: 3 problems$/);
+    expect(bad.stderr).not.toContain(TOKEN_A);
+  });
+
   test('a config file with comments and trailing commas is valid; a syntax error gives its exact position', async () => {
     const env = { CLI_DEV_TOKEN: TOKEN_A, CLI_PROD_TOKEN: TOKEN_B };
     const commented = fs

@@ -129,7 +129,7 @@ describe('example configs', () => {
   const configs = exampleConfigs();
 
   test('there is one per example that ships a config', () => {
-    expect(configs.map((f) => path.basename(path.dirname(f))).sort()).toEqual(['cluster', 'env-tokens', 'existing-app', 'multiple-servers', 'observability', 'permissions', 'standalone']);
+    expect(configs.map((f) => path.basename(path.dirname(f))).sort()).toEqual(['aggregates', 'cluster', 'env-tokens', 'existing-app', 'multiple-servers', 'observability', 'permissions', 'standalone']);
   });
 
   test.each(configs.map((f) => [path.relative(ROOT, f), f]))('%s is valid', (_name, file) => {
@@ -152,6 +152,31 @@ describe('example configs', () => {
       'db-write': ['admin'],
       files: ['admin', 'files'],
     });
+  });
+});
+
+describe('examples/aggregates', () => {
+  const FILE = path.join(EXAMPLES, 'aggregates', 'config.json');
+
+  test('mcp-front --check passes and counts the aggregates', async () => {
+    const check = run(path.join(ROOT, 'dist', 'cli.js'), ['--check', '--config', FILE], ENV);
+    const code = await check.exit('--check aggregates');
+    expect({ code, ...check.output() }).toEqual({ code: 0, stdout: 'config OK: 3 servers, 2 aggregates, 2 tokens\n', stderr: '' });
+  });
+
+  test('the aggregates its README describes: one of each kind of server, prefixes, who may open them', () => {
+    const resolved = resolveConfig(loadConfig(FILE, ENV), ENV);
+    expect([...resolved.servers.values()].map((s) => s.transport)).toEqual(['stdio', 'streamable-http', 'sse']);
+    const all = resolved.aggregates.get('all')!;
+    expect(all.members).toEqual([
+      { server: 'everything', prefix: 'ev' },
+      { server: 'remote', prefix: 'remote' },
+      { server: 'legacy', prefix: 'legacy' },
+    ]);
+    expect({ separator: all.separator, onUnavailable: all.onUnavailable, authTokens: [...all.authTokens].sort() }).toEqual({ separator: '__', onUnavailable: 'omit', authTokens: ['admin', 'ci'] });
+    const ci = resolved.aggregates.get('ci-tools')!;
+    expect(ci.members.map((m) => m.prefix)).toEqual(['remote', 'everything']);
+    expect({ separator: ci.separator, onUnavailable: ci.onUnavailable, authTokens: [...ci.authTokens] }).toEqual({ separator: '-', onUnavailable: 'fail', authTokens: ['ci'] });
   });
 });
 

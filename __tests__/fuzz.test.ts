@@ -327,6 +327,24 @@ describe('config validation (fuzz)', () => {
       { requiredKeys: [] },
     );
 
+    // Members name servers, aggregates, near misses, or a pasted secret; prefixes break each rule.
+    const member = fc.oneof(fc.constantFrom(...SERVER_NAMES, 'all', 'ops', 'Database', 'wiki'), s);
+    const prefix = fc.oneof(fc.constantFrom('gh', 'g', 'gh-x', 'GH', 'gh_x', '', 'a'.repeat(17), 1), s);
+    const aggregate = fc.record(
+      {
+        servers: fc.oneof(
+          fc.array(fc.oneof(member, fc.constantFrom('', 5, null)), { maxLength: 4 }),
+          fc.dictionary(member, fc.oneof(fc.record({ prefix, prefx: fc.constant('x') }, { requiredKeys: [] }), fc.constantFrom(true, null, 'gh')), { maxKeys: 3 }),
+          fc.constantFrom('database', null),
+        ),
+        authTokens: fc.array(fc.oneof(fc.constantFrom(...TOKEN_NAMES, 'stagng'), s), { maxLength: 3 }),
+        separator: fc.constantFrom('__', '-', '--', '_', '.', ''),
+        onUnavailable: fc.constantFrom('omit', 'fail', 'retry'),
+        members: fc.constant(['database']),
+      },
+      { requiredKeys: [] },
+    );
+
     const url = fc.oneof(
       fc.constantFrom('https://idp.test/realms/a', 'https://idp.test/', 'http://idp.test', 'http://127.0.0.1:4000', 'https://idp.test/?q=1', 'https://idp.test/#f', 'not a url', ''),
       strOrEnv,
@@ -385,6 +403,7 @@ describe('config validation (fuzz)', () => {
           { requiredKeys: ['auth'] },
         ),
         mcpServers: fc.dictionary(fc.constantFrom(...SERVER_NAMES), server, { maxKeys: 3 }),
+        aggregates: maybe(fc.dictionary(fc.constantFrom(...SERVER_NAMES, 'all', 'ops'), aggregate, { maxKeys: 3 })),
       },
       { requiredKeys: ['proxy', 'mcpServers'] },
     );
@@ -394,18 +413,19 @@ describe('config validation (fuzz)', () => {
     fc.dictionary(fc.constantFrom(...ENV_NAMES), fc.oneof(fc.constantFrom(...secrets), fc.constantFrom(...secrets).map((v) => `${v}\n`), fc.constant('')), { maxKeys: 5 });
 
   /**
-   * Every string value of the document outside `authTokens` and outside principals' `claims`
-   * (group names and the like, not secrets), and of the environment.
+   * Every string value of the document outside `authTokens`, outside principals' `claims` (group
+   * names and the like, not secrets) and outside aggregates' `servers` (server names and
+   * prefixes), and of the environment.
    */
   function valuesOf(raw: unknown, env: Record<string, string>): string[] {
     const out = Object.values(env);
-    const claims = new Set(principalClaims(raw));
+    const claims = new Set([...principalClaims(raw), ...aggregateMembers(raw)]);
     const pending: [unknown, string | undefined][] = [[raw, undefined]];
     for (let item = pending.pop(); item !== undefined; item = pending.pop()) {
       const [node, key] = item;
       if (typeof node === 'string') out.push(node);
       else if (Array.isArray(node)) {
-        if (key !== 'authTokens') for (const n of node) pending.push([n, undefined]);
+        if (key !== 'authTokens' && !claims.has(node)) for (const n of node) pending.push([n, undefined]);
       } else if (typeof node === 'object' && node !== null && !claims.has(node)) for (const [k, v] of Object.entries(node)) pending.push([v, k]);
     }
     return out;
@@ -417,13 +437,19 @@ describe('config validation (fuzz)', () => {
     return Object.values(principals).map((p) => (p as { claims?: unknown } | null)?.claims);
   }
 
+  function aggregateMembers(raw: unknown): unknown[] {
+    const aggregates: unknown = (raw as { aggregates?: unknown } | null)?.aggregates;
+    if (typeof aggregates !== 'object' || aggregates === null) return [];
+    return Object.values(aggregates).map((a) => (a as { servers?: unknown } | null)?.servers);
+  }
+
   const leaks = (text: string, v: string) => [v, JSON.stringify(v).slice(1, -1), encode(v)].some((form) => text.includes(form));
 
   /**
    * Runs resolveConfig; anything thrown must be a ConfigError whose text holds no secret: no
    * secret that sits in a value of the config or the environment, and no string pasted into
-   * `authTokens` that cannot be a token name (unknown names that can be are quoted on purpose,
-   * to show the typo).
+   * `authTokens` or an aggregate's `servers` that cannot be a name (unknown names that can be are
+   * quoted on purpose, to show the typo).
    */
   function check(raw: unknown, env: Record<string, string>, secrets: string[]): void {
     let thrown: unknown;
@@ -463,6 +489,9 @@ describe('config validation (fuzz)', () => {
           { proxy: { auth: { kind: 'bearer_token', tokens: { dev: 'abc' } } }, mcpServers: { s: v } },
           { proxy: { auth: { kind: 'bearer_token', tokens: { dev: 'abc' } } }, mcpServers: { s: { url: v, headers: v } } },
           { proxy: { auth: { kind: 'bearer_token', tokens: { dev: 'abc' } } }, mcpServers: { s: { command: 'x', args: v, env: v, authTokens: v } } },
+          { proxy: { auth: { kind: 'bearer_token', tokens: { dev: 'abc' } } }, mcpServers: { s: { command: 'x' } }, aggregates: v },
+          { proxy: { auth: { kind: 'bearer_token', tokens: { dev: 'abc' } } }, mcpServers: { s: { command: 'x' } }, aggregates: { a: v, b: { servers: v, authTokens: v } } },
+          { proxy: { auth: { kind: 'bearer_token', tokens: { dev: 'abc' } } }, mcpServers: { s: { command: 'x' } }, aggregates: { a: { servers: { s: v }, separator: v, onUnavailable: v } } },
         ),
       ),
     );

@@ -214,14 +214,14 @@ function check(file: string): number {
   // Warnings do not fail the check: a weak development token is a choice, not an error.
   for (const warning of tokenWarnings(resolved, process.env)) process.stderr.write(`warning: ${warning.message}\n`);
   const counts = [count(resolved.servers.size, 'server'), count(resolved.tokens.size, 'token')];
+  // Like principals, only when there are any: the summary of a config without them reads as before.
+  if (resolved.aggregates.size > 0) counts.splice(1, 0, count(resolved.aggregates.size, 'aggregate'));
   if (resolved.oauth !== undefined) counts.push(count(resolved.oauth.principals.length, 'principal'));
   process.stdout.write(`config OK: ${counts.join(', ')}\n`);
   return 0;
 }
 
-function count(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? '' : 's'}`;
-}
+const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
 
 async function run(file: string): Promise<void> {
   const logger = createDefaultLogger();

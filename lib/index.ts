@@ -3,6 +3,8 @@ export { loadConfig } from './config';
 export { ConfigError } from './config/config-error';
 export { MemoryStore, RedisStore } from './store';
 export type {
+  AggregateConfig,
+  AggregateMemberConfig,
   AuthThrottleConfig,
   BearerTokenAuthConfig,
   ConfigProblem,

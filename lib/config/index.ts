@@ -8,10 +8,10 @@ export { DEFAULT_OAUTH_ALGORITHMS, DEFAULTS } from './resolved-config';
 export type {
   RemoteServer,
   ResolvedAggregate,
-  ResolvedMember,
   ResolvedClaimMatch,
   ResolvedConfig,
   ResolvedLimits,
+  ResolvedMember,
   ResolvedOAuth,
   ResolvedPermissions,
   ResolvedPrincipal,

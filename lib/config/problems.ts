@@ -107,6 +107,11 @@ const TYPE_NAMES: Record<string, string> = {
 /** What a `minProperties: 1` map holds, by its key. */
 const AT_LEAST_ONE: Record<string, string> = { tokens: 'token', principals: 'principal', claims: 'claim' };
 
+/** `aggregates.<name>.servers`: a list of server names or an object of them. */
+const isMemberList = (at: Segment[]) => at.length === 3 && at[0] === 'aggregates' && at[2] === 'servers';
+/** `aggregates.<name>.servers.<server>`: one member's options. */
+const isMemberOptions = (at: Segment[]) => at.length === 4 && at[0] === 'aggregates' && at[2] === 'servers' && typeof at[3] === 'string';
+
 /** `"string"` or a union such as `["boolean", "integer", "string", "array"]` → words. */
 function typeNames(type: unknown): string {
   const names = (Array.isArray(type) ? type : String(type).split(',')).map((t) => TYPE_NAMES[String(t)] ?? String(t));
@@ -128,17 +133,21 @@ export function fromAjv(e: ErrorObject, data: unknown): Problem {
         return { at: [...at, key], message: `unknown key "${key}": an environment reference is just {"$env": "NAME"}${hint}` };
       }
       const known = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
-      return { at: [...at, key], message: `unknown key "${key}"${didYouMean(key, known)}` };
+      // An aggregate's `members` is the natural guess, and too far from `servers` for a did-you-mean.
+      const hint = key === 'members' && known.includes('servers') ? '; did you mean "servers"?' : didYouMean(key, known);
+      return { at: [...at, key], message: `unknown key "${key}"${hint}` };
     }
     case 'required': {
       const key = String(params.missingProperty);
       if (inEnvRef) return { at, message: STRING_OR_ENV_HINT };
-      const hint = key === 'kind' ? ' (use "bearer_token")' : key === 'mcpServers' ? ' (use {} for no servers)' : '';
+      const hint = key === 'kind' ? ' (use "bearer_token")' : key === 'mcpServers' ? ' (use {} for no servers)' : key === 'servers' ? ' (the names of its member servers)' : '';
       return { at: [...at, key], message: `is required${hint}` };
     }
     case 'type': {
       if (inEnvRef) return { at, message: STRING_OR_ENV_HINT };
       if (inDuration) return { at, message: DURATION_HINT };
+      if (isMemberList(at)) return { at, message: 'must be a list of server names (["github", "files"]) or an object of them ({"github": {"prefix": "gh"}, "files": {}})' };
+      if (isMemberOptions(at)) return { at, message: 'must be an object: {"prefix": "…"}, or {} for the defaults' };
       return { at, message: `must be ${typeNames(params.type)}` };
     }
     case 'minLength':
@@ -154,8 +163,10 @@ export function fromAjv(e: ErrorObject, data: unknown): Problem {
     case 'maximum':
       return { at, message: `must be at most ${String(params.limit)}` };
     case 'minProperties':
+      if (isMemberList(at)) return { at, message: 'must list at least one server' };
       return { at, message: `must define at least one ${AT_LEAST_ONE[String(at[at.length - 1])] ?? 'entry'}` };
     case 'minItems':
+      if (isMemberList(at)) return { at, message: 'must list at least one server' };
       return { at, message: 'must list at least one value' };
     case 'const': {
       // `"kind": "oauth"` is the natural guess; OAuth sits beside the static tokens instead.

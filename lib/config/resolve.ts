@@ -18,7 +18,7 @@ import { hideSecretKeys, nameKind, nameWords, resolvePermissions } from './resol
 import { INSTANCE_ID, INSTANCE_ID_RULE, NAME_RULE, resolveProxy } from './resolve-proxy';
 import type { ResolvedProxy } from './resolved-proxy';
 import { resolveServerScopes } from './resolve-oauth';
-import { resolveAggregates } from './resolve-aggregates';
+import { hideSecretMembers, resolveAggregates, type AggregateNames } from './resolve-aggregates';
 import { DEFAULTS, type ResolvedConfig, type ResolvedServer } from './resolved-config';
 
 // RFC 9110 §5.1 field-name token.
@@ -147,12 +147,15 @@ function parseHttpUrl(s: string): URL | undefined {
   }
 }
 
-/** `authTokens` (of a server or of `proxy.metrics`): token and principal names; omitted = all of them. */
-function resolveAuthTokens(raw: unknown, at: Segment[], proxy: ResolvedProxy, r: Resolver): Set<string> {
+/**
+ * `authTokens` (of a server, an aggregate or `proxy.metrics`): token and principal names; omitted =
+ * all of them, or what `omitted` says for the message of an empty list.
+ */
+function resolveAuthTokens(raw: unknown, at: Segment[], proxy: ResolvedProxy, r: Resolver, omitted?: string): Set<string> {
   if (!Array.isArray(raw)) return new Set(proxy.names);
   const words = nameWords(proxy);
   if (raw.length === 0) {
-    r.add(at, `must list at least one ${words.name} (omit "authTokens" to allow every ${words.every})`);
+    r.add(at, `must list at least one ${words.name} (omit "authTokens" to allow ${omitted ?? `every ${words.every}`})`);
     return new Set();
   }
   const known = new Set(proxy.names);
@@ -240,8 +243,16 @@ export function resolveConfig(
       if (resolved !== undefined) servers.set(name, resolved);
     }
   }
-  const aggregates = resolveAggregates(root.aggregates, servers, proxy, r, {
-    authTokens: (list, at) => resolveAuthTokens(list, at, proxy, r),
+  const names: AggregateNames = {
+    servers: new Set(isObject(root.mcpServers) ? Object.keys(root.mcpServers) : []),
+    aggregates: new Set(isObject(root.aggregates) ? Object.keys(root.aggregates) : []),
+  };
+  const aggregates = resolveAggregates(root.aggregates, {
+    names,
+    servers,
+    proxy,
+    r,
+    authTokens: (list, at, omitted) => resolveAuthTokens(list, at, proxy, r, omitted),
     checkName: (at, name) => checkServerName(name, r, at),
   });
   let instanceId = proxy.instanceId;
@@ -257,7 +268,7 @@ export function resolveConfig(
     metrics = listed === undefined ? {} : { authTokens: resolveAuthTokens(listed, ['proxy', 'metrics', 'authTokens'], proxy, r) };
   }
   problems.push(...r.problems);
-  if (problems.length > 0) throw new ConfigError(toConfigProblems(problems.map((p) => hideSecretKeys(p, proxy, r)), raw));
+  if (problems.length > 0) throw new ConfigError(toConfigProblems(problems.map((p) => hideSecretMembers(hideSecretKeys(p, proxy, r), names, r)), raw));
 
   return {
     name: proxy.name,

@@ -22,9 +22,10 @@ export class Resolver {
   ) {}
 
   /**
-   * Does `s` occur inside a string value of the document (outside `authTokens`, and outside
+   * Does `s` occur inside a string value of the document (outside `authTokens`, outside
    * principals' `claims`, whose values are group names and the like that principals are often
-   * named after) or of the environment? Then it may be a secret, or part of one (`--api-key=…`, a
+   * named after, and outside aggregates' `servers`, which hold server names and prefixes) or of
+   * the environment? Then it may be a secret, or part of one (`--api-key=…`, a
    * variable with a trailing newline), and a message must not quote it. Collected on first use:
    * only a config that is already wrong needs it.
    */
@@ -33,14 +34,14 @@ export class Resolver {
       const values: string[] = [];
       for (const v of Object.values(this.env)) if (typeof v === 'string') values.push(v);
       // A loop, not recursion: the document may be nested deeper than the stack.
-      const claims = new Set(principalClaims(this.raw));
+      const names = new Set([...principalClaims(this.raw), ...aggregateMembers(this.raw)]);
       const pending: [unknown, string | undefined][] = [[this.raw, undefined]];
       for (let item = pending.pop(); item !== undefined; item = pending.pop()) {
         const [node, key] = item;
         if (typeof node === 'string') values.push(node);
         else if (Array.isArray(node)) {
-          if (key !== 'authTokens') for (const n of node) pending.push([n, undefined]);
-        } else if (isObject(node) && !claims.has(node)) for (const [k, v] of Object.entries(node)) pending.push([v, k]);
+          if (key !== 'authTokens' && !names.has(node)) for (const n of node) pending.push([n, undefined]);
+        } else if (isObject(node) && !names.has(node)) for (const [k, v] of Object.entries(node)) pending.push([v, k]);
       }
       this.values = values;
     }
@@ -97,6 +98,13 @@ function principalClaims(raw: unknown): unknown[] {
   const principals = isObject(oauth) ? oauth.principals : undefined;
   if (!isObject(principals)) return [];
   return Object.values(principals).flatMap((p) => (isObject(p) && isObject(p.claims) ? [p.claims] : []));
+}
+
+/** The `servers` of each aggregate (a list or an object), as far as the document has that shape. */
+function aggregateMembers(raw: unknown): unknown[] {
+  const aggregates = isObject(raw) ? raw.aggregates : undefined;
+  if (!isObject(aggregates)) return [];
+  return Object.values(aggregates).flatMap((a) => (isObject(a) && typeof a.servers === 'object' && a.servers !== null ? [a.servers] : []));
 }
 
 export const fromEnv = (r: Resolved) => (r.envName === undefined ? '' : ` (value of environment variable ${r.envName})`);
