@@ -112,8 +112,17 @@ export class Member {
     this.channel.send(bodyOf([message]), [message]).catch((err: unknown) => log('%s: message not taken (%s)', this.server.name, (err as Error)?.message));
   }
 
-  /** The client cancelled the request `id` of this member (MCP: Cancellation): told to the member only. */
+  /**
+   * The client cancelled the request `id` of this member (MCP: Cancellation): told to the member
+   * only. It may still answer, but it is no longer late: its timeout would report a request the
+   * client gave up as timed out, and cancel it a second time.
+   */
   cancel(id: JsonRpcId, reason: unknown): void {
+    const entry = this.pending.get(id);
+    if (entry?.timer !== undefined) {
+      clearTimeout(entry.timer);
+      entry.timer = undefined;
+    }
     this.notify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: reason === undefined ? { requestId: id } : { requestId: id, reason } });
   }
 
