@@ -433,6 +433,7 @@ describe.each<ClientTransportKind>(['streamable', 'sse'])('aggregate routing ove
         const pid = await pidOf(c, 'gamma__pid');
         const timeouts = () => logger.entries.filter((e) => e.message === 'aggregate member timed out' && e.fields.aggregate === 'timed').length;
         const before = timeouts();
+        const logStart = logger.entries.length;
         const hangs = () => received('gamma', pid).filter((m) => m.method === 'tools/call' && m.params.name === 'hang');
         const controller = new AbortController();
         const cancelled = c.callTool({ name: 'gamma__hang' }, undefined, { signal: controller.signal });
@@ -452,6 +453,11 @@ describe.each<ClientTransportKind>(['streamable', 'sse'])('aggregate routing ove
         ]);
         expect(t.incoming.filter((m) => m.id === sent.id)).toEqual([]);
         expect(timeouts() - before).toBe(1);
+        // Cancelled before the second call began, the first is forgotten before the second timed
+        // out: quietly (an audit line ending in `error`, no timeout), so cancelled requests a
+        // member never answers cannot pile up in the session.
+        const audited = logger.entries.slice(logStart).filter((e) => e.message === 'mcp request' && e.fields.server === 'gamma' && e.fields.aggregate === 'timed' && e.fields.name === 'hang');
+        expect(audited.map((e) => e.fields.outcome).sort()).toEqual(['error', 'timeout']);
       } finally {
         await c.close();
       }

@@ -70,6 +70,8 @@ export class AggregateChannel implements Channel {
   /** Which member requests a client request became, for its cancellation. */
   private readonly sentFor = new Map<JsonRpcId, { member: Member; id: JsonRpcId }[]>();
   private readonly retries = new Map<Member, { timer: NodeJS.Timeout | undefined; delayMs: number }>();
+  /** Client requests the client cancelled: never answered (MCP: Cancellation). */
+  private readonly cancelled = new Set<JsonRpcId>();
   /** `list_changed` kinds to tell the client in the next turn: once per kind, however many members changed. */
   private readonly changed = new Set<string>();
 
@@ -204,7 +206,7 @@ export class AggregateChannel implements Channel {
       if (outcome.error.code === INVALID_PARAMS) return this.unknown(id, noun, shown);
       return this.reply(id, { error: outcome.error });
     }
-    if (outcome.kind === 'failed') return this.reply(id, { error: this.memberError(member, outcome.why) });
+    if (outcome.kind === 'failed') return outcome.why === 'cancelled' ? undefined : this.reply(id, { error: this.memberError(member, outcome.why) });
     const answer = outcome.message;
     if (answer.error !== undefined) return this.reply(id, { error: answer.error });
     const result = withClientUris(method, answer.result, (uri) => this.names.uri(member, uri));
@@ -311,6 +313,7 @@ export class AggregateChannel implements Channel {
     } else if (method === 'notifications/cancelled') {
       // Only the member that owns the request hears of it, under its own id.
       const parts = this.sentFor.get(params?.requestId as JsonRpcId);
+      if (parts !== undefined) this.cancelled.add(params!.requestId as JsonRpcId);
       for (const part of parts ?? []) part.member.cancel(part.id, params?.reason);
     } else if (method === 'notifications/roots/list_changed') {
       for (const m of this.members) if (m.state === 'up') m.notify({ jsonrpc: '2.0', method });
@@ -418,6 +421,7 @@ export class AggregateChannel implements Channel {
   }
 
   private reply(id: JsonRpcId, body: { result: unknown } | { error: unknown }): void {
+    if (this.cancelled.delete(id)) return;
     this.emit({ jsonrpc: '2.0', id, ...body } as JsonRpcMessage);
   }
 

@@ -19,7 +19,7 @@ export type MemberOutcome =
   /** The pipeline answered it (a permission, an invalid request): the error the client gets. */
   | { kind: 'refused'; error: { code: number; message: string; data?: unknown } }
   /** No answer: the member is down, too slow, or its session ended. */
-  | { kind: 'failed'; why: 'unavailable' | 'timeout' | 'closed' };
+  | { kind: 'failed'; why: 'unavailable' | 'timeout' | 'closed' | 'cancelled' };
 
 interface Pending {
   resolve(outcome: MemberOutcome): void;
@@ -114,14 +114,16 @@ export class Member {
 
   /**
    * The client cancelled the request `id` of this member (MCP: Cancellation): told to the member
-   * only. It may still answer, but it is no longer late: its timeout would report a request the
-   * client gave up as timed out, and cancel it a second time.
+   * only. It may still answer, but it is no longer late. A member need not answer a cancelled
+   * request at all, so it is forgotten quietly after its `timeout` (no timeout reported, no second
+   * cancellation): a client cancelling request after request cannot make the session grow.
    */
   cancel(id: JsonRpcId, reason: unknown): void {
     const entry = this.pending.get(id);
-    if (entry?.timer !== undefined) {
-      clearTimeout(entry.timer);
-      entry.timer = undefined;
+    if (entry !== undefined) {
+      if (entry.timer !== undefined) clearTimeout(entry.timer);
+      entry.timer = setTimeout(() => this.settle(id, { kind: 'failed', why: 'cancelled' }, 'client_gone'), this.server.timeoutMs);
+      entry.timer.unref();
     }
     this.notify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: reason === undefined ? { requestId: id } : { requestId: id, reason } });
   }
@@ -177,7 +179,7 @@ export class Member {
   }
 
   /** Resolves request `id` once; `failure` reports a request that ended without an answer. */
-  private settle(id: JsonRpcId, outcome: MemberOutcome, failure: 'timeout' | 'upstream_error' | 'session_closed' | undefined): void {
+  private settle(id: JsonRpcId, outcome: MemberOutcome, failure: 'timeout' | 'upstream_error' | 'session_closed' | 'client_gone' | undefined): void {
     const entry = this.pending.get(id);
     if (entry === undefined) return;
     this.pending.delete(id);
