@@ -5,8 +5,9 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   // Browser tests need chromium: they run with jest.browser.config.js (npm run test:browser);
   // Redis tests need redis-server: jest.redis.config.js (npm run test:redis); the multi-instance
-  // test needs haproxy, nginx and redis-server: jest.cluster.config.js (npm run test:cluster).
-  testPathIgnorePatterns: ['/node_modules/', '\\.browser\\.test\\.ts$', '\\.redis\\.test\\.ts$', '\\.cluster\\.test\\.ts$'],
+  // test needs haproxy, nginx and redis-server: jest.cluster.config.js (npm run test:cluster); the
+  // Python SDK tests need python3 and pip: jest.python.config.js (npm run test:python).
+  testPathIgnorePatterns: ['/node_modules/', '\\.browser\\.test\\.ts$', '\\.redis\\.test\\.ts$', '\\.cluster\\.test\\.ts$', '\\.python\\.test\\.ts$'],
   // `jose` 6 is ESM-only; lib/ loads it with `import()`, which tsc keeps as a real `import()` in the
   // CommonJS build, but jest runs modules in a vm without ESM support (a dynamic import there needs
   // --experimental-vm-modules). So under jest only, TypeScript is compiled to plain CommonJS
