@@ -284,7 +284,7 @@ export class AggregateChannel implements Channel {
     if (outcome.kind === 'answer' && outcome.message.error === undefined && typeof outcome.message.result === 'object' && outcome.message.result !== null) {
       member.init = outcome.message.result as Record<string, unknown>;
       member.state = 'up';
-      if (this.clientInitialized) member.notify({ jsonrpc: '2.0', method: 'notifications/initialized' });
+      if (this.clientInitialized) await member.notify({ jsonrpc: '2.0', method: 'notifications/initialized' });
       return undefined;
     }
     await member.close();
@@ -302,21 +302,23 @@ export class AggregateChannel implements Channel {
       return undefined;
     }
     member.reverse.delete(message.id as string);
-    member.notify({ ...message, id: own });
+    void member.notify({ ...message, id: own });
     return undefined;
   }
 
-  private clientNotification(method: string, params: Record<string, unknown> | undefined): undefined {
+  private clientNotification(method: string, params: Record<string, unknown> | undefined): Promise<void> | undefined {
     if (method === 'notifications/initialized') {
       this.clientInitialized = true;
-      for (const m of this.members) if (m.state === 'up') m.notify({ jsonrpc: '2.0', method });
+      // The client's next request must not reach a member before this does (a remote member
+      // takes each message on a connection of its own): its POST is answered once all took it.
+      return Promise.all(this.members.filter((m) => m.state === 'up').map((m) => m.notify({ jsonrpc: '2.0', method }))).then(() => undefined);
     } else if (method === 'notifications/cancelled') {
       // Only the member that owns the request hears of it, under its own id.
       const parts = this.sentFor.get(params?.requestId as JsonRpcId);
       if (parts !== undefined) this.cancelled.add(params!.requestId as JsonRpcId);
       for (const part of parts ?? []) part.member.cancel(part.id, params?.reason);
     } else if (method === 'notifications/roots/list_changed') {
-      for (const m of this.members) if (m.state === 'up') m.notify({ jsonrpc: '2.0', method });
+      for (const m of this.members) if (m.state === 'up') void m.notify({ jsonrpc: '2.0', method });
     } else log('%s: client notification %s not routed', this.agg.name, clip(method));
     return undefined;
   }

@@ -106,10 +106,13 @@ export class Member {
     return answered;
   }
 
-  /** A notification or a client's answer to the member, as the member expects it. */
-  notify(message: JsonRpcMessage): void {
-    if (this.state === 'down' || this.channel === undefined) return;
-    this.channel.send(bodyOf([message]), [message]).catch((err: unknown) => log('%s: message not taken (%s)', this.server.name, (err as Error)?.message));
+  /**
+   * A notification or a client's answer to the member, as the member expects it. Resolves once
+   * the member took it (never rejects), for what must arrive before what follows.
+   */
+  notify(message: JsonRpcMessage): Promise<void> {
+    if (this.state === 'down' || this.channel === undefined) return Promise.resolve();
+    return this.channel.send(bodyOf([message]), [message]).catch((err: unknown) => log('%s: message not taken (%s)', this.server.name, (err as Error)?.message));
   }
 
   /**
@@ -125,7 +128,7 @@ export class Member {
       entry.timer = setTimeout(() => this.settle(id, { kind: 'failed', why: 'cancelled' }, 'client_gone'), this.server.timeoutMs);
       entry.timer.unref();
     }
-    this.notify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: reason === undefined ? { requestId: id } : { requestId: id, reason } });
+    void this.notify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: reason === undefined ? { requestId: id } : { requestId: id, reason } });
   }
 
   /** The member side is gone: every request of it fails now. */
