@@ -1,5 +1,8 @@
 // Aggregates (README: Aggregates): the reference server over stdio and over Streamable HTTP as two
 // members of one endpoint, through the official SDK client on both client transports.
+import { once } from 'node:events';
+import http from 'node:http';
+import type net from 'node:net';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { connectClient, postModern, textOf, type ClientTransportKind } from './helpers/clients';
@@ -125,5 +128,51 @@ describe('2026-07-28 stateless requests on an aggregate', () => {
     const calls = await Promise.all([6, 7, 8].map((id) => postModern(url(), DEV_TOKEN, id, 'tools/call', { name: 'loc__echo', arguments: { message: `m${id}` } }).then(json)));
     expect(calls.map((c) => textOf(c.result))).toEqual(['Echo: m6', 'Echo: m7', 'Echo: m8']);
     expect(liveSessionCount(front.router)).toBe(before);
+  });
+});
+
+describe('the client’s notifications/initialized and what follows it', () => {
+  // A remote member that is slow to take `notifications/initialized` (a POST of its own): the
+  // client's next request must not overtake it, or a server that sets itself up on that
+  // notification answers the request half set up.
+  test('a remote member receives it before the client’s next request', async () => {
+    const order: string[] = [];
+    const slow = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        if (req.method !== 'POST') return void res.writeHead(req.method === 'DELETE' ? 200 : 405).end();
+        const message = JSON.parse(Buffer.concat(chunks).toString()) as { id?: number; method: string };
+        const json = (result: unknown) => {
+          const body = JSON.stringify({ jsonrpc: '2.0', id: message.id, result });
+          res.writeHead(200, { 'Content-Type': 'application/json', 'Mcp-Session-Id': 'slow-1' }).end(body);
+        };
+        if (message.method === 'initialize') return json({ protocolVersion: '2025-06-18', capabilities: { tools: {} }, serverInfo: { name: 'slow', version: '1' } });
+        if (message.method === 'notifications/initialized') {
+          // Taken late: anything sent after it by the client is already here by then.
+          return void setTimeout(() => {
+            order.push('initialized');
+            res.writeHead(202).end();
+          }, 300);
+        }
+        order.push(message.method);
+        json({ tools: [{ name: 'ready', inputSchema: { type: 'object' } }] });
+      });
+    });
+    slow.listen(0, '127.0.0.1');
+    await once(slow, 'listening');
+    const port = (slow.address() as net.AddressInfo).port;
+    const f = await startFront({ ...configWith({ slow: { url: `http://127.0.0.1:${port}/mcp` } }), aggregates: { one: { servers: ['slow'] } } });
+    try {
+      const c = await connectClient(f.url, 'one', 'streamable', DEV_TOKEN);
+      const { tools } = await c.listTools();
+      expect(tools.map((t) => t.name)).toEqual(['slow__ready']);
+      expect(order).toEqual(['initialized', 'tools/list']);
+      await c.close();
+    } finally {
+      await f.close();
+      slow.closeAllConnections();
+      slow.close();
+    }
   });
 });
