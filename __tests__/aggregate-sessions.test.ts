@@ -488,6 +488,7 @@ describe('a member down, with onUnavailable "fail"', () => {
           a: stdio(),
           exits: flaky(flag()),
           missing: { command: path.join(scratch, 'no-such-command') },
+          healthy: stdio(),
           refused: { url: `http://127.0.0.1:1/mcp` },
           legacy: { url: `http://127.0.0.1:1/sse` },
         }),
@@ -496,6 +497,7 @@ describe('a member down, with onUnavailable "fail"', () => {
           'with-missing': { servers: ['a', 'missing'], onUnavailable: 'fail' },
           'with-refused': { servers: ['a', 'refused'], onUnavailable: 'fail' },
           'with-legacy': { servers: ['a', 'legacy'], onUnavailable: 'fail' },
+          'with-healthy': { servers: ['a', 'healthy'], onUnavailable: 'fail' },
         },
       },
       { logger },
@@ -572,5 +574,18 @@ describe('a member down, with onUnavailable "fail"', () => {
     }
     expect(events).toEqual([]);
     await nothingLeft(before);
+  });
+
+  test.each(KINDS)('%s: a member that dies after initialize ends the client session, and every other member’s with it', async (kind) => {
+    const before = childPidsOf(process.pid);
+    const client = await connectClient(front.url, 'with-healthy', kind, DEV_TOKEN);
+    const pids = [JSON.parse(textOf(await client.callTool({ name: 'a__pid', arguments: {} }))).pid as number, JSON.parse(textOf(await client.callTool({ name: 'healthy__pid', arguments: {} }))).pid as number];
+    const ended = logger.next(isEntry('session ended', { server: 'with-healthy' }));
+    signalProcess(pids[1], 'SIGKILL');
+    expect((await ended).fields.reason).toBe('member "healthy" ended');
+    expect(pids.filter(isAlive)).toEqual([]);
+    expect(newChildren(before)).toEqual([]);
+    expect(liveSessionCount(front.router)).toBe(0);
+    await client.close();
   });
 });
