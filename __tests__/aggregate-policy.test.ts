@@ -405,12 +405,16 @@ describe('OAuth: an aggregate is a resource of its own', () => {
     });
   });
 
-  test('a 401 points at the aggregate’s metadata, with its scopes', async () => {
-    const refused = await postMcp(resource('all'), undefined);
-    expect(refused.status).toBe(401);
-    const challenge = challengeParams(refused.headers.get('www-authenticate'));
-    expect(challenge.resource_metadata).toBe(metadata('all'));
-    expect(challenge.scope).toBe('mcp:tools mcp:b');
+  test('a 401 points at the aggregate’s metadata of the route asked, with its scopes — no token, or a token that is not one', async () => {
+    for (const token of [undefined, 'not-a-token']) {
+      const refused = await postMcp(resource('all'), token);
+      expect(refused.status).toBe(401);
+      expect(challengeParams(refused.headers.get('www-authenticate'))).toEqual(expect.objectContaining({ resource_metadata: metadata('all'), scope: 'mcp:tools mcp:b' }));
+      const sse = await fetch(resource('all', 'sse'), token === undefined ? {} : { headers: { Authorization: `Bearer ${token}` } });
+      await sse.arrayBuffer();
+      expect(sse.status).toBe(401);
+      expect(challengeParams(sse.headers.get('www-authenticate'))).toEqual(expect.objectContaining({ resource_metadata: metadata('all', 'sse'), scope: 'mcp:tools mcp:b' }));
+    }
   });
 
   test('audience: a token for <publicUrl>/<aggregate>/mcp opens it; a member’s token does not, nor the aggregate’s the member', async () => {
