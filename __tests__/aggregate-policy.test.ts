@@ -118,6 +118,19 @@ async function callError(client: Client, name: string): Promise<{ code: number; 
   return { code: err.code, message: err.message, data: err.data };
 }
 
+/** Resolves with the fields of the next line `message` the logger receives (subscribe before acting). */
+function nextLog(logger: ReturnType<typeof captureLogger>, message: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve) => {
+    const original = logger.info;
+    logger.info = (m, fields) => {
+      original(m, fields);
+      if (m !== message) return;
+      logger.info = original;
+      resolve(fields ?? {});
+    };
+  });
+}
+
 /** `text` with every `from` read as `to`: two answers that differ only by the name the client sent compare equal. */
 const renamed = (value: unknown, from: string, to: string) => JSON.parse(JSON.stringify(value).split(from).join(to)) as unknown;
 
@@ -302,9 +315,11 @@ describe('limits count the client’s requests and sessions once', () => {
       expect(third.headers.get('retry-after')).toMatch(/^[1-9]\d*$/);
       expect(await third.json()).toEqual({ jsonrpc: '2.0', id: 1, error: { code: -32000, message: 'Too Many Requests: token "sess" has reached its maximum of 2 sessions' } });
     }
+    const ended = nextLog(logger, 'session ended');
     await (aggregate.transport as StreamableHTTPClientTransport).terminateSession();
     await aggregate.close();
-    // The ended one's slot is free again.
+    // The ended one's slot is free again once its members are gone.
+    expect((await ended).server).toBe('all');
     const again = await connectClient(front.url, 'all', 'streamable', TOKENS.sess);
     for (const c of [again, direct]) {
       await (c.transport as StreamableHTTPClientTransport).terminateSession();
