@@ -200,17 +200,18 @@ export function mcpFront(config: McpFrontConfig, options: McpFrontOptions = {}):
 
   /** Authenticated (or not): find the server, hold the credential against it, hand it to its transport. */
   function dispatch(req: Request, res: Response, current: State, serverName: string | undefined, server: ResolvedServer | undefined, route: string, proof: Proof): void {
+    // Permissions come from the current config, not the transport's: a transport outlives a
+    // reload that only changed authTokens.
+    const aggregate = server === undefined && serverName !== undefined ? current.config.aggregates.get(serverName) : undefined;
+    const target: ResolvedServer | ResolvedAggregate | undefined = server ?? aggregate;
     if (!proof.ok) {
       logger.warn('auth failed', { reason: proof.reason, client_ip: req.ip, server: logSafe(serverName) });
       // An unreachable authorization server is not the client's failure.
       if (countsAsGuess(proof.reason)) countFailure(current.throttle, req.ip, logger);
       pipeline.authFailed(proof.reason);
-      return sendAuthFailure(res, proof.reason, challengeFor(current.config, server, route));
+      // An aggregate is a resource of its own: its 401 points at its metadata, with its scopes.
+      return sendAuthFailure(res, proof.reason, challengeFor(current.config, target, route));
     }
-    // Permissions come from the current config, not the transport's: a transport outlives a
-    // reload that only changed authTokens.
-    const aggregate = server === undefined && serverName !== undefined ? current.config.aggregates.get(serverName) : undefined;
-    const target: ResolvedServer | ResolvedAggregate | undefined = server ?? aggregate;
     const transport: RouteHandler | undefined = server ? current.transports.get(server.name) : aggregate && current.aggregates.get(aggregate.name);
     if (!target || !transport) {
       const held = current.auth.principalOf(proof.credential);

@@ -66,6 +66,8 @@ export class AggregateChannel implements Channel {
   /** The client's `initialize` params: members that come back later are initialized with them. */
   private clientInit: Record<string, unknown> | undefined;
   private clientInitialized = false;
+  /** The client's `initialize` was answered: from then on, under "fail", a member lost ends the session. */
+  private initializeAnswered = false;
   private closing = false;
   /** Which member requests a client request became, for its cancellation. */
   private readonly sentFor = new Map<JsonRpcId, { member: Member; id: JsonRpcId }[]>();
@@ -265,14 +267,17 @@ export class AggregateChannel implements Channel {
     this.clientInit = params;
     const candidates = this.members.filter((m) => m.state === 'starting');
     const failures = await Promise.all(candidates.map((m) => this.initializeMember(m)));
-    const failed = candidates.filter((_, i) => failures[i] !== undefined);
-    if (failed.length > 0 && this.agg.onUnavailable === 'fail') {
-      const error = this.unavailable(failed[0], failures[candidates.indexOf(failed[0])]!);
+    // Under "fail" a member lost before this answer (a child that exited at start) fails it as one
+    // that refused does: this 502, naming it, is the one answer the client gets.
+    const down = this.agg.onUnavailable === 'fail' ? this.members.find((m) => m.state !== 'up') : undefined;
+    if (down !== undefined) {
+      const error = this.unavailable(down, failures[candidates.indexOf(down)] ?? 'its session ended');
       // A legacy SSE session outlives its refused POST: it ends too, with every member's.
-      setImmediate(() => this.end(`member "${failed[0].server.name}" unavailable`, error.message));
+      setImmediate(() => this.end(`member "${down.server.name}" unavailable`, error.message));
       throw error;
     }
-    for (const m of failed) this.retryLater(m);
+    for (const m of candidates.filter((_, i) => failures[i] !== undefined)) this.retryLater(m);
+    this.initializeAnswered = true;
     const requested = params.protocolVersion;
     const version = typeof requested === 'string' && LEGACY_VERSIONS.includes(requested) ? requested : LEGACY_VERSIONS[0];
     this.reply(id, { result: mergedInitialize(this.agg, this.members.filter((m) => m.state === 'up'), version) });
@@ -365,7 +370,11 @@ export class AggregateChannel implements Channel {
   private lost(member: Member, reason: string): void {
     if (this.closing) return;
     this.shared.logger.warn('aggregate member unavailable', { aggregate: this.agg.name, server: member.server.name, token: this.ctx.token, reason: clip(reason) });
-    if (this.agg.onUnavailable === 'fail') return this.end(`member "${member.server.name}" ended`, `Bad Gateway: member "${member.server.name}" of aggregate "${this.agg.name}" ended`);
+    if (this.agg.onUnavailable === 'fail') {
+      // Before the client's `initialize` is answered, that answer fails instead (initialize()).
+      if (!this.initializeAnswered) return;
+      return this.end(`member "${member.server.name}" ended`, `Bad Gateway: member "${member.server.name}" of aggregate "${this.agg.name}" ended`);
+    }
     for (const k of KINDS) this.listChanged(`notifications/${k}/list_changed`);
     this.retryLater(member);
   }
