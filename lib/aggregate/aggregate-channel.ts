@@ -14,18 +14,16 @@ import type { JsonRpcId } from '../pipeline/hooks';
 import type { ResolvedAggregate, ResolvedConfig, ResolvedServer } from '../config';
 import type { ProxySettings, RequestContext } from '../transport';
 import type { Logger, LogFields } from '../types';
-import { Member, type MemberOutcome } from './member';
+import { Member } from './member';
 import { Names } from './names';
-import { LISTS, pageOf, renamed, withClientUris, type ListShape } from './results';
+import { allPages, LISTS, MAX_PAGES, renamed, withClientUris, type ListShape } from './results';
 import { mergedInitialize } from './initialize';
+import { INVALID_PARAMS, memberError, memberUnavailable, unknownName, type JsonRpcErrorObject } from './errors';
 
 const log = debug.extend('aggregate');
 
 /** JSON-RPC 2.0 §5.1. */
-const INVALID_PARAMS = -32602;
 const METHOD_NOT_FOUND = -32601;
-/** A member that never ends its list (a cursor loop) is cut here. */
-const MAX_PAGES = 100;
 /** Retrying a member that is down: from this delay, doubling, up to the next. */
 const RETRY_FIRST_MS = 500;
 const RETRY_MAX_MS = 10_000;
@@ -237,20 +235,9 @@ export class AggregateChannel implements Channel {
   }
 
   private async pagesOf(member: Member, method: string, shape: ListShape, parts: { member: Member; id: JsonRpcId }[]): Promise<Record<string, unknown>[]> {
-    const entries: Record<string, unknown>[] = [];
-    let cursor: string | undefined;
-    for (let page = 0; page < MAX_PAGES; page++) {
-      const outcome: MemberOutcome = await member.request(method, cursor === undefined ? undefined : { cursor }, this.events?.session?.id, (sent) => parts.push({ member, id: sent }));
-      if (outcome.kind !== 'answer' || outcome.message.error !== undefined) {
-        log('%s: %s of %s left out (%s)', this.agg.name, method, member.server.name, outcome.kind);
-        return entries;
-      }
-      const { entries: more, next } = pageOf(outcome.message, shape);
-      entries.push(...more);
-      if (next === undefined) return entries;
-      cursor = next;
-    }
-    this.shared.logger.warn('aggregate member list cut', { aggregate: this.agg.name, server: member.server.name, method, pages: MAX_PAGES });
+    const { entries, cut, leftOut } = await allPages(member, method, shape, this.events?.session?.id, (sent) => parts.push({ member, id: sent }));
+    if (leftOut !== undefined) log('%s: %s of %s left out (%s)', this.agg.name, method, member.server.name, leftOut);
+    if (cut) this.shared.logger.warn('aggregate member list cut', { aggregate: this.agg.name, server: member.server.name, method, pages: MAX_PAGES });
     return entries;
   }
 
@@ -412,18 +399,15 @@ export class AggregateChannel implements Channel {
   }
 
   private unknown(id: JsonRpcId, noun: string, shown: unknown): void {
-    const text = typeof shown === 'string' ? clip(shown) : clip(JSON.stringify(shown) ?? 'undefined');
-    this.reply(id, { error: { code: INVALID_PARAMS, message: `Unknown ${noun}: ${text}` } });
+    this.reply(id, { error: unknownName(noun, shown) });
   }
 
-  private memberError(member: Member, why: 'unavailable' | 'timeout' | 'closed'): { code: number; message: string; data: unknown } {
-    const data = { server: member.server.name, prefix: member.prefix, aggregate: this.agg.name };
-    if (why === 'timeout') return { code: JsonRpcCode.ServerError, message: `Gateway Timeout: server "${member.server.name}" of aggregate "${this.agg.name}" did not answer within ${member.server.timeoutMs / 1000} s`, data };
-    return { code: JsonRpcCode.ServerError, message: `Server "${member.server.name}" of aggregate "${this.agg.name}" is unavailable`, data };
+  private memberError(member: Member, why: 'unavailable' | 'timeout' | 'closed'): JsonRpcErrorObject {
+    return memberError(this.agg.name, member, why);
   }
 
   private unavailable(member: Member, why: string): HttpError {
-    return new HttpError(502, JsonRpcCode.ServerError, `Bad Gateway: server "${member.server.name}" of aggregate "${this.agg.name}" is unavailable (${why})`);
+    return memberUnavailable(this.agg.name, member, why);
   }
 
   private end(reason: string, clientMessage: string): void {

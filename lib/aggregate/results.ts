@@ -3,6 +3,8 @@
 // `resource_link` and embedded resources, a prompt's messages, a read's contents — so that a
 // client can read what a member points it to through the aggregate.
 import type { JsonRpcMessage } from '../wire/body';
+import type { JsonRpcId } from '../pipeline/hooks';
+import type { Member, MemberOutcome } from './member';
 
 type Obj = Record<string, unknown>;
 
@@ -30,6 +32,33 @@ export function pageOf(response: JsonRpcMessage, shape: ListShape): { entries: O
   const entries = Array.isArray(raw) ? raw.filter((e): e is Obj => typeof e === 'object' && e !== null && typeof (e as Obj)[shape.key] === 'string') : [];
   const cursor = result?.nextCursor;
   return { entries, next: typeof cursor === 'string' && cursor !== '' ? cursor : undefined };
+}
+
+/** A member that never ends its list (a cursor loop) is cut here. */
+export const MAX_PAGES = 100;
+
+/**
+ * Every page of one member's list, following its cursors. A page that fails leaves the member's
+ * list as it was (`leftOut` says why); `cut` when the member still had pages after `MAX_PAGES`.
+ */
+export async function allPages(
+  member: Member,
+  method: string,
+  shape: ListShape,
+  sessionId: string | undefined,
+  sent: (id: JsonRpcId) => void,
+): Promise<{ entries: Obj[]; cut: boolean; leftOut?: string }> {
+  const entries: Obj[] = [];
+  let cursor: string | undefined;
+  for (let page = 0; page < MAX_PAGES; page++) {
+    const outcome: MemberOutcome = await member.request(method, cursor === undefined ? undefined : { cursor }, sessionId, sent);
+    if (outcome.kind !== 'answer' || outcome.message.error !== undefined) return { entries, cut: false, leftOut: outcome.kind };
+    const { entries: more, next } = pageOf(outcome.message, shape);
+    entries.push(...more);
+    if (next === undefined) return { entries, cut: false };
+    cursor = next;
+  }
+  return { entries, cut: true };
 }
 
 /** One entry under its client-facing name (a copy: the member's answer is not changed). */
