@@ -206,7 +206,11 @@ export class AggregateChannel implements Channel {
       if (outcome.error.code === INVALID_PARAMS) return this.unknown(id, noun, shown);
       return this.reply(id, { error: outcome.error });
     }
-    if (outcome.kind === 'failed') return outcome.why === 'cancelled' ? undefined : this.reply(id, { error: this.memberError(member, outcome.why) });
+    if (outcome.kind === 'failed') {
+      // A cancelled request the member never answered: forgotten, still unanswered (MCP: Cancellation).
+      if (outcome.why === 'cancelled') return void this.cancelled.delete(id);
+      return this.reply(id, { error: this.memberError(member, outcome.why) });
+    }
     const answer = outcome.message;
     if (answer.error !== undefined) return this.reply(id, { error: answer.error });
     const result = withClientUris(method, answer.result, (uri) => this.names.uri(member, uri));
