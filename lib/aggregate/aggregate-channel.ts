@@ -199,7 +199,7 @@ export class AggregateChannel implements Channel {
   /** A request for one member, in its own names; its answer back in the client's. */
   private async routed(id: JsonRpcId, method: string, params: Record<string, unknown>, member: Member, noun: string, shown: unknown): Promise<void> {
     if (member.state !== 'up') return this.reply(id, { error: this.memberError(member, 'unavailable') });
-    const outcome = await member.request(method, params, this.events?.session?.id, (sent) => this.sentFor.set(id, [{ member, id: sent }]));
+    const outcome = await member.request(method, params, (sent) => this.sentFor.set(id, [{ member, id: sent }]));
     this.sentFor.delete(id);
     if (outcome.kind === 'refused') {
       // A forbidden name reads like an unknown one, as the client sent it (README: Aggregates).
@@ -239,7 +239,7 @@ export class AggregateChannel implements Channel {
   }
 
   private async pagesOf(member: Member, method: string, shape: ListShape, parts: { member: Member; id: JsonRpcId }[]): Promise<Record<string, unknown>[]> {
-    const { entries, cut, leftOut } = await allPages(member, method, shape, this.events?.session?.id, (sent) => parts.push({ member, id: sent }));
+    const { entries, cut, leftOut } = await allPages(member, method, shape, (sent) => parts.push({ member, id: sent }));
     if (leftOut !== undefined) log('%s: %s of %s left out (%s)', this.agg.name, method, member.server.name, leftOut);
     if (cut) this.shared.logger.warn('aggregate member list cut', { aggregate: this.agg.name, server: member.server.name, method, pages: MAX_PAGES });
     return entries;
@@ -249,7 +249,7 @@ export class AggregateChannel implements Channel {
   private async everyMember(id: JsonRpcId, method: string, params: Record<string, unknown> | undefined): Promise<void> {
     const parts: { member: Member; id: JsonRpcId }[] = [];
     this.sentFor.set(id, parts);
-    await Promise.all(this.members.filter((m) => m.state === 'up' && this.allowed(m)).map((m) => m.request(method, params, this.events?.session?.id, (sent) => parts.push({ member: m, id: sent }))));
+    await Promise.all(this.members.filter((m) => m.state === 'up' && this.allowed(m)).map((m) => m.request(method, params, (sent) => parts.push({ member: m, id: sent }))));
     this.sentFor.delete(id);
     this.reply(id, { result: {} });
   }
@@ -276,7 +276,7 @@ export class AggregateChannel implements Channel {
 
   /** Sends the client's `initialize` to `member`; the failure's text, or `undefined` once it is up. */
   private async initializeMember(member: Member): Promise<string | undefined> {
-    const outcome = await member.request('initialize', this.clientInit, this.events?.session?.id);
+    const outcome = await member.request('initialize', this.clientInit);
     if (outcome.kind === 'answer' && outcome.message.error === undefined && typeof outcome.message.result === 'object' && outcome.message.result !== null) {
       member.init = outcome.message.result as Record<string, unknown>;
       member.state = 'up';

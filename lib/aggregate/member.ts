@@ -78,13 +78,13 @@ export class Member {
    * was none; never rejects. A request whose member does not start answering within its `timeout`
    * fails (progress for its `progressToken` counts as an answer starting).
    */
-  async request(method: string, params: Record<string, unknown> | undefined, sessionId: string | undefined, sent?: (id: JsonRpcId) => void): Promise<MemberOutcome> {
+  async request(method: string, params: Record<string, unknown> | undefined, sent?: (id: JsonRpcId) => void): Promise<MemberOutcome> {
     const channel = this.channel;
     if (this.state === 'down' || channel === undefined) return { kind: 'failed', why: 'unavailable' };
     const id = this.nextId++;
     sent?.(id);
     const message: JsonRpcMessage = params === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params };
-    const admission = await this.pipeline.admit({ ...this.base, sessionId }, { body: bodyOf([message]), messages: [message], isBatch: false }, this.inFlight);
+    const admission = await this.pipeline.admit(this.base, { body: bodyOf([message]), messages: [message], isBatch: false }, this.inFlight);
     if (admission.reject !== undefined) return { kind: 'refused', error: errorOf(admission.reject.body) };
     if (admission.refusals.length > 0) return { kind: 'refused', error: errorOf(admission.refusals[0].line) };
     const forward = admission.forward!;

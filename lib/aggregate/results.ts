@@ -45,13 +45,12 @@ export async function allPages(
   member: Member,
   method: string,
   shape: ListShape,
-  sessionId: string | undefined,
   sent: (id: JsonRpcId) => void,
 ): Promise<{ entries: Obj[]; cut: boolean; leftOut?: string }> {
   const entries: Obj[] = [];
   let cursor: string | undefined;
   for (let page = 0; page < MAX_PAGES; page++) {
-    const outcome: MemberOutcome = await member.request(method, cursor === undefined ? undefined : { cursor }, sessionId, sent);
+    const outcome: MemberOutcome = await member.request(method, cursor === undefined ? undefined : { cursor }, sent);
     if (outcome.kind !== 'answer' || outcome.message.error !== undefined) return { entries, cut: false, leftOut: outcome.kind };
     const { entries: more, next } = pageOf(outcome.message, shape);
     entries.push(...more);
