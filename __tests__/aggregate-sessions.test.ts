@@ -16,7 +16,7 @@ import { liveSessionCount } from '../lib/mcp-front';
 import type { McpFrontConfig } from '../lib/types';
 import { startBridgeUpstream, type BridgeUpstream } from './fixtures/bridge-upstream';
 import { openEventStream } from './fixtures/remote-streams';
-import { connectClient, INITIALIZE, textOf, type ClientTransportKind } from './helpers/clients';
+import { connectClient, INITIALIZE, postModern, textOf, type ClientTransportKind } from './helpers/clients';
 import {
   captureLogger,
   childPidsOf,
@@ -373,6 +373,43 @@ describe('every way a session ends reaps every child', () => {
     expect(gone.status).toBe(404);
     await gone.arrayBuffer();
     for (const c of [...dev, prod]) await c.close();
+  });
+
+  // 2026-07-28 requests have no session of their own: the member sessions that serve them are one
+  // registry session per token, ended like any other, and a restricted token gets no further.
+  test('stateless requests: member sessions of their own, ended by revocation and close(), and only the token’s members', async () => {
+    const tokens = { dev: DEV_TOKEN, prod: PROD_TOKEN };
+    const restricted = (): McpFrontConfig => ({
+      ...config(tokens),
+      mcpServers: { ...servers(), b: stdio({ idleTimeout: '2s', authTokens: ['dev'] }) },
+    });
+    front = await startFront(restricted(), { logger });
+    const before = childPidsOf(process.pid);
+    const from = started(logger, 'all').length;
+    const url = `${front.url}/all/mcp`;
+    const call = async (token: string, id: number, name: string) => (await (await postModern(url, token, id, 'tools/call', { name, arguments: {} })).json()) as { id: number; result?: { content: { text: string }[] }; error?: unknown };
+    const devPid = JSON.parse((await call(DEV_TOKEN, 1, 'b__pid')).result!.content[0].text).pid as number;
+    const prodA = await call(PROD_TOKEN, 2, 'a__pid');
+    // prod may not use b: its name reads like one no member has, and b is not started for prod.
+    expect(await call(PROD_TOKEN, 3, 'b__pid')).toEqual({ jsonrpc: '2.0', id: 3, error: { code: -32602, message: 'Unknown tool: b__pid' } });
+    const sessions = started(logger, 'all').slice(from);
+    expect(sessions.map((e) => [e.fields.token, e.fields.transport, 'b_pid' in e.fields])).toEqual([
+      ['dev', 'stateless', true],
+      ['prod', 'stateless', false],
+    ]);
+    expect(sessions[0].fields.b_pid).toBe(devPid);
+    const pids = sessions.flatMap((e) => [e.fields.a_pid, e.fields.b_pid]).filter((p): p is number => typeof p === 'number');
+    expect(JSON.parse(prodA.result!.content[0].text).pid).toBe(sessions[1].fields.a_pid);
+    expect(newChildren(before)).toEqual([...pids].sort());
+    expect(liveSessionCount(front.router)).toBe(2);
+
+    await front.router.reload({ ...restricted(), proxy: { auth: { kind: 'bearer_token', tokens: { prod: PROD_TOKEN } } }, mcpServers: { ...servers(), b: stdio({ idleTimeout: '2s', authTokens: ['prod'] }) } });
+    expect([devPid, sessions[0].fields.a_pid as number].filter(isAlive)).toEqual([]);
+    expect(liveSessionCount(front.router)).toBe(1);
+    await front.router.close();
+    expect(pids.filter(isAlive)).toEqual([]);
+    expect(newChildren(before)).toEqual([]);
+    expect(liveSessionCount(front.router)).toBe(0);
   });
 });
 
