@@ -10,7 +10,7 @@ import type { ResolvedConfig } from '../lib/config';
 import { ConfigError } from '../lib/config/config-error';
 import { canonicalConfig } from '../lib/config/fingerprint';
 import type { ResolvedAggregate } from '../lib/config/resolved-config';
-import type { ConfigProblem } from '../lib/types';
+import { configChecks } from './helpers/config-checks';
 
 type Json = any;
 
@@ -49,23 +49,7 @@ function aggregate(raw: unknown, name: string): ResolvedAggregate {
   return a;
 }
 
-/** Every problem; and none of them, nor the error's message, holds a secret. */
-function problems(raw: unknown, env: Record<string, string | undefined> = ENV): ConfigProblem[] {
-  try {
-    resolveConfig(raw, env);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    const e = err as ConfigError;
-    const text = `${e.message}\n${JSON.stringify(e.problems)}`;
-    for (const s of SECRETS) expect(text).not.toContain(s);
-    return e.problems;
-  }
-  throw new Error('expected resolveConfig to throw ConfigError');
-}
-
-function expectOnly(raw: unknown, path: string, message: string, env?: Record<string, string | undefined>): void {
-  expect(problems(raw, env)).toEqual([{ path, message }]);
-}
+const { problems, expectOnly } = configChecks(SECRETS, ENV);
 
 /** `base()` with one more aggregate `x` of these members (and options). */
 function withX(servers: unknown, options: Json = {}): Json {

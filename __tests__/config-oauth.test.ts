@@ -4,10 +4,9 @@
 // secret in any of them.
 import { DEFAULT_OAUTH_ALGORITHMS, resolveConfig } from '../lib/config';
 import type { ResolvedConfig } from '../lib/config';
-import { ConfigError } from '../lib/config/config-error';
 import { canonicalConfig, configFingerprint } from '../lib/config/fingerprint';
 import { tokenWarnings } from '../lib/config/token-warnings';
-import type { ConfigProblem } from '../lib/types';
+import { configChecks } from './helpers/config-checks';
 
 type Json = any;
 
@@ -56,23 +55,7 @@ function resolve(raw: unknown, env: Record<string, string | undefined> = ENV): R
   return resolveConfig(raw, env);
 }
 
-/** Every problem; and none of them, nor the error's message, holds a secret. */
-function problems(raw: unknown, env: Record<string, string | undefined> = ENV): ConfigProblem[] {
-  try {
-    resolveConfig(raw, env);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    const e = err as ConfigError;
-    const text = `${e.message}\n${JSON.stringify(e.problems)}`;
-    for (const s of SECRETS) expect(text).not.toContain(s);
-    return e.problems;
-  }
-  throw new Error('expected resolveConfig to throw ConfigError');
-}
-
-function expectOnly(raw: unknown, path: string, message: string, env?: Record<string, string | undefined>): void {
-  expect(problems(raw, env)).toEqual([{ path, message }]);
-}
+const { problems, expectOnly } = configChecks(SECRETS, ENV);
 
 const LOOPBACK = 'http:// only on loopback: localhost, 127.0.0.0/8, [::1]';
 
