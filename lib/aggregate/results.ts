@@ -71,29 +71,33 @@ export function renamed(entry: Obj, shape: ListShape, rename: (name: string) => 
  * needed it (the member's text goes on unchanged).
  */
 export function withClientUris(method: string, result: unknown, prefixUri: (uri: string) => string): Obj | undefined {
-  if (typeof result !== 'object' || result === null) return undefined;
-  const r = result as Obj;
-  let changed = false;
-  const content = (c: unknown): unknown => {
-    if (typeof c !== 'object' || c === null) return c;
-    const item = c as Obj;
-    if (item.type === 'resource_link' && typeof item.uri === 'string') {
-      changed = true;
-      return { ...item, uri: prefixUri(item.uri) };
-    }
-    if (item.type === 'resource' && typeof item.resource === 'object' && item.resource !== null && typeof (item.resource as Obj).uri === 'string') {
-      changed = true;
-      return { ...item, resource: { ...(item.resource as Obj), uri: prefixUri((item.resource as Obj).uri as string) } };
-    }
-    return c;
-  };
-  let out: Obj = r;
-  if (method === 'resources/read' && Array.isArray(r.contents)) {
-    out = { ...r, contents: r.contents.map((c) => (typeof c === 'object' && c !== null && typeof (c as Obj).uri === 'string' ? ((changed = true), { ...(c as Obj), uri: prefixUri((c as Obj).uri as string) }) : c)) };
-  } else if (method === 'tools/call' && Array.isArray(r.content)) {
-    out = { ...r, content: r.content.map(content) };
-  } else if (method === 'prompts/get' && Array.isArray(r.messages)) {
-    out = { ...r, messages: r.messages.map((m) => (typeof m === 'object' && m !== null ? { ...(m as Obj), content: content((m as Obj).content) } : m)) };
+  if (!isObj(result)) return undefined;
+  // Checked before anything is copied: most results (a tool's text) carry no URI at all.
+  if (method === 'resources/read' && Array.isArray(result.contents) && result.contents.some(hasUri)) {
+    return { ...result, contents: result.contents.map((c) => (hasUri(c) ? { ...c, uri: prefixUri(c.uri) } : c)) };
   }
-  return changed ? out : undefined;
+  const content = (c: unknown) => withPrefixedUri(c, prefixUri);
+  if (method === 'tools/call' && Array.isArray(result.content) && result.content.some(carriesUri)) {
+    return { ...result, content: result.content.map(content) };
+  }
+  if (method === 'prompts/get' && Array.isArray(result.messages) && result.messages.some((m) => isObj(m) && carriesUri(m.content))) {
+    return { ...result, messages: result.messages.map((m) => (isObj(m) && carriesUri(m.content) ? { ...m, content: content(m.content) } : m)) };
+  }
+  return undefined;
+}
+
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null;
+const hasUri = (v: unknown): v is Obj & { uri: string } => isObj(v) && typeof v.uri === 'string';
+
+/** A `resource_link`, or an embedded `resource` with its URI (MCP: Tools, tool result content). */
+function carriesUri(c: unknown): boolean {
+  return isObj(c) && ((c.type === 'resource_link' && hasUri(c)) || (c.type === 'resource' && hasUri(c.resource)));
+}
+
+function withPrefixedUri(c: unknown, prefixUri: (uri: string) => string): unknown {
+  if (!carriesUri(c)) return c;
+  const item = c as Obj;
+  if (item.type === 'resource_link') return { ...item, uri: prefixUri(item.uri as string) };
+  const resource = item.resource as Obj;
+  return { ...item, resource: { ...resource, uri: prefixUri(resource.uri as string) } };
 }
