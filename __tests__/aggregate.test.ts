@@ -3,11 +3,12 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import type net from 'node:net';
+import path from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { connectClient, postModern, textOf, type ClientTransportKind } from './helpers/clients';
 import { liveSessionCount } from '../lib/mcp-front';
-import { captureLogger, configWith, DEV_TOKEN, EVERYTHING, startEverything, startFront, type Front, type Upstream } from './helpers/servers';
+import { captureLogger, configWith, DEV_TOKEN, EVERYTHING, PROD_TOKEN, startEverything, startFront, type Front, type Upstream } from './helpers/servers';
 
 jest.setTimeout(60_000);
 
@@ -173,6 +174,47 @@ describe('the client’s notifications/initialized and what follows it', () => {
       await f.close();
       slow.closeAllConnections();
       slow.close();
+    }
+  });
+});
+
+describe('what initialize says, and names too long for some clients', () => {
+  const MEMBER = path.join(__dirname, 'fixtures', 'aggregate-member.js');
+  const LONG = 'x'.repeat(62);
+
+  test('instructions of the visible members under their prefixes, capabilities any member has; one WARN per long name', async () => {
+    const log = captureLogger();
+    const f = await startFront(
+      {
+        ...configWith({
+          alpha: { command: process.execPath, args: [MEMBER, '--name=alpha', `--extra-tool=${LONG}`] },
+          beta: { command: process.execPath, args: [MEMBER, '--name=beta'], authTokens: ['dev'] },
+        }),
+        aggregates: { all: { servers: { alpha: { prefix: 'a' }, beta: { prefix: 'b' } } } },
+      },
+      { logger: log },
+    );
+    try {
+      const dev = await connectClient(f.url, 'all', 'streamable', DEV_TOKEN);
+      expect(dev.getInstructions()).toBe('## a__* (server "alpha")\nAsk alpha.\n\n## b__* (server "beta")\nAsk beta.');
+      expect(dev.getServerCapabilities()).toEqual({
+        tools: { listChanged: true },
+        prompts: { listChanged: true },
+        resources: { listChanged: true, subscribe: true },
+        completions: {},
+        logging: {},
+      });
+      // prod may not use beta: its instructions are not shown to prod.
+      const prod = await connectClient(f.url, 'all', 'streamable', PROD_TOKEN);
+      expect(prod.getInstructions()).toBe('## a__* (server "alpha")\nAsk alpha.');
+      const long = `a__${LONG}`;
+      for (const c of [dev, prod, dev]) expect((await c.listTools()).tools.map((t) => t.name)).toContain(long);
+      const warned = log.entries.filter((e) => e.message === 'aggregate name over 64 characters');
+      expect(warned.map((e) => e.fields)).toEqual([{ aggregate: 'all', server: 'alpha', name: long, length: 65 }]);
+      await dev.close();
+      await prod.close();
+    } finally {
+      await f.close();
     }
   });
 });
