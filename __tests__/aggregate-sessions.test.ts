@@ -379,9 +379,11 @@ describe('every way a session ends reaps every child', () => {
   // registry session per token, ended like any other, and a restricted token gets no further.
   test('stateless requests: member sessions of their own, ended by revocation and close(), and only the token’s members', async () => {
     const tokens = { dev: DEV_TOKEN, prod: PROD_TOKEN };
-    const restricted = (): McpFrontConfig => ({
+    // The default idle timeout: a stateless session has no stream to keep it busy between
+    // requests, and 2 s may pass between two of them on a busy machine.
+    const restricted = (b: string[] = ['dev'], tokens: Record<string, string> = { dev: DEV_TOKEN, prod: PROD_TOKEN }): McpFrontConfig => ({
       ...config(tokens),
-      mcpServers: { ...servers(), b: stdio({ idleTimeout: '2s', authTokens: ['dev'] }) },
+      mcpServers: { ...servers(), a: stdio(), b: stdio({ authTokens: b }) },
     });
     front = await startFront(restricted(), { logger });
     const before = childPidsOf(process.pid);
@@ -403,7 +405,7 @@ describe('every way a session ends reaps every child', () => {
     expect(newChildren(before)).toEqual([...pids].sort());
     expect(liveSessionCount(front.router)).toBe(2);
 
-    await front.router.reload({ ...restricted(), proxy: { auth: { kind: 'bearer_token', tokens: { prod: PROD_TOKEN } } }, mcpServers: { ...servers(), b: stdio({ idleTimeout: '2s', authTokens: ['prod'] }) } });
+    await front.router.reload(restricted(['prod'], { prod: PROD_TOKEN }));
     expect([devPid, sessions[0].fields.a_pid as number].filter(isAlive)).toEqual([]);
     expect(liveSessionCount(front.router)).toBe(1);
     await front.router.close();
