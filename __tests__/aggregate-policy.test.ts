@@ -259,6 +259,38 @@ describe('a reload that takes a member away from a token', () => {
   });
 });
 
+describe('a reload that changes what an aggregate reaches', () => {
+  let front: Front;
+  let record: string;
+
+  beforeAll(async () => {
+    record = path.join(scratch, 'b-upstream.jsonl');
+    front = await startFront(policyConfig(record));
+  });
+  afterAll(() => front?.close());
+
+  test('a server outside the aggregate changed: its sessions go on; a member changed: they end', async () => {
+    const client = await connectClient(front.url, 'all', 'streamable', TOKENS.dev);
+    const sessionId = (client.transport as StreamableHTTPClientTransport).sessionId!;
+    const base = policyConfig(record);
+    // `other` is no member: the aggregate keeps its transport and its sessions.
+    await front.router.reload({ ...base, mcpServers: { ...base.mcpServers, other: { ...base.mcpServers.other, env: { CHANGED: '1' } } } });
+    expect(textOf(await client.callTool({ name: 'a__echo', arguments: { message: 'still open' } }))).toBe('still open');
+    expect(liveSessionCount(front.router)).toBe(1);
+    // Member `c` reaches its server another way: every session of the aggregate ends with the old transport.
+    await front.router.reload({ ...base, mcpServers: { ...base.mcpServers, c: { ...base.mcpServers.c, env: { CHANGED: '1' } } } });
+    expect(liveSessionCount(front.router)).toBe(0);
+    const gone = await fetch(`${front.url}/all/mcp`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${TOKENS.dev}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', 'Mcp-Session-Id': sessionId },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/list' }),
+    });
+    expect(gone.status).toBe(404);
+    await gone.arrayBuffer();
+    await client.close();
+  });
+});
+
 describe('limits count the client’s requests and sessions once', () => {
   let front: Front;
   const logger = captureLogger();

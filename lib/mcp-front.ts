@@ -345,7 +345,7 @@ function buildState(config: ResolvedConfig, deps: AggregateDeps, stores: Stores,
   for (const [name, aggregate] of config.aggregates) {
     const old = previous?.aggregates.get(name);
     const members = aggregate.members.map((m) => config.servers.get(m.server)!);
-    const same = old !== undefined && sameAggregate(old.aggregate, aggregate) && members.every((s, i) => transports.get(s.name) === previous?.transports.get(old.servers[i]?.name ?? ''));
+    const same = old !== undefined && sameAggregate(old.aggregate, aggregate) && members.every((s) => transports.get(s.name) === previous?.transports.get(s.name));
     aggregates.set(name, same ? old : new AggregateTransport(aggregate, members, deps));
   }
   const store = stores.for(config);
